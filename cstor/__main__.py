@@ -1,0 +1,3 @@
+from cstor.cli import main
+
+main()

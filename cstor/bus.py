@@ -1,0 +1,169 @@
+"""NATS JetStream adapter: connection, stream, and the one consumer loop of every service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import msgspec
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from cstor import contracts, subjects
+
+log = logging.getLogger(__name__)
+
+
+class TransientError(Exception):
+    """Work that may succeed if tried again later: the message is nak'ed with a delay."""
+
+
+async def connect(url: str, name: str) -> Client:
+    """A NATS connection that keeps reconnecting while the server is away."""
+    return await nats.connect(
+        url,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=5,
+        allow_reconnect=True,
+    )
+
+
+async def ensure_stream(js: JetStreamContext, name: str) -> None:
+    """Create the event stream (file storage, every ``cstor.>`` subject) if it is missing."""
+    config = StreamConfig(
+        name=name,
+        subjects=[subjects.ALL],
+        storage=StorageType.FILE,
+        duplicate_window=120.0,
+    )
+    try:
+        await js.stream_info(name)
+    except NotFoundError:
+        await js.add_stream(config)
+
+
+@dataclass
+class Delivery:
+    """One message of the stream, decoded, with what the handler needs to settle it."""
+
+    msg: Msg
+    event: contracts.AnyEvent
+    attempt: int
+    stream_sequence: int
+    settled: bool = False
+
+    async def in_progress(self) -> None:
+        await self.msg.in_progress()
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A durable pull consumer: who reads what, how many at once, how patiently."""
+
+    stream: str
+    durable: str
+    filter_subjects: Sequence[str]
+    batch: int = 1
+    workers: int = 1
+    ack_wait: float = 60.0
+
+
+Handler = Callable[[list[Delivery]], Awaitable[None]]
+
+
+async def consume(
+    js: JetStreamContext, spec: ConsumerSpec, handle: Handler, stop: asyncio.Event
+) -> None:
+    """Hand fetched batches to ``handle``; ack once it returns, nak with backoff if it fails.
+
+    The handler commits its own work before returning, so an ack always follows a commit
+    and a crash before the ack means redelivery. While it runs, the loop tells JetStream
+    the work is in progress so long copies are not redelivered to another replica.
+    """
+    config = ConsumerConfig(
+        durable_name=spec.durable,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=spec.ack_wait,
+        max_ack_pending=max(1000, spec.batch * spec.workers * 4),
+        filter_subjects=list(spec.filter_subjects),
+    )
+    await js.add_consumer(spec.stream, config)
+    subscription = await js.pull_subscribe_bind(spec.durable, stream=spec.stream)
+
+    async def worker() -> None:
+        while not stop.is_set():
+            try:
+                msgs = await subscription.fetch(spec.batch, timeout=1.0)
+            except NatsTimeout:
+                continue
+            except Exception as error:  # the server is away: wait for the reconnect
+                log.warning("%s: fetch failed (%s); retrying", spec.durable, error)
+                await asyncio.sleep(1.0)
+                continue
+            deliveries = await _decode(msgs)
+            if deliveries:
+                await _handle(spec, handle, deliveries)
+
+    await asyncio.gather(*(worker() for _ in range(spec.workers)))
+
+
+async def _decode(msgs: list[Msg]) -> list[Delivery]:
+    deliveries = []
+    for msg in msgs:
+        try:
+            event = contracts.decoder.decode(msg.data)
+        except msgspec.DecodeError:
+            log.error("unreadable message on %s terminated", msg.subject)
+            await msg.term()
+            continue
+        meta = msg.metadata
+        deliveries.append(Delivery(msg, event, meta.num_delivered, meta.sequence.stream))
+    return deliveries
+
+
+async def _handle(spec: ConsumerSpec, handle: Handler, deliveries: list[Delivery]) -> None:
+    heartbeat = asyncio.create_task(_keep_alive(deliveries, spec.ack_wait / 3))
+    try:
+        await handle(deliveries)
+    except Exception as error:
+        attempt = max(d.attempt for d in deliveries)
+        delay = min(30.0, 0.5 * 2 ** (attempt - 1))
+        transient = isinstance(error, TransientError)
+        log.log(
+            logging.WARNING if transient else logging.ERROR,
+            "%s: handling failed (attempt %d), retry in %.1fs: %s",
+            spec.durable,
+            attempt,
+            delay,
+            error,
+            exc_info=not transient,
+        )
+        for delivery in deliveries:
+            if not delivery.settled:
+                with contextlib.suppress(Exception):
+                    await delivery.msg.nak(delay=delay)
+        return
+    finally:
+        heartbeat.cancel()
+    for delivery in deliveries:
+        if not delivery.settled:
+            await delivery.msg.ack()
+
+
+async def _keep_alive(deliveries: list[Delivery], every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        for delivery in deliveries:
+            with contextlib.suppress(Exception):
+                await delivery.in_progress()

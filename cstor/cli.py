@@ -1,0 +1,141 @@
+"""The `cstor` command: `up`, `demo`, and `service <name>`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from cstor.settings import Settings
+from cstor.stack import SERVICES, StackOptions, running_stack
+
+ServiceRun = Callable[[Settings, asyncio.Event], Awaitable[None]]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `cstor` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        code = args.command(args)
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cstor", description="Migrate objects between S3-compatible stores."
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="start Postgres, NATS and the four services")
+    _stack_options(up)
+    up.set_defaults(command=_up)
+
+    demo = commands.add_parser(
+        "demo", help="as `up`, plus two local S3 servers and a real migration between them"
+    )
+    _stack_options(demo)
+    demo.add_argument("--exit", action="store_true", help="exit when the migration finishes")
+    demo.add_argument("--objects", type=int, default=500, help="objects to seed (default 500)")
+    demo.set_defaults(command=_demo)
+
+    service = commands.add_parser("service", help="run one service (what compose runs)")
+    service.add_argument("name", choices=SERVICES)
+    service.set_defaults(command=_service)
+    return parser
+
+
+def _stack_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=Path(".cstor"))
+    parser.add_argument("--api-port", type=int, default=8000)
+    parser.add_argument("--postgres-port", type=int, default=0, help="default: a free port")
+    parser.add_argument("--nats-port", type=int, default=0, help="default: a free port")
+    parser.add_argument("--database-url", default="", help="use this Postgres, start none")
+    parser.add_argument("--nats-url", default="", help="use this NATS, start none")
+    parser.add_argument("--transfer-replicas", type=int, default=1)
+
+
+def _options(args: argparse.Namespace) -> StackOptions:
+    return StackOptions(
+        data_dir=args.data_dir,
+        api_port=args.api_port,
+        postgres_port=args.postgres_port,
+        nats_port=args.nats_port,
+        database_url=args.database_url,
+        nats_url=args.nats_url,
+        transfer_replicas=args.transfer_replicas,
+    )
+
+
+def _up(args: argparse.Namespace) -> int:
+    with _terminate_as_interrupt(), running_stack(_options(args)) as services:
+        print(f"cstor is running: dashboard at http://127.0.0.1:{args.api_port}/  (Ctrl-C stops)")
+        while True:
+            time.sleep(1.0)
+            services.restart_exited()
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from cstor.demo import run_demo  # the demo pulls in S3 seeding only when asked for
+
+    with _terminate_as_interrupt(), running_stack(_options(args)) as services:
+        return run_demo(services, objects=args.objects, exit_when_done=args.exit)
+
+
+def _service(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    run = _service_runner(args.name)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run(settings, stop)
+
+    asyncio.run(serve())
+    return 0
+
+
+def _service_runner(name: str) -> ServiceRun:
+    # cstor is the composition root: the services never import each other.
+    if name == "api":
+        from services.api.service import run as api
+
+        return api
+    if name == "planner":
+        from services.planner.service import run as planner
+
+        return planner
+    if name == "transfer":
+        from services.transfer.service import run as transfer
+
+        return transfer
+    from services.projector.service import run as projector
+
+    return projector
+
+
+class _terminate_as_interrupt:
+    """Treat SIGTERM like Ctrl-C so the stack shuts down cleanly either way."""
+
+    def __enter__(self) -> None:
+        self._previous = signal.signal(signal.SIGTERM, self._raise)
+
+    def __exit__(self, *_: object) -> None:
+        signal.signal(signal.SIGTERM, self._previous)
+
+    @staticmethod
+    def _raise(*_: object) -> None:
+        raise KeyboardInterrupt

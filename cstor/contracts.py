@@ -1,0 +1,127 @@
+"""Event contracts on the bus: what the event store recorded, as plain self-explaining JSON.
+
+Every message on ``cstor.>`` is one of these tagged structs. Schema changes only add
+fields with defaults, so an older consumer can read a newer message. No secrets, ever.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Common to every event: which event, of which migration, recorded when and where."""
+
+    event_id: UUID
+    migration_id: UUID
+    occurred_at: datetime
+    position: int  # the event's position in the event store's notification log
+
+
+class MigrationRequested(Event, frozen=True, kw_only=True, tag="migration.requested"):
+    name: str
+    owner: str
+    source_connection_id: UUID
+    source_bucket: str
+    source_prefix: str
+    destination_connection_id: UUID
+    destination_bucket: str
+    destination_prefix: str
+
+
+class MigrationPlanningStarted(Event, frozen=True, kw_only=True, tag="migration.planning_started"):
+    pass
+
+
+class MigrationPlanned(Event, frozen=True, kw_only=True, tag="migration.planned"):
+    packets: int
+    objects: int
+    bytes: int
+
+
+class MigrationCompleted(Event, frozen=True, kw_only=True, tag="migration.completed"):
+    copied: int
+    failed: int
+
+
+class MigrationFailed(Event, frozen=True, kw_only=True, tag="migration.failed"):
+    reason: str
+    message: str
+
+
+class ObjectPlanned(Event, frozen=True, kw_only=True, tag="object.planned"):
+    object_id: UUID
+    key: str
+    size: int
+    etag: str
+    packet_id: UUID
+    version: int
+
+
+class ObjectCopied(Event, frozen=True, kw_only=True, tag="object.copied"):
+    object_id: UUID
+    size: int
+    checksum: str
+    version: int
+
+
+class ObjectFailed(Event, frozen=True, kw_only=True, tag="object.failed"):
+    object_id: UUID
+    reason: str
+    message: str
+    attempts: int
+    version: int
+
+
+class PacketObject(msgspec.Struct, frozen=True, array_like=True):
+    """One object of a packet: what a transfer replica needs to copy and verify it."""
+
+    key: str
+    size: int
+    etag: str
+
+
+class PacketPlanned(Event, frozen=True, kw_only=True, tag="packet.planned"):
+    packet_id: UUID
+    sequence: int
+    source_connection_id: UUID
+    source_bucket: str
+    source_prefix: str
+    destination_connection_id: UUID
+    destination_bucket: str
+    destination_prefix: str
+    objects: list[PacketObject]
+
+
+class PacketTransferred(Event, frozen=True, kw_only=True, tag="packet.transferred"):
+    packet_id: UUID
+    sequence: int
+    copied: int
+    failed: int
+    bytes: int
+
+
+AnyEvent = (
+    MigrationRequested
+    | MigrationPlanningStarted
+    | MigrationPlanned
+    | MigrationCompleted
+    | MigrationFailed
+    | ObjectPlanned
+    | ObjectCopied
+    | ObjectFailed
+    | PacketPlanned
+    | PacketTransferred
+)
+
+encoder = msgspec.json.Encoder()
+decoder = msgspec.json.Decoder(AnyEvent)
+
+
+def subject_of(event: Event) -> str:
+    """``cstor.<aggregate>.<migration id>.<event>``, from the event's tag."""
+    aggregate, name = str(type(event).__struct_config__.tag).split(".", 1)
+    return f"cstor.{aggregate}.{event.migration_id}.{name}"

@@ -1,0 +1,106 @@
+"""The Migration aggregate: one user's request to copy a bucket, and its lifecycle."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from cstor.domain.exceptions import MigrationStateError
+
+
+class Migration(Aggregate):
+    """A migration from a source bucket to a destination bucket; its status is a fold of events."""
+
+    REQUESTED = "requested"
+    PLANNING = "planning"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @event("Requested")
+    def __init__(
+        self,
+        *,
+        name: str,
+        owner: str,
+        source_connection_id: UUID,
+        source_bucket: str,
+        source_prefix: str,
+        destination_connection_id: UUID,
+        destination_bucket: str,
+        destination_prefix: str,
+    ) -> None:
+        self.name = name
+        self.owner = owner
+        self.source_connection_id = source_connection_id
+        self.source_bucket = source_bucket
+        self.source_prefix = source_prefix
+        self.destination_connection_id = destination_connection_id
+        self.destination_bucket = destination_bucket
+        self.destination_prefix = destination_prefix
+        self.status = self.REQUESTED
+        self.packets = 0
+        self.objects = 0
+        self.bytes = 0
+        self.finished_at: datetime | None = None
+
+    def start_planning(self) -> None:
+        """Record that the planner has begun listing the source."""
+        if self.status != self.REQUESTED:
+            raise MigrationStateError(f"migration {self.id} is {self.status}, not requested")
+        self._planning_started()
+
+    @event("PlanningStarted")
+    def _planning_started(self) -> None:
+        self.status = self.PLANNING
+
+    def finish_planning(self, *, packets: int, objects: int, bytes: int) -> None:
+        """Record that the whole source was listed and planned into packets."""
+        if self.status != self.PLANNING:
+            raise MigrationStateError(f"migration {self.id} is {self.status}, not planning")
+        self._planned(packets=packets, objects=objects, bytes=bytes)
+
+    @event("Planned")
+    def _planned(self, *, packets: int, objects: int, bytes: int) -> None:
+        self.status = self.RUNNING
+        self.packets = packets
+        self.objects = objects
+        self.bytes = bytes
+
+    def complete(self, *, copied: int, failed: int) -> None:
+        """Record that every planned object reached a terminal state."""
+        if self.status != self.RUNNING:
+            raise MigrationStateError(f"migration {self.id} is {self.status}, not running")
+        self._completed(copied=copied, failed=failed)
+
+    @event("Completed")
+    def _completed(self, *, copied: int, failed: int) -> None:
+        self.status = self.COMPLETED
+        self.finished_at = self.modified_on
+
+    def fail(self, *, reason: str, message: str) -> None:
+        """Record that the migration cannot go on (e.g. its source bucket is gone)."""
+        if self.status in (self.COMPLETED, self.FAILED):
+            raise MigrationStateError(f"migration {self.id} is already {self.status}")
+        self._failed(reason=reason, message=message)
+
+    @event("Failed")
+    def _failed(self, *, reason: str, message: str) -> None:
+        self.status = self.FAILED
+        self.error = f"{reason}: {message}"
+        self.finished_at = self.modified_on
+
+    def as_dict(self) -> dict[str, Any]:
+        """The migration's request as plain values."""
+        return {
+            "name": self.name,
+            "source_connection_id": self.source_connection_id,
+            "source_bucket": self.source_bucket,
+            "source_prefix": self.source_prefix,
+            "destination_connection_id": self.destination_connection_id,
+            "destination_bucket": self.destination_bucket,
+            "destination_prefix": self.destination_prefix,
+        }

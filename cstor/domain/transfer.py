@@ -1,0 +1,150 @@
+"""ObjectTransfer and Packet aggregates: what is planned, copied or failed, object by object.
+
+Transfer replicas record outcomes without loading aggregates: a packet carries each
+object's planned version, and the outcome event is created at the next version. The
+event store's optimistic concurrency (one event per aggregate version) then makes a
+second outcome for the same object impossible, whichever replica tries.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+PLANNED_VERSION = 1
+PACKET_PLANNED_VERSION = 1
+
+
+def object_id(migration_id: UUID, key: str) -> UUID:
+    """The deterministic id of a migration's object: planning twice never plans twice."""
+    return uuid5(migration_id, "object/" + key)
+
+
+def packet_id(migration_id: UUID, sequence: int) -> UUID:
+    """The deterministic id of a migration's n-th packet."""
+    return uuid5(migration_id, f"packet/{sequence}")
+
+
+def event_id(originator_id: UUID, originator_version: int) -> UUID:
+    """A stable id for one stored event (used to deduplicate it on the bus)."""
+    return uuid5(NAMESPACE_URL, f"cstor:{originator_id}/{originator_version}")
+
+
+class ObjectTransfer(Aggregate):
+    """One object of a migration: planned, then copied (verified) or failed."""
+
+    PLANNED = "planned"
+    COPIED = "copied"
+    FAILED = "failed"
+
+    @staticmethod
+    def create_id(migration_id: UUID, key: str, **_: Any) -> UUID:
+        return object_id(migration_id, key)
+
+    @event("Planned")
+    def __init__(
+        self, *, migration_id: UUID, key: str, size: int, etag: str, packet_id: UUID
+    ) -> None:
+        self.migration_id = migration_id
+        self.key = key
+        self.size = size
+        self.etag = etag
+        self.packet_id = packet_id
+        self.status = self.PLANNED
+        self.checksum = ""
+        self.error = ""
+
+    @event("Copied")
+    def record_copied(self, *, migration_id: UUID, size: int, checksum: str) -> None:
+        self.status = self.COPIED
+        self.size = size
+        self.checksum = checksum
+
+    @event("Failed")
+    def record_failed(
+        self, *, migration_id: UUID, reason: str, message: str, attempts: int
+    ) -> None:
+        self.status = self.FAILED
+        self.error = f"{reason}: {message}"
+
+
+class Packet(Aggregate):
+    """A batch of planned objects that one transfer replica copies and records together."""
+
+    @staticmethod
+    def create_id(migration_id: UUID, sequence: int, **_: Any) -> UUID:
+        return packet_id(migration_id, sequence)
+
+    @event("Planned")
+    def __init__(
+        self,
+        *,
+        migration_id: UUID,
+        sequence: int,
+        source_connection_id: UUID,
+        source_bucket: str,
+        destination_connection_id: UUID,
+        destination_bucket: str,
+        source_prefix: str,
+        destination_prefix: str,
+        objects: list[list[Any]],
+    ) -> None:
+        # objects: [key, size, etag] triples, in listing order
+        self.migration_id = migration_id
+        self.sequence = sequence
+        self.objects = objects
+        self.transferred = False
+
+    @event("Transferred")
+    def record_transferred(
+        self, *, migration_id: UUID, sequence: int, copied: int, failed: int, bytes: int
+    ) -> None:
+        self.transferred = True
+
+
+def copied_event(
+    migration_id: UUID, key: str, size: int, checksum: str, timestamp: datetime
+) -> ObjectTransfer.Event:
+    """The event recording a verified copy of an object still at its planned version."""
+    return ObjectTransfer.Copied(  # type: ignore[attr-defined,no-any-return]
+        originator_id=object_id(migration_id, key),
+        originator_version=PLANNED_VERSION + 1,
+        timestamp=timestamp,
+        migration_id=migration_id,
+        size=size,
+        checksum=checksum,
+    )
+
+
+def failed_event(
+    migration_id: UUID, key: str, reason: str, message: str, attempts: int, timestamp: datetime
+) -> ObjectTransfer.Event:
+    """The event recording that an object still at its planned version could not be copied."""
+    return ObjectTransfer.Failed(  # type: ignore[attr-defined,no-any-return]
+        originator_id=object_id(migration_id, key),
+        originator_version=PLANNED_VERSION + 1,
+        timestamp=timestamp,
+        migration_id=migration_id,
+        reason=reason,
+        message=message,
+        attempts=attempts,
+    )
+
+
+def transferred_event(
+    migration_id: UUID, sequence: int, copied: int, failed: int, bytes: int, timestamp: datetime
+) -> Packet.Event:
+    """The event closing a packet once each of its objects has an outcome."""
+    return Packet.Transferred(  # type: ignore[attr-defined,no-any-return]
+        originator_id=packet_id(migration_id, sequence),
+        originator_version=PACKET_PLANNED_VERSION + 1,
+        timestamp=timestamp,
+        migration_id=migration_id,
+        sequence=sequence,
+        copied=copied,
+        failed=failed,
+        bytes=bytes,
+    )

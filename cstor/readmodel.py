@@ -1,0 +1,63 @@
+"""The read models' tables: built by the projector from events, read by the api."""
+
+from __future__ import annotations
+
+import asyncpg
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS migrations_view (
+    id uuid PRIMARY KEY,
+    owner text NOT NULL,
+    name text NOT NULL,
+    status text NOT NULL,
+    source_connection_id uuid NOT NULL,
+    source_bucket text NOT NULL,
+    source_prefix text NOT NULL,
+    destination_connection_id uuid NOT NULL,
+    destination_bucket text NOT NULL,
+    destination_prefix text NOT NULL,
+    planning_done boolean NOT NULL DEFAULT false,
+    packets_planned integer NOT NULL DEFAULT 0,
+    packets_transferred integer NOT NULL DEFAULT 0,
+    objects_planned bigint NOT NULL DEFAULT 0,
+    bytes_planned bigint NOT NULL DEFAULT 0,
+    objects_copied bigint NOT NULL DEFAULT 0,
+    bytes_copied bigint NOT NULL DEFAULT 0,
+    objects_failed bigint NOT NULL DEFAULT 0,
+    error text NOT NULL DEFAULT '',
+    created_at timestamptz NOT NULL,
+    started_at timestamptz,
+    finished_at timestamptz,
+    updated_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS migrations_view_owner ON migrations_view (owner, created_at DESC);
+
+CREATE TABLE IF NOT EXISTS objects_view (
+    id uuid PRIMARY KEY,
+    migration_id uuid NOT NULL,
+    key text NOT NULL,
+    status text NOT NULL,
+    size bigint NOT NULL,
+    etag text NOT NULL,
+    checksum text NOT NULL DEFAULT '',
+    error text NOT NULL DEFAULT '',
+    attempts integer NOT NULL DEFAULT 0,
+    version integer NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS objects_view_by_key ON objects_view (migration_id, key);
+CREATE INDEX IF NOT EXISTS objects_view_by_status ON objects_view (migration_id, status, key);
+
+CREATE TABLE IF NOT EXISTS projector_position (
+    name text PRIMARY KEY,
+    position bigint NOT NULL
+);
+"""
+
+
+async def create_schema(pool: asyncpg.Pool) -> None:
+    """Create the read-model tables if they are missing (every service may call this)."""
+    # Several services start at once; serialise their CREATE IF NOT EXISTS.
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(7366537)")
+        await conn.execute(SCHEMA)

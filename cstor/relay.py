@@ -1,0 +1,116 @@
+"""The outbox relay: publishes the event store's notification log to JetStream, in order.
+
+Each event goes out with its event id as ``Nats-Msg-Id``, so a replay after a crash is
+deduplicated by the stream. One relay publishes at a time, however many processes run
+one: a Postgres advisory lock decides. Its position is kept in Postgres, so it resumes
+where it stopped; while NATS is away, events simply wait in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import anyio
+import asyncpg
+from eventsourcing.persistence import Notification
+from nats.js import JetStreamContext
+
+from cstor import contracts
+from cstor.eventstore import Migrations
+from cstor.outbox import to_contract
+
+log = logging.getLogger(__name__)
+
+RELAY_LOCK = 0x63_73_74_6F_72  # "cstor": the advisory lock key held by the publishing relay
+BATCH = 1000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS relay_position (
+    name text PRIMARY KEY,
+    position bigint NOT NULL
+);
+"""
+
+
+class OutboxRelay:
+    """Publishes stored events to the stream, each exactly once (with the stream's dedupe)."""
+
+    def __init__(
+        self, app: Migrations, js: JetStreamContext, database_url: str, name: str = "CSTOR"
+    ) -> None:
+        self.app = app
+        self.js = js
+        self.database_url = database_url
+        self.name = name
+        self.idle_wait = 0.05
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Wait for the lock, then publish until ``stop`` is set; retry after any failure."""
+        while not stop.is_set():
+            try:
+                await self._run_with_lock(stop)
+            except Exception as error:
+                log.warning("relay interrupted (%s); resuming in 1s", error)
+                await _sleep_unless(stop, 1.0)
+
+    async def _run_with_lock(self, stop: asyncio.Event) -> None:
+        conn: asyncpg.Connection = await asyncpg.connect(self.database_url)
+        try:
+            await conn.execute(SCHEMA)
+            while not stop.is_set():
+                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK):
+                    break
+                await _sleep_unless(stop, 1.0)
+            else:
+                return
+            position = await conn.fetchval(
+                "INSERT INTO relay_position (name, position) VALUES ($1, 0) "
+                "ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING position",
+                self.name,
+            )
+            while not stop.is_set():
+                published_to = await self.publish_after(position)
+                if published_to == position:
+                    await _sleep_unless(stop, self.idle_wait)
+                    continue
+                await conn.execute(
+                    "UPDATE relay_position SET position = $2 WHERE name = $1",
+                    self.name,
+                    published_to,
+                )
+                position = published_to
+        finally:
+            await conn.close()  # releases the advisory lock
+
+    async def publish_after(self, position: int) -> int:
+        """Publish one batch of events recorded after ``position``; return the new position."""
+        notifications = await anyio.to_thread.run_sync(self.app.notifications, position, BATCH)
+        if not notifications:
+            return position
+        events = await anyio.to_thread.run_sync(self._translate, notifications)
+        acks = []
+        for event in events:
+            acks.append(
+                await self.js.publish_async(
+                    contracts.subject_of(event),
+                    contracts.encoder.encode(event),
+                    headers={"Nats-Msg-Id": str(event.event_id)},
+                    wait_stall=30.0,
+                )
+            )
+        async with asyncio.timeout(30.0):
+            await asyncio.gather(*acks)
+        return events[-1].position
+
+    def _translate(self, notifications: Sequence[Notification]) -> list[contracts.Event]:
+        return [to_contract(self.app.mapper.to_domain_event(n), n.id) for n in notifications]
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        async with asyncio.timeout(seconds):
+            await stop.wait()
+    except TimeoutError:
+        pass

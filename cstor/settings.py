@@ -1,0 +1,60 @@
+"""The one settings object, read from the environment (12-factor)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import msgspec
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a cstor process needs to know about where it runs."""
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/cstor"
+    nats_url: str = "nats://127.0.0.1:4222"
+    data_dir: Path = Path(".cstor")
+    secret_key: str = ""
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    stream_name: str = "CSTOR"
+    packet_max_bytes: int = 200 * 1024 * 1024
+    packet_max_objects: int = 1000
+    transfer_concurrency: int = 64
+    copy_attempts: int = 3
+    transfer_ack_wait: float = 30.0  # seconds without a heartbeat before a packet is redelivered
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Read CSTOR_* variables; anything unset keeps its default."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in msgspec.structs.fields(cls):
+            raw = env.get("CSTOR_" + field.name.upper())
+            if raw is not None and raw != "":
+                values[field.name] = raw
+        return msgspec.convert(values, cls, strict=False)
+
+    def to_env(self) -> dict[str, str]:
+        """The CSTOR_* variables that reproduce these settings in a child process."""
+        return {
+            "CSTOR_" + name.upper(): str(value)
+            for name, value in msgspec.structs.asdict(self).items()
+        }
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The environment the eventsourcing library reads for its PostgreSQL persistence."""
+        url = urlsplit(self.database_url)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": url.path.lstrip("/") or "cstor",
+            "POSTGRES_HOST": url.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": unquote(url.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(url.password or ""),
+            "POSTGRES_POOL_SIZE": "4",
+            "POSTGRES_MAX_OVERFLOW": "8",
+            "POSTGRES_CONNECT_TIMEOUT": "10",
+            "POSTGRES_LOCK_TIMEOUT": "30",
+        }

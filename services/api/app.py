@@ -1,0 +1,103 @@
+"""The api's composition root: the Litestar app, its adapters, and the outbox relay."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+from litestar import Litestar, Request, Response
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+
+from cstor import bus, readmodel
+from cstor.connections import SCHEMA as CONNECTIONS_SCHEMA
+from cstor.connections import ConnectionStore
+from cstor.credentials import SecretCipher
+from cstor.eventstore import Migrations
+from cstor.relay import OutboxRelay
+from cstor.settings import Settings
+from services.api.deps import Services
+from services.api.pages import PAGES
+from services.api.queries import ReadModels
+from services.api.rest import ConnectionController, MigrationController
+
+log = logging.getLogger(__name__)
+
+WEB = Path(__file__).resolve().parents[2] / "web"
+
+
+def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
+    """The api: REST under /api/v1, the dashboard under /, OpenAPI at /schema."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=8)
+        await readmodel.create_schema(pool)
+        await pool.execute(CONNECTIONS_SCHEMA)
+        migrations = Migrations(settings)
+        app.state.services = Services(
+            migrations=migrations,
+            connections=ConnectionStore(pool, SecretCipher(settings.secret_key)),
+            read_models=ReadModels(pool),
+        )
+        stop = asyncio.Event()
+        tasks = []
+        nc = None
+        if relay:
+            nc = await bus.connect(settings.nats_url, "cstor-api-relay")
+            js = nc.jetstream()
+            await bus.ensure_stream(js, settings.stream_name)
+            outbox = OutboxRelay(migrations, js, settings.database_url, settings.stream_name)
+            tasks.append(asyncio.create_task(outbox.run(stop)))
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if nc is not None:
+                await nc.drain()
+            await pool.close()
+            migrations.close()
+
+    return Litestar(
+        route_handlers=[
+            ConnectionController,
+            MigrationController,
+            *PAGES,
+            create_static_files_router(path="/static", directories=[WEB / "static"]),
+        ],
+        dependencies={"services": Provide(_services, sync_to_thread=False)},
+        lifespan=[lifespan],
+        plugins=[HTMXPlugin()],
+        template_config=TemplateConfig(directory=WEB / "templates", engine=JinjaTemplateEngine),
+        openapi_config=OpenAPIConfig(title="cstor", version="1", path="/schema"),
+        exception_handlers={Exception: _unexpected_error},
+    )
+
+
+def _services(request: Request) -> Services:  # type: ignore[type-arg]
+    services: Services = request.app.state.services
+    return services
+
+
+def _unexpected_error(request: Request, error: Exception) -> Response:  # type: ignore[type-arg]
+    """HTTP errors keep their message; anything else is logged, never shown as a trace."""
+    if isinstance(error, HTTPException):
+        body = {"status_code": error.status_code, "detail": error.detail}
+        if error.extra:
+            body["extra"] = error.extra
+        return Response(body, status_code=error.status_code, headers=error.headers)
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return Response(
+        {"status_code": 500, "detail": "Something went wrong on our side; it has been logged."},
+        status_code=500,
+    )

@@ -1,0 +1,68 @@
+"""Read-model queries for the api and the dashboard."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.api.schemas import MigrationOut, ObjectOut, ObjectPage
+
+OBJECT_STATUSES = ("planned", "copied", "failed")
+
+
+class ReadModels:
+    """What users see of migrations: the projector's tables, filtered to their owner."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def migrations(self, owner: str, limit: int = 100) -> list[MigrationOut]:
+        rows = await self.pool.fetch(
+            "SELECT * FROM migrations_view WHERE owner = $1 ORDER BY created_at DESC LIMIT $2",
+            owner,
+            limit,
+        )
+        return [_migration(row) for row in rows]
+
+    async def migration(self, owner: str, migration_id: UUID) -> MigrationOut | None:
+        row = await self.pool.fetchrow(
+            "SELECT * FROM migrations_view WHERE owner = $1 AND id = $2", owner, migration_id
+        )
+        return None if row is None else _migration(row)
+
+    async def objects(
+        self,
+        migration_id: UUID,
+        *,
+        status: str | None = None,
+        prefix: str = "",
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> ObjectPage:
+        """Objects in key order, from after ``cursor`` (the last key of the previous page)."""
+        clauses = ["migration_id = $1"]
+        params: list[Any] = [migration_id]
+        if status:
+            params.append(status)
+            clauses.append(f"status = ${len(params)}")
+        if prefix:
+            params.append(prefix)
+            clauses.append(f"starts_with(key, ${len(params)})")
+        if cursor is not None:
+            params.append(cursor)
+            clauses.append(f"key > ${len(params)}")
+        params.append(limit + 1)
+        rows = await self.pool.fetch(
+            f"SELECT key, status, size, checksum, error, updated_at FROM objects_view"  # noqa: S608
+            f" WHERE {' AND '.join(clauses)} ORDER BY key LIMIT ${len(params)}",
+            *params,
+        )
+        items = [ObjectOut(**dict(row)) for row in rows[:limit]]
+        next_cursor = items[-1].key if len(rows) > limit else None
+        return ObjectPage(items=items, next_cursor=next_cursor)
+
+
+def _migration(row: asyncpg.Record) -> MigrationOut:
+    return MigrationOut(**{name: row[name] for name in MigrationOut.__struct_fields__})

@@ -1,0 +1,97 @@
+"""REST API v1: connections and migrations, for scripts and CI (OpenAPI at /schema)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, delete, get, post
+from litestar.di import Provide
+from litestar.exceptions import NotFoundException
+from litestar.params import Parameter
+
+from services.api import commands
+from services.api.deps import Services, provide_owner
+from services.api.queries import OBJECT_STATUSES
+from services.api.schemas import (
+    ConnectionCreate,
+    ConnectionOut,
+    MigrationCreate,
+    MigrationOut,
+    ObjectPage,
+)
+
+
+class ConnectionController(Controller):
+    """S3 endpoints with their keys. The secret key is write-only."""
+
+    path = "/api/v1/connections"
+    tags = ["connections"]
+    dependencies = {"owner": Provide(provide_owner)}
+
+    @post("/", summary="Test and save a connection")
+    async def create(self, services: Services, owner: str, data: ConnectionCreate) -> ConnectionOut:
+        return await commands.create_connection(services, owner, data)
+
+    @get("/", summary="List connections")
+    async def list_connections(self, services: Services, owner: str) -> list[ConnectionOut]:
+        return [
+            ConnectionOut(**{f: getattr(c, f) for f in ConnectionOut.__struct_fields__})
+            for c in await services.connections.list(owner)
+        ]
+
+    @get("/{connection_id:uuid}", summary="Get a connection")
+    async def get_connection(
+        self, services: Services, owner: str, connection_id: UUID
+    ) -> ConnectionOut:
+        found = await services.connections.get(owner, connection_id)
+        if found is None:
+            raise NotFoundException(f"Connection {connection_id} does not exist.")
+        return ConnectionOut(**{f: getattr(found, f) for f in ConnectionOut.__struct_fields__})
+
+    @delete("/{connection_id:uuid}", summary="Delete a connection")
+    async def delete_connection(self, services: Services, owner: str, connection_id: UUID) -> None:
+        if not await services.connections.delete(owner, connection_id):
+            raise NotFoundException(f"Connection {connection_id} does not exist.")
+
+
+class MigrationController(Controller):
+    """Migrations: request one, follow its totals, page through its objects."""
+
+    path = "/api/v1/migrations"
+    tags = ["migrations"]
+    dependencies = {"owner": Provide(provide_owner)}
+
+    @post("/", summary="Start a migration")
+    async def create(self, services: Services, owner: str, data: MigrationCreate) -> MigrationOut:
+        return await commands.create_migration(services, owner, data)
+
+    @get("/", summary="List migrations, newest first")
+    async def list_migrations(self, services: Services, owner: str) -> list[MigrationOut]:
+        return await services.read_models.migrations(owner)
+
+    @get("/{migration_id:uuid}", summary="Get a migration's status and totals")
+    async def get_migration(
+        self, services: Services, owner: str, migration_id: UUID
+    ) -> MigrationOut:
+        return await commands.get_migration(services, owner, migration_id)
+
+    @get("/{migration_id:uuid}/objects", summary="Page through a migration's objects by key")
+    async def list_objects(
+        self,
+        services: Services,
+        owner: str,
+        migration_id: UUID,
+        status: Annotated[str | None, Parameter(description="planned, copied or failed")] = None,
+        prefix: Annotated[str, Parameter(description="only keys starting with this")] = "",
+        cursor: Annotated[str | None, Parameter(description="next_cursor of the last page")] = None,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+    ) -> ObjectPage:
+        await commands.get_migration(services, owner, migration_id)  # 404 unless it is theirs
+        if status is not None and status not in OBJECT_STATUSES:
+            raise commands.Unprocessable(
+                f"status must be one of {', '.join(OBJECT_STATUSES)}, not {status!r}."
+            )
+        return await services.read_models.objects(
+            migration_id, status=status, prefix=prefix, cursor=cursor, limit=limit
+        )

@@ -1,0 +1,112 @@
+"""The planner service: turns a requested migration into packets, and completes migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from uuid import UUID
+
+import anyio
+import asyncpg
+
+from cstor import bus, contracts, s3, subjects
+from cstor.connections import ConnectionStore
+from cstor.credentials import SecretCipher
+from cstor.domain.exceptions import MigrationStateError
+from cstor.domain.migration import Migration
+from cstor.domain.planning import PacketLimits
+from cstor.eventstore import Migrations
+from cstor.settings import Settings
+from services.planner.planning import plan_migration
+
+log = logging.getLogger(__name__)
+
+
+class Planner:
+    """Handles migration requests (planning) and packet closings (completion)."""
+
+    def __init__(self, app: Migrations, connections: ConnectionStore, limits: PacketLimits) -> None:
+        self.app = app
+        self.connections = connections
+        self.limits = limits
+
+    async def on_requested(self, deliveries: list[bus.Delivery]) -> None:
+        for delivery in deliveries:
+            assert isinstance(delivery.event, contracts.MigrationRequested)
+            await self.plan(delivery.event.migration_id)
+
+    async def plan(self, migration_id: UUID) -> None:
+        """List and plan a migration; a redelivered request re-plans idempotently."""
+        try:
+            migration = await anyio.to_thread.run_sync(self.app.start_planning, migration_id)
+        except MigrationStateError:
+            migration = await anyio.to_thread.run_sync(self.app.get, migration_id)
+            if migration.status != Migration.PLANNING:
+                return  # planned already: nothing to do for this redelivery
+        try:
+            endpoint = await self.connections.endpoint(migration.source_connection_id)
+            totals = await anyio.to_thread.run_sync(
+                plan_migration, self.app, migration, endpoint, self.limits
+            )
+        except s3.S3Error as error:
+            if error.transient:
+                raise bus.TransientError(str(error)) from error
+            await self._fail(migration_id, error.reason, str(error))
+            return
+        except LookupError as error:
+            await self._fail(migration_id, "no-connection", str(error))
+            return
+        await anyio.to_thread.run_sync(
+            lambda: self.app.finish_planning(
+                migration_id, packets=totals.packets, objects=totals.objects, bytes=totals.bytes
+            )
+        )
+        log.info(
+            "planned %s: %d objects in %d packets", migration_id, totals.objects, totals.packets
+        )
+        await anyio.to_thread.run_sync(self.app.complete_if_done, migration_id)
+
+    async def _fail(self, migration_id: UUID, reason: str, message: str) -> None:
+        def fail() -> None:
+            self.app.fail(migration_id, reason=reason, message=message)
+
+        await anyio.to_thread.run_sync(fail)
+
+    async def on_progress(self, deliveries: list[bus.Delivery]) -> None:
+        for migration_id in {d.event.migration_id for d in deliveries}:
+            if await anyio.to_thread.run_sync(self.app.complete_if_done, migration_id):
+                log.info("migration %s completed", migration_id)
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    """Plan and complete migrations until ``stop`` is set."""
+    app = Migrations(settings)
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+    nc = await bus.connect(settings.nats_url, "cstor-planner")
+    try:
+        js = nc.jetstream()
+        await bus.ensure_stream(js, settings.stream_name)
+        limits = PacketLimits(
+            max_bytes=settings.packet_max_bytes, max_objects=settings.packet_max_objects
+        )
+        planner = Planner(app, ConnectionStore(pool, SecretCipher(settings.secret_key)), limits)
+        requested = bus.ConsumerSpec(
+            stream=settings.stream_name,
+            durable="planner",
+            filter_subjects=[subjects.MIGRATION_REQUESTED],
+            workers=2,
+        )
+        progress = bus.ConsumerSpec(
+            stream=settings.stream_name,
+            durable="planner-completion",
+            filter_subjects=[subjects.PACKET_TRANSFERRED],
+            batch=100,
+        )
+        await asyncio.gather(
+            bus.consume(js, requested, planner.on_requested, stop),
+            bus.consume(js, progress, planner.on_progress, stop),
+        )
+    finally:
+        await nc.drain()
+        await pool.close()
+        app.close()

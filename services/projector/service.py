@@ -1,0 +1,39 @@
+"""The projector service: consumes every event and keeps the read models current."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+
+from cstor import bus, readmodel
+from cstor.settings import Settings
+from services.projector.projection import project
+
+log = logging.getLogger(__name__)
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    """Project events until ``stop`` is set."""
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    nc = await bus.connect(settings.nats_url, "cstor-projector")
+    try:
+        await readmodel.create_schema(pool)
+        js = nc.jetstream()
+        await bus.ensure_stream(js, settings.stream_name)
+
+        async def handle(deliveries: list[bus.Delivery]) -> None:
+            async with pool.acquire() as conn:
+                await project(conn, [(d.stream_sequence, d.event) for d in deliveries])
+
+        spec = bus.ConsumerSpec(
+            stream=settings.stream_name,
+            durable="projector",
+            filter_subjects=["cstor.>"],
+            batch=500,
+        )
+        await bus.consume(js, spec, handle, stop)
+    finally:
+        await nc.drain()
+        await pool.close()

@@ -1,0 +1,79 @@
+"""Copy the objects of one packet, each verified, retrying what is transient."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from uuid import UUID
+
+from cstor import contracts, s3
+from cstor.domain.planning import destination_key
+from cstor.eventstore import CopyResult
+
+log = logging.getLogger(__name__)
+
+
+class PacketCopier:
+    """Copies a packet's objects concurrently, bounded by a per-replica limit."""
+
+    def __init__(self, concurrency: asyncio.Semaphore, attempts: int) -> None:
+        self.concurrency = concurrency
+        self.attempts = attempts
+
+    async def copy_packet(
+        self, packet: contracts.PacketPlanned, copier: s3.ObjectCopier
+    ) -> list[CopyResult]:
+        """One result per object of the packet, in packet order."""
+        return list(
+            await asyncio.gather(*(self._copy_one(packet, obj, copier) for obj in packet.objects))
+        )
+
+    async def _copy_one(
+        self, packet: contracts.PacketPlanned, obj: contracts.PacketObject, copier: s3.ObjectCopier
+    ) -> CopyResult:
+        target = destination_key(obj.key, packet.source_prefix, packet.destination_prefix)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self.concurrency:
+                    outcome = await copier.copy(
+                        packet.source_bucket,
+                        obj.key,
+                        packet.destination_bucket,
+                        target,
+                        expected_size=obj.size,
+                        expected_etag=obj.etag,
+                    )
+            except s3.S3Error as error:
+                if error.transient and attempt < self.attempts:
+                    await asyncio.sleep(_backoff(attempt))
+                    continue
+                log.warning("copy of %r failed after %d attempt(s): %s", obj.key, attempt, error)
+                return CopyResult(
+                    obj.key, reason=error.reason, message=str(error), attempts=attempt
+                )
+            return CopyResult(
+                obj.key, size=outcome.size, checksum=outcome.checksum, attempts=attempt
+            )
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter: 0.2 s, 0.4 s, 0.8 s ... at most 10 s."""
+    return random.uniform(0, min(10.0, 0.2 * 2 ** (attempt - 1)))
+
+
+class CopierPool:
+    """One ObjectCopier per (source, destination) connection pair, reused across packets."""
+
+    def __init__(self) -> None:
+        self._copiers: dict[tuple[UUID, UUID], s3.ObjectCopier] = {}
+
+    def get(
+        self, pair: tuple[UUID, UUID], source: s3.Endpoint, destination: s3.Endpoint
+    ) -> s3.ObjectCopier:
+        copier = self._copiers.get(pair)
+        if copier is None:
+            copier = self._copiers[pair] = s3.ObjectCopier(source, destination)
+        return copier

@@ -1,0 +1,76 @@
+"""The transfer service: a replica of the shared durable consumer that copies packets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import anyio
+import asyncpg
+
+from cstor import bus, contracts, subjects
+from cstor.connections import ConnectionStore
+from cstor.credentials import SecretCipher
+from cstor.eventstore import Migrations
+from cstor.settings import Settings
+from services.transfer.copying import CopierPool, PacketCopier
+
+log = logging.getLogger(__name__)
+
+
+class Transfer:
+    """Copies each delivered packet, then records all its outcomes in one transaction."""
+
+    def __init__(self, app: Migrations, connections: ConnectionStore, copier: PacketCopier) -> None:
+        self.app = app
+        self.connections = connections
+        self.copier = copier
+        self.copiers = CopierPool()
+
+    async def on_packet(self, deliveries: list[bus.Delivery]) -> None:
+        for delivery in deliveries:
+            assert isinstance(delivery.event, contracts.PacketPlanned)
+            await self.transfer(delivery.event)
+
+    async def transfer(self, packet: contracts.PacketPlanned) -> None:
+        mid, seq = packet.migration_id, packet.sequence
+        # A redelivery of a packet already recorded (crash after commit, before ack): done.
+        if await anyio.to_thread.run_sync(self.app.packet_transferred, mid, seq):
+            return
+        pair = (packet.source_connection_id, packet.destination_connection_id)
+        copier = self.copiers.get(
+            pair,
+            await self.connections.endpoint(pair[0]),
+            await self.connections.endpoint(pair[1]),
+        )
+        results = await self.copier.copy_packet(packet, copier)
+        recorded = await anyio.to_thread.run_sync(self.app.record_packet, mid, seq, results)
+        if not recorded:
+            log.info("packet %d of %s was recorded by another replica", seq, mid)
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    """Copy packets until ``stop`` is set."""
+    app = Migrations(settings)
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    nc = await bus.connect(settings.nats_url, "cstor-transfer")
+    try:
+        js = nc.jetstream()
+        await bus.ensure_stream(js, settings.stream_name)
+        transfer = Transfer(
+            app,
+            ConnectionStore(pool, SecretCipher(settings.secret_key)),
+            PacketCopier(asyncio.Semaphore(settings.transfer_concurrency), settings.copy_attempts),
+        )
+        spec = bus.ConsumerSpec(
+            stream=settings.stream_name,
+            durable="transfer",
+            filter_subjects=[subjects.PACKET_PLANNED],
+            workers=2,
+            ack_wait=settings.transfer_ack_wait,
+        )
+        await bus.consume(js, spec, transfer.on_packet, stop)
+    finally:
+        await nc.drain()
+        await pool.close()
+        app.close()

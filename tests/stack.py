@@ -1,0 +1,122 @@
+"""A running cstor for integration tests: the four services as real processes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uuid
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+from cryptography.fernet import Fernet
+
+from cstor.embedded import EmbeddedPostgres, EmbeddedS3, free_port
+from cstor.settings import Settings
+from cstor.stack import ServiceProcesses
+
+
+@dataclass
+class RunningCstor:
+    """The services of one test, and an HTTP client for its REST API."""
+
+    settings: Settings
+    services: ServiceProcesses
+    api: httpx.Client
+
+    def connect(self, server: EmbeddedS3, name: str = "conn") -> str:
+        """Create a connection to an S3 server through the API; return its id."""
+        response = self.api.post(
+            "/api/v1/connections",
+            json={
+                "name": name,
+                "endpoint": server.endpoint,
+                "access_key": server.access_key,
+                "secret_key": server.secret_key,
+            },
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    def migrate(self, source_id: str, source_bucket: str, dest_id: str, dest_bucket: str,
+                **extra: Any) -> str:
+        response = self.api.post(
+            "/api/v1/migrations",
+            json={
+                "source_connection_id": source_id,
+                "source_bucket": source_bucket,
+                "destination_connection_id": dest_id,
+                "destination_bucket": dest_bucket,
+                **extra,
+            },
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    def wait_until(self, migration_id: str, done: Callable[[dict[str, Any]], bool],
+                   timeout: float = 120.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        state: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            state = self.api.get(f"/api/v1/migrations/{migration_id}").json()
+            if done(state):
+                return state
+            time.sleep(0.2)
+        raise AssertionError(f"migration did not get there in {timeout} s: {state}")
+
+    def wait_finished(self, migration_id: str, timeout: float = 120.0) -> dict[str, Any]:
+        return self.wait_until(
+            migration_id, lambda s: s["status"] in ("completed", "failed"), timeout
+        )
+
+
+def create_database(server: EmbeddedPostgres) -> str:
+    """A new empty database on the test Postgres; its URL."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return server.url_for(name)
+
+
+def start_cstor(
+    database_url: str, nats_url: str, data_dir: Path, **settings: Any
+) -> Iterator[RunningCstor]:
+    config = Settings(
+        database_url=database_url,
+        nats_url=nats_url,
+        data_dir=data_dir,
+        secret_key=Fernet.generate_key().decode(),
+        api_port=free_port(),
+        transfer_ack_wait=5.0,
+        **settings,
+    )
+    services = ServiceProcesses(config)
+    services.start()
+    api = httpx.Client(base_url=f"http://127.0.0.1:{config.api_port}", timeout=30.0)
+    try:
+        _wait_for_api(api, services)
+        yield RunningCstor(config, services, api)
+    finally:
+        api.close()
+        services.stop()
+
+
+def _wait_for_api(api: httpx.Client, services: ServiceProcesses) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if api.get("/api/v1/migrations").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        for label, process in services.processes.items():
+            if process.poll() is not None:
+                log = (services.settings.data_dir / "logs" / f"{label}.log").read_text()
+                pytest.fail(f"{label} exited:\n{log[-3000:]}")
+        time.sleep(0.2)
+    pytest.fail("the api did not answer within 30 s")

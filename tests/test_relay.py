@@ -1,0 +1,130 @@
+"""The outbox relay: every stored event reaches the stream exactly once, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+from eventsourcing.persistence import Notification
+from nats.js import JetStreamContext
+
+from cstor import bus, contracts
+from cstor.domain.planning import PlannedObject
+from cstor.embedded import EmbeddedNats
+from cstor.eventstore import Migrations
+from cstor.relay import OutboxRelay
+from cstor.settings import Settings
+
+
+def request_migration(app: Migrations, objects: int) -> uuid.UUID:
+    """Record a requested, planned migration of ``objects`` objects: 2 + objects + 2 events."""
+    migration_id = app.request(
+        name="relay test", owner="test",
+        source_connection_id=uuid.uuid4(), source_bucket="a", source_prefix="",
+        destination_connection_id=uuid.uuid4(), destination_bucket="b", destination_prefix="",
+    )
+    migration = app.start_planning(migration_id)
+    app.plan_packet(migration, 0, [PlannedObject(f"k{n}", n, "etag") for n in range(objects)])
+    return migration_id
+
+
+async def stream_events(js: JetStreamContext) -> list[contracts.AnyEvent]:
+    info = await js.stream_info("CSTOR")
+    events = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        msg = await js.get_msg("CSTOR", seq)
+        events.append(contracts.decoder.decode(msg.data))
+    return events
+
+
+@pytest.fixture
+async def relay_parts(
+    database_url: str, nats_server: EmbeddedNats
+) -> AsyncIterator[tuple[Migrations, JetStreamContext]]:
+    app = Migrations(Settings(database_url=database_url))
+    nc = await bus.connect(nats_server.url, "relay-test")
+    js = nc.jetstream()
+    await bus.ensure_stream(js, "CSTOR")
+    yield app, js
+    await nc.close()
+    app.close()
+
+
+async def wait_for(predicate: object, timeout: float = 30.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not await predicate():  # type: ignore[operator]
+            await asyncio.sleep(0.1)
+
+
+async def test_events_written_while_nats_is_down_are_published_once_in_order(
+    relay_parts: tuple[Migrations, JetStreamContext], nats_server: EmbeddedNats, database_url: str
+) -> None:
+    app, js = relay_parts
+    stop = asyncio.Event()
+    relay = asyncio.create_task(OutboxRelay(app, js, database_url).run(stop))
+
+    # Given a relay that has published a first migration's events
+    await asyncio.to_thread(request_migration, app, 50)
+    await wait_for(lambda: _stream_count(js, 53))
+
+    # When NATS stops, more events are recorded, and NATS comes back
+    nats_server.stop()
+    await asyncio.to_thread(request_migration, app, 200)
+    await asyncio.sleep(1.0)
+    nats_server.start()
+    await wait_for(lambda: _stream_count(js, 53 + 203))
+
+    # And the relay is replaced by a new one (a restart) that records more
+    stop.set()
+    await relay
+    stop = asyncio.Event()
+    relay = asyncio.create_task(OutboxRelay(app, js, database_url).run(stop))
+    await asyncio.to_thread(request_migration, app, 10)
+    await wait_for(lambda: _stream_count(js, 53 + 203 + 13))
+    await asyncio.sleep(0.5)  # time for any duplicate to show up
+    stop.set()
+    await relay
+
+    # Then the stream holds every stored event exactly once, in the store's order
+    stored = await asyncio.to_thread(app.notifications, 0, 10_000)
+    published = await stream_events(js)
+    assert [e.position for e in published] == [n.id for n in stored]
+    assert len({e.event_id for e in published}) == len(published)
+
+
+async def test_only_one_relay_publishes_at_a_time(
+    relay_parts: tuple[Migrations, JetStreamContext], database_url: str
+) -> None:
+    app, js = relay_parts
+    stop = asyncio.Event()
+    relays = [CountingRelay(app, js, database_url) for _ in range(3)]
+    tasks = [asyncio.create_task(relay.run(stop)) for relay in relays]
+    for _ in range(5):
+        await asyncio.to_thread(request_migration, app, 20)
+    await wait_for(lambda: _stream_count(js, 5 * 23))
+    await asyncio.sleep(1.0)
+    stop.set()
+    await asyncio.gather(*tasks)
+    # Then one relay published everything, each event once (not hidden by the stream's dedupe)
+    assert sorted(relay.published for relay in relays) == [0, 0, 5 * 23]
+    published = await stream_events(js)
+    assert len(published) == 5 * 23
+    assert [e.position for e in published] == sorted(e.position for e in published)
+
+
+class CountingRelay(OutboxRelay):
+    """A relay that counts the events it sends."""
+
+    published = 0
+
+    def _translate(self, notifications: Sequence[Notification]) -> list[contracts.Event]:
+        self.published += len(notifications)
+        return super()._translate(notifications)
+
+
+async def _stream_count(js: JetStreamContext, expected: int) -> bool:
+    info = await js.stream_info("CSTOR")
+    assert info.state.messages <= expected, "more messages than events: a duplicate"
+    return info.state.messages == expected
