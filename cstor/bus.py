@@ -108,14 +108,19 @@ async def consume(
             except NatsTimeout:
                 continue
             except Exception as error:  # the server is away: wait for the reconnect
-                log.warning("%s: fetch failed (%s); retrying", spec.durable, error)
+                log.warning("%s: fetch failed (%r); retrying", spec.durable, error)
                 await asyncio.sleep(1.0)
                 continue
             deliveries = await _decode(msgs)
             if deliveries:
                 await _handle(spec, handle, deliveries)
 
-    await asyncio.gather(*(worker() for _ in range(spec.workers)))
+    try:
+        await asyncio.gather(*(worker() for _ in range(spec.workers)))
+    finally:
+        # A pull subscription left open makes the connection's drain() wait for its timeout.
+        with contextlib.suppress(Exception):
+            await subscription.unsubscribe()
 
 
 async def _decode(msgs: list[Msg]) -> list[Delivery]:

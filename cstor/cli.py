@@ -80,6 +80,7 @@ def _options(args: argparse.Namespace) -> StackOptions:
 
 def _up(args: argparse.Namespace) -> int:
     with _terminate_as_interrupt(), running_stack(_options(args)) as services:
+        print(f"event feed: {services.settings.nats_url} (stream {services.settings.stream_name})")
         print(f"cstor is running: dashboard at http://127.0.0.1:{args.api_port}/  (Ctrl-C stops)")
         while True:
             time.sleep(1.0)

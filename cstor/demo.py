@@ -45,11 +45,12 @@ def run_demo(services: ServiceProcesses, *, objects: int, exit_when_done: bool) 
         client = stack.enter_context(httpx.Client(base_url=api, timeout=30.0))
         _wait_for_api(client, services)
         migration = _start_migration(client, source, destination)
+        print(f"event feed: nats --server {settings.nats_url} sub 'cstor.>'")
         print(f"dashboard: {api}/migrations/{migration['id']}")
         final = _follow(client, migration["id"], services)
         verified = _verify(source, destination, final)
         size = sum(seeded.values()) / MiB
-        if verified == seeded_count(seeded) and final["objects_failed"] == 0:
+        if verified == len(seeded) and final["objects_failed"] == 0:
             summary = f"{verified} objects copied and verified ({size:.1f} MiB)"
             ok = True
         else:
@@ -66,10 +67,6 @@ def run_demo(services: ServiceProcesses, *, objects: int, exit_when_done: bool) 
         print(summary)
         return 0 if ok else 1
     return 1
-
-
-def seeded_count(seeded: dict[str, int]) -> int:
-    return len(seeded)
 
 
 def _seed(folder: Path, count: int) -> dict[str, int]:

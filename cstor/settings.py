@@ -34,7 +34,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raw = env.get("CSTOR_" + field.name.upper())
             if raw is not None and raw != "":
                 values[field.name] = raw
-        return msgspec.convert(values, cls, strict=False)
+        return msgspec.convert(values, cls, strict=False, dec_hook=_decode_path)
 
     def to_env(self) -> dict[str, str]:
         """The CSTOR_* variables that reproduce these settings in a child process."""
@@ -58,3 +58,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "POSTGRES_CONNECT_TIMEOUT": "10",
             "POSTGRES_LOCK_TIMEOUT": "30",
         }
+
+
+def _decode_path(type_: type, value: object) -> object:
+    if type_ is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError(f"cannot read {type_} from the environment")

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import uuid
-
+import boto3
 import httpx
 import psycopg
 import pytest
-from psycopg import sql
 from cryptography.fernet import Fernet
+from psycopg import sql
 
 from cstor.embedded import EmbeddedPostgres, EmbeddedS3, free_port
 from cstor.settings import Settings
@@ -43,8 +43,9 @@ class RunningCstor:
         assert response.status_code == 201, response.text
         return str(response.json()["id"])
 
-    def migrate(self, source_id: str, source_bucket: str, dest_id: str, dest_bucket: str,
-                **extra: Any) -> str:
+    def migrate(
+        self, source_id: str, source_bucket: str, dest_id: str, dest_bucket: str, **extra: Any
+    ) -> str:
         response = self.api.post(
             "/api/v1/migrations",
             json={
@@ -58,8 +59,9 @@ class RunningCstor:
         assert response.status_code == 201, response.text
         return str(response.json()["id"])
 
-    def wait_until(self, migration_id: str, done: Callable[[dict[str, Any]], bool],
-                   timeout: float = 120.0) -> dict[str, Any]:
+    def wait_until(
+        self, migration_id: str, done: Callable[[dict[str, Any]], bool], timeout: float = 120.0
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         state: dict[str, Any] = {}
         while time.monotonic() < deadline:
@@ -73,6 +75,17 @@ class RunningCstor:
         return self.wait_until(
             migration_id, lambda s: s["status"] in ("completed", "failed"), timeout
         )
+
+
+def s3_client_for(server: EmbeddedS3) -> Any:
+    """A boto3 S3 client signed with the server's own credentials."""
+    return boto3.client(
+        "s3",
+        endpoint_url=server.endpoint,
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
+        region_name="us-east-1",
+    )
 
 
 def create_database(server: EmbeddedPostgres) -> str:

@@ -50,7 +50,9 @@ def test_wrong_credentials_are_refused_with_a_clear_message(
 
 def test_an_unknown_endpoint_is_refused_quickly(cstor: RunningCstor, s3_source: EmbeddedS3) -> None:
     closed = f"http://127.0.0.1:{free_port()}"
-    response = cstor.api.post("/api/v1/connections", json=connection_body(s3_source, endpoint=closed))
+    response = cstor.api.post(
+        "/api/v1/connections", json=connection_body(s3_source, endpoint=closed)
+    )
     assert response.status_code == 422
     assert "reach" in response.json()["detail"].lower() or "unreachable" in response.text
     assert_nothing_created(cstor)

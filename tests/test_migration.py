@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from cstor.embedded import EmbeddedS3
-from tests.conftest import s3_client_for
-from tests.stack import RunningCstor, start_cstor
+from tests.stack import RunningCstor, s3_client_for, start_cstor
 
 
 @pytest.fixture
@@ -86,5 +85,7 @@ def test_an_empty_source_completes_at_once(
     # Then the migration completes with nothing planned
     state = cstor.wait_finished(migration_id, timeout=30)
     assert (state["status"], state["objects_planned"], state["objects_copied"]) == (
-        "completed", 0, 0,
+        "completed",
+        0,
+        0,
     )

@@ -21,9 +21,14 @@ from cstor.settings import Settings
 def request_migration(app: Migrations, objects: int) -> uuid.UUID:
     """Record a requested, planned migration of ``objects`` objects: 2 + objects + 2 events."""
     migration_id = app.request(
-        name="relay test", owner="test",
-        source_connection_id=uuid.uuid4(), source_bucket="a", source_prefix="",
-        destination_connection_id=uuid.uuid4(), destination_bucket="b", destination_prefix="",
+        name="relay test",
+        owner="test",
+        source_connection_id=uuid.uuid4(),
+        source_bucket="a",
+        source_prefix="",
+        destination_connection_id=uuid.uuid4(),
+        destination_bucket="b",
+        destination_prefix="",
     )
     migration = app.start_planning(migration_id)
     app.plan_packet(migration, 0, [PlannedObject(f"k{n}", n, "etag") for n in range(objects)])

@@ -1,7 +1,332 @@
-"""The HTMX dashboard (placeholder list until the pages land)."""
+"""The HTMX dashboard: server-rendered pages over the same use cases as the REST API."""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
+from urllib.parse import urlencode
+from uuid import UUID
 
-PAGES: list[Any] = []
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import ClientException, HTTPException
+from litestar.params import Body
+from litestar.plugins.htmx import HTMXTemplate
+from litestar.response import Redirect, Template
+
+from services.api import commands
+from services.api.deps import Services, provide_owner
+from services.api.queries import OBJECT_STATUSES
+from services.api.schemas import ConnectionCreate, MigrationCreate, MigrationOut
+
+log = logging.getLogger(__name__)
+
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+Struct = TypeVar("Struct", bound=msgspec.Struct)
+
+FINISHED = frozenset({"completed", "failed", "cancelled"})
+OBJECTS_PER_PAGE = 50
+
+CONNECTION_LABELS = {
+    "name": "Name",
+    "endpoint": "Endpoint URL",
+    "region": "Region",
+    "access_key": "Access key",
+    "secret_key": "Secret key",
+}
+MIGRATION_LABELS = {
+    "source_connection_id": "Source connection",
+    "source_bucket": "Source bucket",
+    "source_prefix": "Source prefix",
+    "destination_connection_id": "Destination connection",
+    "destination_bucket": "Destination bucket",
+    "destination_prefix": "Destination prefix",
+    "name": "Name",
+}
+
+
+# Formatting, handed to every template -----------------------------------------------
+
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def human_bytes(count: int) -> str:
+    """A byte count in binary units: ``12582912`` → ``"12.0 MiB"``."""
+    value, unit = float(count), 0
+    while value >= 1024 and unit < len(_UNITS) - 1:
+        value, unit = value / 1024, unit + 1
+    return f"{count} B" if unit == 0 else f"{value:.1f} {_UNITS[unit]}"
+
+
+def percent(done: int, total: int) -> str:
+    """How much of ``total`` is done, rounded down so 100% means all of it."""
+    return f"{done * 100 // total}%" if total > 0 else "0%"
+
+
+def when(moment: datetime | None) -> str:
+    """A timestamp in UTC to the second, or a dash for one that has not happened."""
+    return "—" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def elapsed(start: datetime | None, end: datetime | None) -> str:
+    """How long from ``start`` to ``end`` (or now): ``"3m 07s"``."""
+    if start is None:
+        return "—"
+    seconds = int(((end or datetime.now(UTC)) - start).total_seconds())
+    hours, rest = divmod(max(seconds, 0), 3600)
+    return f"{hours}h {rest // 60:02d}m" if hours else f"{rest // 60}m {rest % 60:02d}s"
+
+
+def query(**params: str) -> str:
+    """A query string of the non-blank parameters, ``?`` included: ``"?status=failed"``."""
+    present = {name: value for name, value in params.items() if value}
+    return "?" + urlencode(present) if present else ""
+
+
+TEMPLATE_FUNCTIONS = {
+    "human_bytes": human_bytes,
+    "percent": percent,
+    "when": when,
+    "elapsed": elapsed,
+    "query": query,
+}
+
+
+def page(name: str, *, status_code: int = 200, **context: Any) -> Template:
+    """A whole page rendered from ``web/templates``."""
+    return Template(
+        template_name=name, context=TEMPLATE_FUNCTIONS | context, status_code=status_code
+    )
+
+
+def fragment(name: str, *, trigger_event: str | None = None, **context: Any) -> HTMXTemplate:
+    """Part of a page, swapped in by htmx (which fires ``trigger_event`` once it has settled)."""
+    return HTMXTemplate(
+        template_name=name,
+        context=TEMPLATE_FUNCTIONS | context,
+        trigger_event=trigger_event,
+        after="settle" if trigger_event else None,
+    )
+
+
+def is_finished(migration: MigrationOut) -> bool:
+    return migration.status in FINISHED
+
+
+# Forms --------------------------------------------------------------------------------
+
+
+def convert_form(form: Mapping[str, str], into: type[Struct], labels: Mapping[str, str]) -> Struct:
+    """The form as a request struct; blank fields take their defaults, errors read as prose."""
+    fields = {
+        name: value if name == "secret_key" else value.strip()
+        for name, value in form.items()
+        if name in into.__struct_fields__ and value.strip()
+    }
+    try:
+        return msgspec.convert(fields, into)
+    except msgspec.ValidationError as error:
+        raise commands.Unprocessable(explain(error, labels)) from None
+
+
+def explain(error: msgspec.ValidationError, labels: Mapping[str, str]) -> str:
+    """Turn msgspec's ``Expected ... - at `$.field``` into a sentence about the form's field."""
+    text = str(error)
+    found = re.search(r"`\$\.(\w+)`|required field `(\w+)`", text)
+    if found is None:
+        return f"The form could not be read: {text}"
+    label = labels.get(found[1] or found[2], found[1] or found[2])
+    if "required field" in text:
+        return f"{label} is required."
+    if "UUID" in text:
+        return f"Choose a {label.lower()}."
+    if "regex" in text:
+        return f"{label} must be a URL starting with http:// or https://."
+    if "length <=" in text:
+        return f"{label} is too long."
+    return f"{label} is not valid."
+
+
+# Errors -------------------------------------------------------------------------------
+
+
+def error_page(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    """Errors as a page in the layout: HTTP errors keep their message, the rest are logged."""
+    if isinstance(error, HTTPException):
+        return page("error.html", status_code=error.status_code, detail=error.detail)
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
+    detail = "Something went wrong on our side; it has been logged."
+    return page("error.html", status_code=500, detail=detail)
+
+
+# Pages --------------------------------------------------------------------------------
+
+
+class MigrationPages(Controller):
+    """The migrations list, a migration's live progress and objects, and the form to start one."""
+
+    path = "/"
+    include_in_schema = False
+    dependencies = {"owner": Provide(provide_owner)}
+    exception_handlers = {Exception: error_page}
+
+    @get("/")
+    async def index(self, services: Services, owner: str) -> Template:
+        migrations = await services.read_models.migrations(owner)
+        return page("migrations/index.html", nav="migrations", **_rows_context(migrations))
+
+    @get("/migrations/rows")
+    async def rows(self, services: Services, owner: str) -> Template:
+        """The list's table body, polled every second while a migration is unfinished."""
+        migrations = await services.read_models.migrations(owner)
+        return fragment("migrations/_rows.html", **_rows_context(migrations))
+
+    @get("/migrations/new")
+    async def new(self, services: Services, owner: str) -> Template:
+        return await _migration_form(services, owner, values={}, error="")
+
+    @post("/migrations")
+    async def create(self, services: Services, owner: str, data: Form) -> Response[Any]:
+        try:
+            request = convert_form(data, MigrationCreate, MIGRATION_LABELS)
+            created = await commands.create_migration(services, owner, request)
+        except ClientException as error:
+            return await _migration_form(
+                services, owner, values=data, error=str(error.detail), status_code=422
+            )
+        return Redirect(f"/migrations/{created.id}", status_code=303)
+
+    @get("/migrations/{migration_id:uuid}")
+    async def detail(
+        self,
+        services: Services,
+        owner: str,
+        migration_id: UUID,
+        status: str = "",
+        cursor: str = "",
+    ) -> Template:
+        migration = await commands.get_migration(services, owner, migration_id)
+        names = {c.id: c.name for c in await services.connections.list(owner)}
+        objects = await _objects_context(services, migration_id, status, cursor)
+        return page(
+            "migrations/detail.html",
+            migration=migration,
+            finished=is_finished(migration),
+            source=names.get(migration.source_connection_id, "(deleted connection)"),
+            destination=names.get(migration.destination_connection_id, "(deleted connection)"),
+            **objects,
+        )
+
+    @get("/migrations/{migration_id:uuid}/progress")
+    async def progress(self, services: Services, owner: str, migration_id: UUID) -> Template:
+        """The live counts, polled every second until the migration finishes."""
+        migration = await commands.get_migration(services, owner, migration_id)
+        finished = is_finished(migration)
+        return fragment(
+            "migrations/_progress.html",
+            # The last poll: the objects table below catches up once.
+            trigger_event="migration-finished" if finished else None,
+            migration=migration,
+            finished=finished,
+        )
+
+    @get("/migrations/{migration_id:uuid}/objects")
+    async def objects(
+        self,
+        services: Services,
+        owner: str,
+        migration_id: UUID,
+        status: str = "",
+        cursor: str = "",
+    ) -> Template:
+        """One page of objects, for the status filter and the "next page" link."""
+        migration = await commands.get_migration(services, owner, migration_id)
+        context = await _objects_context(services, migration_id, status, cursor)
+        return fragment("migrations/_objects.html", migration=migration, **context)
+
+
+class ConnectionPages(Controller):
+    """Connections: the list, and the form that tests and saves a new one."""
+
+    path = "/connections"
+    include_in_schema = False
+    dependencies = {"owner": Provide(provide_owner)}
+    exception_handlers = {Exception: error_page}
+
+    @get("/")
+    async def index(self, services: Services, owner: str) -> Template:
+        return await _connections_page(services, owner, values={}, error="")
+
+    @post("/")
+    async def create(self, services: Services, owner: str, data: Form) -> Response[Any]:
+        try:
+            request = convert_form(data, ConnectionCreate, CONNECTION_LABELS)
+            await commands.create_connection(services, owner, request)
+        except ClientException as error:
+            return await _connections_page(
+                services, owner, values=data, error=str(error.detail), status_code=422
+            )
+        return Redirect("/connections", status_code=303)
+
+
+PAGES = [MigrationPages, ConnectionPages]
+
+
+def _rows_context(migrations: list[MigrationOut]) -> dict[str, Any]:
+    return {
+        "migrations": migrations,
+        "polling": not all(is_finished(m) for m in migrations),
+    }
+
+
+async def _objects_context(
+    services: Services, migration_id: UUID, status: str, cursor: str
+) -> dict[str, Any]:
+    status = status if status in OBJECT_STATUSES else ""
+    found = await services.read_models.objects(
+        migration_id, status=status or None, cursor=cursor or None, limit=OBJECTS_PER_PAGE
+    )
+    return {"objects": found, "status": status, "cursor": cursor, "statuses": OBJECT_STATUSES}
+
+
+async def _migration_form(
+    services: Services,
+    owner: str,
+    *,
+    values: Mapping[str, str],
+    error: str,
+    status_code: int = 200,
+) -> Template:
+    return page(
+        "migrations/new.html",
+        nav="new",
+        connections=await services.connections.list(owner),
+        values=values,
+        error=error,
+        status_code=status_code,
+    )
+
+
+async def _connections_page(
+    services: Services,
+    owner: str,
+    *,
+    values: Mapping[str, str],
+    error: str,
+    status_code: int = 200,
+) -> Template:
+    # The secret is never sent back, not even to the user who just typed it.
+    kept = {name: value for name, value in values.items() if name != "secret_key"}
+    return page(
+        "connections/index.html",
+        nav="connections",
+        connections=await services.connections.list(owner),
+        values=kept,
+        error=error,
+        status_code=status_code,
+    )

@@ -1,0 +1,213 @@
+"""Benchmark: a cross-endpoint migration through the whole cstor stack, against rclone.
+
+Everything runs on this machine, on loopback: Postgres, NATS, two `rclone serve s3`
+endpoints with different credentials, the four cstor services. The same run measures
+the peers on the same endpoints:
+
+- small: N x 16 KiB objects, cstor (request to completed, verified) vs `rclone copy`;
+- large: 2 x 256 MiB objects, cstor vs a plain streaming GET->PUT loop.
+
+The last line is ``ratio_small_vs_rclone=X ratio_large_vs_raw=Y`` (higher is better).
+Run: ``python bench/transfer.py [--objects 5000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import obstore
+from obstore.store import S3Store
+
+from cstor import embedded
+from cstor.credentials import load_or_create_key
+from cstor.settings import Settings
+from cstor.stack import ServiceProcesses
+
+os.environ.setdefault("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
+MiB = 1024 * 1024
+SOURCE_KEYS = ("benchsourcekey01", "bench-source-secret-01")
+DEST_KEYS = ("benchdestkey0002", "bench-dest-secret-0002")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=5000)
+    parser.add_argument("--small-size", type=int, default=16 * 1024)
+    parser.add_argument("--large-count", type=int, default=2)
+    parser.add_argument("--large-size", type=int, default=256 * MiB)
+    parser.add_argument("--transfer-replicas", type=int, default=1)
+    args = parser.parse_args()
+
+    with contextlib.ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cstor-bench-")))
+        _seed(work / "source" / "small", args.objects, args.small_size)
+        _seed(work / "source" / "large", args.large_count, args.large_size)
+        for bucket in ("cstor-small", "rclone-small", "cstor-large", "raw-large"):
+            (work / "dest" / bucket).mkdir(parents=True)
+        source = stack.enter_context(
+            embedded.start_rclone_s3(work / "source", embedded.free_port(), *SOURCE_KEYS)
+        )
+        dest = stack.enter_context(
+            embedded.start_rclone_s3(work / "dest", embedded.free_port(), *DEST_KEYS)
+        )
+        api = stack.enter_context(_cstor(stack, work, args.transfer_replicas))
+        connections = _connect(api, source, dest)
+
+        rows: list[tuple[str, str, float, float, str]] = []
+        small_bytes = args.objects * args.small_size
+        seconds = _migrate(api, connections, "small", "cstor-small", args.objects)
+        rows.append(("small", "cstor", seconds, args.objects / seconds, "objects/s"))
+        seconds = _rclone_copy(source, dest, "small", "rclone-small")
+        rows.append(("small", "rclone copy", seconds, args.objects / seconds, "objects/s"))
+
+        large_mib = args.large_count * args.large_size / MiB
+        seconds = _migrate(api, connections, "large", "cstor-large", args.large_count)
+        rows.append(("large", "cstor", seconds, large_mib / seconds, "MiB/s"))
+        seconds = asyncio.run(_raw_copy(source, dest, "large", "raw-large"))
+        rows.append(("large", "plain GET->PUT loop", seconds, large_mib / seconds, "MiB/s"))
+
+    print(f"\n{'workload':<8} {'tool':<22} {'seconds':>9} {'rate':>12}")
+    for workload, tool, secs, rate, unit in rows:
+        print(f"{workload:<8} {tool:<22} {secs:>9.2f} {rate:>10.1f} {unit}")
+    print(f"small: {args.objects} x {args.small_size} B ({small_bytes / MiB:.0f} MiB); "
+          f"large: {args.large_count} x {args.large_size // MiB} MiB")
+    ratio_small = rows[0][3] / rows[1][3]
+    ratio_large = rows[2][3] / rows[3][3]
+    print(f"ratio_small_vs_rclone={ratio_small:.2f} ratio_large_vs_raw={ratio_large:.2f}")
+
+
+def _seed(folder: Path, count: int, size: int) -> None:
+    rng = random.Random(count * 7 + size)
+    block = rng.randbytes(min(size, 4 * MiB))
+    for n in range(count):
+        path = folder / f"{n % 50:02d}" / f"object-{n:06d}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as file:
+            file.write(n.to_bytes(8, "big"))  # every object distinct
+            remaining = size - 8
+            while remaining > 0:
+                chunk = block[: min(len(block), remaining)]
+                file.write(chunk)
+                remaining -= len(chunk)
+
+
+@contextlib.contextmanager
+def _cstor(stack: contextlib.ExitStack, work: Path, replicas: int) -> Iterator[httpx.Client]:
+    data_dir = work / "cstor"
+    postgres = stack.enter_context(embedded.start_postgres(data_dir, embedded.free_port()))
+    nats = stack.enter_context(embedded.start_nats(data_dir, embedded.free_port()))
+    settings = Settings(
+        database_url=postgres.url,
+        nats_url=nats.url,
+        data_dir=data_dir,
+        secret_key=load_or_create_key(data_dir),
+        api_port=embedded.free_port(),
+    )
+    services = ServiceProcesses(settings, transfer_replicas=replicas)
+    services.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{settings.api_port}", timeout=60) as api:
+            deadline = time.monotonic() + 60
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if api.get("/api/v1/migrations").status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise SystemExit("cstor api did not start")
+                time.sleep(0.2)
+            yield api
+    finally:
+        services.stop()
+
+
+def _connect(
+    api: httpx.Client, source: embedded.EmbeddedS3, dest: embedded.EmbeddedS3
+) -> tuple[str, str]:
+    ids = []
+    for server in (source, dest):
+        response = api.post("/api/v1/connections", json={
+            "name": server.endpoint, "endpoint": server.endpoint,
+            "access_key": server.access_key, "secret_key": server.secret_key,
+        })
+        response.raise_for_status()
+        ids.append(response.json()["id"])
+    return ids[0], ids[1]
+
+
+def _migrate(api: httpx.Client, connections: tuple[str, str], bucket: str, target: str,
+             expected: int) -> float:
+    started = time.perf_counter()
+    response = api.post("/api/v1/migrations", json={
+        "source_connection_id": connections[0], "source_bucket": bucket,
+        "destination_connection_id": connections[1], "destination_bucket": target,
+    })
+    response.raise_for_status()
+    migration_id = response.json()["id"]
+    while True:
+        state = api.get(f"/api/v1/migrations/{migration_id}").json()
+        if state["status"] in ("completed", "failed"):
+            break
+        time.sleep(0.05)
+    seconds = time.perf_counter() - started
+    if state["status"] != "completed" or state["objects_copied"] != expected:
+        raise SystemExit(f"cstor migration of {bucket} did not copy everything: {state}")
+    return seconds
+
+
+def _rclone_copy(source: embedded.EmbeddedS3, dest: embedded.EmbeddedS3, bucket: str,
+                 target: str) -> float:
+    env = dict(os.environ)
+    for name, server in (("SRC", source), ("DST", dest)):
+        env |= {
+            f"RCLONE_CONFIG_{name}_TYPE": "s3",
+            f"RCLONE_CONFIG_{name}_PROVIDER": "Other",
+            f"RCLONE_CONFIG_{name}_ENDPOINT": server.endpoint,
+            f"RCLONE_CONFIG_{name}_ACCESS_KEY_ID": server.access_key,
+            f"RCLONE_CONFIG_{name}_SECRET_ACCESS_KEY": server.secret_key,
+        }
+    rclone = shutil.which("rclone") or "rclone"
+    started = time.perf_counter()
+    subprocess.run(
+        [rclone, "copy", f"SRC:{bucket}", f"DST:{target}", "--transfers", "32",
+         "--checkers", "32", "--config", ""],
+        env=env, check=True,
+    )
+    return time.perf_counter() - started
+
+
+async def _raw_copy(source: embedded.EmbeddedS3, dest: embedded.EmbeddedS3, bucket: str,
+                    target: str) -> float:
+    """The plain peer: list, then stream each object GET -> PUT, objects in parallel."""
+    def store(server: embedded.EmbeddedS3, name: str) -> S3Store:
+        return S3Store(
+            name, endpoint=server.endpoint, access_key_id=server.access_key,
+            secret_access_key=server.secret_key, region="us-east-1",
+            virtual_hosted_style_request=False, client_options={"allow_http": True},
+        )
+
+    src, dst = store(source, bucket), store(dest, target)
+    started = time.perf_counter()
+    keys = [meta["path"] for page in obstore.list(src) for meta in page]
+
+    async def copy(key: str) -> None:
+        result = await obstore.get_async(src, key)
+        await obstore.put_async(dst, key, result.stream(min_chunk_size=8 * MiB),
+                                chunk_size=16 * MiB, max_concurrency=8)
+
+    await asyncio.gather(*(copy(key) for key in keys))
+    return time.perf_counter() - started
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,430 @@
+"""The HTMX dashboard: its pages and forms, in-process on real Postgres, NATS and S3 servers,
+and once end to end in Debian's Chromium."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from cryptography.fernet import Fernet
+from litestar.testing import AsyncTestClient
+
+from cstor.embedded import EmbeddedS3
+from cstor.settings import Settings
+from services.api.app import create_app
+from services.api.pages import human_bytes, percent
+from tests.stack import RunningCstor, s3_client_for, start_cstor
+
+Client = AsyncTestClient[Any]
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture
+async def client(database_url: str, nats_url: str) -> AsyncIterator[Client]:
+    """The api with its lifespan (schema, relay) running, driven in-process."""
+    settings = Settings(
+        database_url=database_url, nats_url=nats_url, secret_key=Fernet.generate_key().decode()
+    )
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        yield client
+
+
+def connection_form(server: EmbeddedS3, name: str, **changes: str) -> dict[str, str]:
+    form = {
+        "name": name,
+        "endpoint": server.endpoint,
+        "region": "us-east-1",
+        "access_key": server.access_key,
+        "secret_key": server.secret_key,
+    }
+    return form | changes
+
+
+async def add_connection(client: Client, server: EmbeddedS3, name: str) -> str:
+    """Add a connection through the dashboard's form; its id."""
+    response = await client.post(
+        "/connections", data=connection_form(server, name), follow_redirects=False
+    )
+    assert response.status_code == 303, response.text
+    listed = (await client.get("/api/v1/connections")).json()
+    return next(str(c["id"]) for c in listed if c["name"] == name)
+
+
+async def record_migration(database_url: str, **columns: Any) -> uuid.UUID:
+    """A migration as the projector would have written it to the read model."""
+    now = datetime.now(UTC)
+    row: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "owner": "local",
+        "name": "photos",
+        "status": "running",
+        "source_connection_id": uuid.uuid4(),
+        "source_bucket": "src",
+        "source_prefix": "",
+        "destination_connection_id": uuid.uuid4(),
+        "destination_bucket": "dst",
+        "destination_prefix": "",
+        "planning_done": True,
+        "objects_planned": 4,
+        "bytes_planned": 24 * 1024 * 1024,
+        "objects_copied": 1,
+        "bytes_copied": 12 * 1024 * 1024,
+        "objects_failed": 1,
+        "created_at": now,
+        "started_at": now - timedelta(minutes=3),
+        "updated_at": now,
+    } | columns
+    names = ", ".join(row)
+    places = ", ".join(f"${n}" for n in range(1, len(row) + 1))
+    conn = await asyncpg.connect(database_url)
+    try:
+        sql = f"INSERT INTO migrations_view ({names}) VALUES ({places})"  # noqa: S608
+        await conn.execute(sql, *row.values())
+    finally:
+        await conn.close()
+    return uuid.UUID(str(row["id"]))
+
+
+async def record_objects(database_url: str, migration_id: uuid.UUID, count: int) -> None:
+    """Objects in the read model: every third failed, the rest copied."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.executemany(
+            "INSERT INTO objects_view (id, migration_id, key, status, size, etag, checksum,"
+            " error, version, updated_at) VALUES ($1, $2, $3, $4, $5, '', $6, $7, 1, now())",
+            [
+                (
+                    uuid.uuid4(),
+                    migration_id,
+                    f"photos/{n:03d}.jpg",
+                    "failed" if n % 3 == 0 else "copied",
+                    2048 * n,
+                    "" if n % 3 == 0 else f"md5:{n:032x}",
+                    "SlowDown after 3 attempts" if n % 3 == 0 else "",
+                )
+                for n in range(count)
+            ],
+        )
+    finally:
+        await conn.close()
+
+
+def test_byte_counts_and_percentages_read_as_people_write_them() -> None:
+    assert human_bytes(0) == "0 B"
+    assert human_bytes(1023) == "1023 B"
+    assert human_bytes(1536) == "1.5 KiB"
+    assert human_bytes(12 * 1024 * 1024) == "12.0 MiB"
+    assert human_bytes(5 * 1024**4) == "5.0 TiB"
+    assert percent(1, 3) == "33%"
+    assert percent(999, 1000) == "99%"  # never 100% before the last object
+    assert percent(0, 0) == "0%"
+
+
+async def test_the_home_page_lists_nothing_yet_under_the_navigation(client: Client) -> None:
+    # When an operator opens the dashboard of a fresh install
+    response = await client.get("/")
+
+    # Then the page renders with the navigation and an invitation to start
+    assert response.status_code == 200
+    html = response.text
+    for link in ('href="/"', 'href="/migrations/new"', 'href="/connections"', 'href="/schema"'):
+        assert link in html
+    assert "<main" in html
+    assert "No migrations yet" in html
+    assert '<script src="/static/htmx.min.js"' in html
+    # And with nothing unfinished there is nothing to poll
+    assert "hx-trigger" not in html
+    static = await client.get("/static/htmx.min.js")
+    assert static.status_code == 200
+    assert "Zero-Clause BSD" in static.text[:200]
+
+
+async def test_the_list_polls_while_a_migration_runs_and_stops_when_all_finish(
+    client: Client, database_url: str
+) -> None:
+    # Given one running migration, half its bytes copied, and one finished
+    await record_migration(database_url, name="photos")
+    await record_migration(database_url, name="archive", status="completed")
+
+    # When the list is shown
+    html = (await client.get("/")).text
+
+    # Then each has its progress, in human units, and its failures
+    assert "photos" in html
+    assert "archive" in html
+    assert "12.0 MiB / 24.0 MiB" in html
+    assert 'value="1" max="4"' in html
+    assert "25%" in html
+    # And the table body asks for itself again every second
+    assert 'hx-get="/migrations/rows" hx-trigger="every 1s"' in html
+    fragment = await client.get("/migrations/rows", headers={"HX-Request": "true"})
+    assert fragment.status_code == 200
+    assert fragment.text.lstrip().startswith("<tbody")
+    assert "<nav" not in fragment.text
+
+    # When the running one completes too
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("UPDATE migrations_view SET status = 'completed'")
+    await conn.close()
+    fragment = await client.get("/migrations/rows", headers={"HX-Request": "true"})
+
+    # Then the fragment that replaces the body no longer polls
+    assert "hx-trigger" not in fragment.text
+
+
+async def test_the_detail_page_shows_live_counts_and_pages_through_objects(
+    client: Client, database_url: str
+) -> None:
+    # Given a running migration with 200 objects recorded, a third of them failed
+    migration_id = await record_migration(database_url, objects_planned=200, objects_failed=67)
+    await record_objects(database_url, migration_id, 200)
+    here = f"/migrations/{migration_id}"
+
+    # When its page is opened
+    html = (await client.get(here)).text
+
+    # Then it shows its counts, times, a progress bar that refreshes itself, and the first objects
+    assert "12.0 MiB" in html
+    assert "24.0 MiB" in html
+    assert "Started" in html
+    assert f'hx-get="{here}/progress" hx-trigger="every 1s"' in html
+    assert "photos/000.jpg" in html
+    assert "photos/049.jpg" in html
+    assert "photos/050.jpg" not in html
+    assert "SlowDown after 3 attempts" in html
+
+    # When only the failed ones are asked for, then the next page of them
+    failed = (await client.get(f"{here}/objects?status=failed")).text
+    assert "photos/003.jpg" in failed
+    assert "photos/001.jpg" not in failed
+    next_link = re.search(r'hx-get="([^"]*cursor=[^"]*)"', failed)
+    assert next_link is not None
+    second = (await client.get(next_link[1].replace("&amp;", "&"))).text
+
+    # Then the second page continues after the first, still only failed objects
+    assert "photos/147.jpg" not in second
+    assert "photos/150.jpg" in second
+    assert "photos/198.jpg" in second
+    assert "photos/199.jpg" not in second
+
+    # When the migration finishes, the last poll stops polling and refreshes the objects once
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("UPDATE migrations_view SET status = 'failed', finished_at = now()")
+    await conn.close()
+    progress = await client.get(f"{here}/progress", headers={"HX-Request": "true"})
+    assert "hx-trigger" not in progress.text
+    assert "migration-finished" in progress.headers["HX-Trigger-After-Settle"]
+
+
+async def test_an_unknown_migration_is_a_page_not_a_trace(client: Client) -> None:
+    response = await client.get(f"/migrations/{uuid.uuid4()}")
+
+    assert response.status_code == 404
+    assert "does not exist" in response.text
+    assert 'href="/connections"' in response.text  # the layout, not JSON
+    assert "Traceback" not in response.text
+
+
+async def test_a_wrong_secret_is_explained_and_nothing_is_saved(
+    client: Client, s3_source: EmbeddedS3
+) -> None:
+    # When a connection is submitted with a secret key the server refuses
+    form = connection_form(s3_source, "lyve-prod", secret_key="not-the-secret-1")
+    response = await client.post("/connections", data=form)
+
+    # Then the form comes back with a clear error and what was typed, except the secret
+    assert response.status_code == 422
+    assert 'role="alert"' in response.text
+    assert "Connection test failed" in response.text
+    assert 'value="lyve-prod"' in response.text
+    assert f'value="{s3_source.access_key}"' in response.text
+    assert "not-the-secret-1" not in response.text
+    # And no connection was saved
+    assert (await client.get("/api/v1/connections")).json() == []
+
+
+async def test_a_blank_field_is_named_in_the_error(client: Client, s3_source: EmbeddedS3) -> None:
+    response = await client.post("/connections", data=connection_form(s3_source, "x", endpoint=""))
+
+    assert response.status_code == 422
+    assert "Endpoint URL is required." in response.text
+
+
+async def test_a_working_connection_is_saved_and_listed_without_its_secret(
+    client: Client, s3_source: EmbeddedS3
+) -> None:
+    # When a connection with the right keys is submitted
+    response = await client.post(
+        "/connections", data=connection_form(s3_source, "source"), follow_redirects=False
+    )
+
+    # Then the browser is sent back to the list, which shows it
+    assert response.status_code == 303
+    assert response.headers["location"] == "/connections"
+    html = (await client.get("/connections")).text
+    assert "source" in html
+    assert s3_source.endpoint in html
+    # And the secret key appears nowhere
+    assert s3_source.secret_key not in html
+
+
+async def test_a_missing_bucket_is_explained_on_the_migration_form(
+    client: Client,
+    s3_source: EmbeddedS3,
+    s3_destination: EmbeddedS3,
+    make_bucket: Callable[[EmbeddedS3], str],
+) -> None:
+    # Given two connections
+    source_id = await add_connection(client, s3_source, "source")
+    destination_id = await add_connection(client, s3_destination, "destination")
+    form = {
+        "source_connection_id": source_id,
+        "source_bucket": "no-such-bucket-here",
+        "source_prefix": "",
+        "destination_connection_id": destination_id,
+        "destination_bucket": make_bucket(s3_destination),
+        "destination_prefix": "",
+        "name": "",
+    }
+
+    # When a migration from a bucket that does not exist is submitted
+    response = await client.post("/migrations", data=form)
+
+    # Then the form says which bucket, and keeps the choices made
+    assert response.status_code == 422
+    assert "source bucket" in response.text
+    assert "no-such-bucket-here" in response.text
+    assert re.search(rf'value="{source_id}"\s+selected', response.text)
+
+    # And a bucket left blank is named too
+    response = await client.post("/migrations", data=form | {"source_bucket": ""})
+    assert response.status_code == 422
+    assert "Source bucket is required." in response.text
+
+
+async def test_a_valid_migration_lands_the_user_on_its_page(
+    client: Client,
+    s3_source: EmbeddedS3,
+    s3_destination: EmbeddedS3,
+    make_bucket: Callable[[EmbeddedS3], str],
+) -> None:
+    # Given two connections and two buckets
+    source_id = await add_connection(client, s3_source, "source")
+    destination_id = await add_connection(client, s3_destination, "destination")
+    source_bucket, destination_bucket = make_bucket(s3_source), make_bucket(s3_destination)
+
+    # When the new-migration form is filled in and sent
+    form_page = await client.get("/migrations/new")
+    assert form_page.status_code == 200
+    assert f'value="{source_id}"' in form_page.text
+    response = await client.post(
+        "/migrations",
+        data={
+            "source_connection_id": source_id,
+            "source_bucket": source_bucket,
+            "destination_connection_id": destination_id,
+            "destination_bucket": destination_bucket,
+            "name": "first move",
+        },
+        follow_redirects=False,
+    )
+
+    # Then the browser is sent to the migration's own page, which renders
+    assert response.status_code == 303
+    location = response.headers["location"]
+    assert re.fullmatch(r"/migrations/[0-9a-f-]{36}", location)
+    page = await client.get(location)
+    assert page.status_code == 200
+    assert "first move" in page.text
+    assert source_bucket in page.text
+    assert 'hx-trigger="every 1s"' in page.text  # not finished yet: it keeps itself fresh
+
+
+# The browser -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cstor(database_url: str, nats_url: str, tmp_path: Path) -> Iterator[RunningCstor]:
+    yield from start_cstor(database_url, nats_url, tmp_path)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed")
+def test_an_operator_migrates_a_bucket_from_the_dashboard_in_chromium(
+    cstor: RunningCstor,
+    s3_source: EmbeddedS3,
+    s3_destination: EmbeddedS3,
+    make_bucket: Callable[[EmbeddedS3], str],
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    # Given a source bucket with a few objects and an empty destination bucket
+    source_bucket, destination_bucket = make_bucket(s3_source), make_bucket(s3_destination)
+    for n in range(12):
+        s3_client_for(s3_source).put_object(
+            Bucket=source_bucket, Key=f"docs/{n:02d}.txt", Body=b"x" * 1000 * n
+        )
+    base = f"http://127.0.0.1:{cstor.settings.api_port}"
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(20_000)
+
+            # When the operator adds the two connections through the form
+            page.goto(f"{base}/connections")
+            for name, server in (("source", s3_source), ("destination", s3_destination)):
+                page.get_by_label("Name", exact=True).fill(name)
+                page.get_by_label("Endpoint URL").fill(server.endpoint)
+                page.get_by_label("Access key").fill(server.access_key)
+                page.get_by_label("Secret key").fill(server.secret_key)
+                page.get_by_role("button", name="Test and save").click()
+                expect(page.get_by_role("row", name=re.compile(name))).to_be_visible()
+            assert s3_source.secret_key not in page.content()
+
+            # And starts a migration from the new-migration form
+            nav = page.get_by_role("navigation", name="Main")
+            nav.get_by_role("link", name="New migration").click()
+            page.get_by_label("Source connection").select_option(
+                label=f"source — {s3_source.endpoint}"
+            )
+            page.get_by_label("Source bucket").fill(source_bucket)
+            page.get_by_label("Destination connection").select_option(
+                label=f"destination — {s3_destination.endpoint}"
+            )
+            page.get_by_label("Destination bucket").fill(destination_bucket)
+            page.get_by_label("Name").fill("docs to the new store")
+            page.get_by_role("button", name="Start migration").click()
+
+            # Then they land on the migration's page, which follows it live to the end
+            expect(page).to_have_url(re.compile(r"/migrations/[0-9a-f-]{36}$"))
+            expect(page.get_by_role("heading", name="docs to the new store")).to_be_visible()
+            progress = page.locator("#progress")
+            expect(progress.locator(".badge")).to_have_text("completed", timeout=60_000)
+            expect(progress).not_to_have_attribute("hx-trigger", re.compile("."))
+            expect(page.get_by_text("docs/11.txt")).to_be_visible()
+
+            # And the list shows it finished, with all twelve objects copied
+            nav.get_by_role("link", name="Migrations").click()
+            row = page.get_by_role("row", name=re.compile("docs to the new store"))
+            expect(row).to_contain_text("12 / 12")
+            expect(row).to_contain_text("100%")
+        finally:
+            browser.close()
