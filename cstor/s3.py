@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
     from obstore import Attributes, BytesStream, GetOptions, GetResult
+    from obstore.store import S3Credential
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -221,14 +222,21 @@ _CONTENT_HEADERS = {
 
 
 def _store(endpoint: Endpoint, bucket: str) -> S3Store:
+    # obstore also reads AWS_* variables from the environment; a credential provider
+    # keeps a session token found there from being sent with these keys.
+    credential: S3Credential = {
+        "access_key_id": endpoint.access_key,
+        "secret_access_key": endpoint.secret_key,
+        "token": None,
+        "expires_at": None,
+    }
     return S3Store(
         bucket,
         config={
             "endpoint": endpoint.url,
             "region": endpoint.region,
-            "access_key_id": endpoint.access_key,
-            "secret_access_key": endpoint.secret_key,
             "virtual_hosted_style_request": False,
+            "request_payer": False,
         },
         client_options={
             "allow_http": endpoint.url.startswith("http://"),
@@ -236,6 +244,7 @@ def _store(endpoint: Endpoint, bucket: str) -> S3Store:
             "timeout": timedelta(minutes=10),
         },
         retry_config={"max_retries": 3, "retry_timeout": timedelta(minutes=1)},
+        credential_provider=lambda: credential,
     )
 
 
@@ -283,11 +292,24 @@ def _multipart_headers(attributes: Mapping[str, str]) -> dict[str, Any]:
     return headers
 
 
-async def _md5(data: bytes | memoryview | obstore.Bytes) -> bytes:
-    if len(data) < MIB:
-        return hashlib.md5(data, usedforsecurity=False).digest()
-    # hashlib drops the GIL on large buffers, so a thread keeps the event loop free.
-    return await anyio.to_thread.run_sync(lambda: hashlib.md5(data, usedforsecurity=False).digest())
+_GIL_KEPT = 2047
+"""hashlib releases the GIL for buffers longer than this."""
+
+
+async def _md5(data: bytes | obstore.Bytes) -> bytes:
+    """The MD5 digest of `data`, without stalling the event loop."""
+    if len(data) >= MIB:
+        # A thread: hashlib drops the GIL on large buffers, so the loop runs on meanwhile.
+        return await anyio.to_thread.run_sync(
+            lambda: hashlib.md5(data, usedforsecurity=False).digest()
+        )
+    # Small slices keep the GIL: dropping it per object, then waiting to get it back
+    # from obstore's threads, cost ten times the hashing itself.
+    digest = hashlib.md5(usedforsecurity=False)
+    view = memoryview(data)
+    for start in range(0, len(view), _GIL_KEPT):
+        digest.update(view[start : start + _GIL_KEPT])
+    return digest.digest()
 
 
 async def _exact_parts(stream: BytesStream, part_size: int) -> AsyncIterator[bytes]:
