@@ -105,8 +105,8 @@ async def consume(
         while not stop.is_set():
             try:
                 msgs = await subscription.fetch(spec.batch, timeout=1.0)
-            except NatsTimeout:
-                continue
+            except (NatsTimeout, TimeoutError):
+                continue  # nothing to do right now
             except Exception as error:  # the server is away: wait for the reconnect
                 log.warning("%s: fetch failed (%r); retrying", spec.durable, error)
                 await asyncio.sleep(1.0)

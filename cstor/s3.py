@@ -442,11 +442,7 @@ class ObjectCopier:
         MD5 (or composite part MD5s) of the bytes read.
         """
         multipart = expected_size > self.multipart_threshold
-        try:
-            part_size = part_size_for(expected_size, self.min_part_size) if multipart else 0
-        except ObjectTooLarge as error:
-            raise S3Error("too-large", f"{key!r} is too large for S3: {error}") from error
-        in_flight = parts_in_flight_for(expected_size, self.max_parts_in_flight)
+        part_size, in_flight = self._parts_for(key, expected_size) if multipart else (0, 0)
         async with self._memory.hold(part_size * (in_flight + 1) if multipart else expected_size):
             try:
                 source = await self._open(source_bucket, key, expected_size, expected_etag)
@@ -457,6 +453,15 @@ class ObjectCopier:
                 return await self._copy_whole(source, destination_bucket, destination_key)
             except _OBSTORE_ERRORS as error:
                 raise _obstore_error(error, self.source, source_bucket, key) from error
+
+    def _parts_for(self, key: str, size: int) -> tuple[int, int]:
+        """Part size, and parts in flight within the memory budget, for a multipart copy."""
+        try:
+            part_size = part_size_for(size, self.min_part_size)
+        except ObjectTooLarge as error:
+            raise S3Error("too-large", f"{key!r} is too large for S3: {error}") from error
+        in_flight = parts_in_flight_for(size, self.max_parts_in_flight)
+        return part_size, max(1, min(in_flight, self._memory.limit // part_size - 1))
 
     async def _open(self, bucket: str, key: str, size: int, etag: str) -> GetResult:
         """Start reading the source object, insisting it is the planned version."""
@@ -506,7 +511,6 @@ class ObjectCopier:
         started: list[_Upload] = []
         try:
             await self._control(
-                self.destination,
                 f"starting an upload of {key!r}",
                 self._start_upload,
                 bucket,
@@ -523,7 +527,7 @@ class ObjectCopier:
                 for number, (_, etag, _) in enumerate(parts, start=1)
             ]
             etag = await self._control(
-                self.destination, f"completing the upload of {key!r}", upload.complete, completed
+                f"completing the upload of {key!r}", upload.complete, completed
             )
         except BaseException:
             if started:
@@ -549,9 +553,7 @@ class ObjectCopier:
 
         async def put(number: int, data: bytes) -> None:
             what = f"uploading part {number} of {upload.key!r}"
-            digest, etag = await self._control(
-                self.destination, what, upload.put_part, number, data
-            )
+            digest, etag = await self._control(what, upload.put_part, number, data)
             done[number] = (digest, etag, len(data))
 
         try:
@@ -577,14 +579,12 @@ class ObjectCopier:
                     await asyncio.wait(running)
         return [done[n] for n in sorted(done)]
 
-    async def _control(
-        self, endpoint: Endpoint, what: str, call: Callable[..., T], *args: Any
-    ) -> T:
-        """Run a blocking boto3 call in a thread, translating its failures."""
+    async def _control(self, what: str, call: Callable[..., T], *args: Any) -> T:
+        """Run a blocking boto3 call on the destination in a thread, translating failures."""
         try:
             return await anyio.to_thread.run_sync(partial(call, *args), limiter=self._threads)
         except (BotoCoreError, ClientError) as error:
-            raise _boto_error(error, endpoint, what) from error
+            raise _boto_error(error, self.destination, what) from error
 
 
 def _check_size(key: str, read: int, expected: int) -> None:

@@ -37,11 +37,6 @@ def part_size_for(size: int, min_part: int = DEFAULT_PART_SIZE) -> int:
     return part
 
 
-def part_count(size: int, part_size: int) -> int:
-    """How many parts of `part_size` make an object of `size` bytes (at least one)."""
-    return max(1, -(-size // part_size))
-
-
 def parts_in_flight_for(size: int, limit: int) -> int:
     """Parts to upload in parallel: two per 100 MiB of object, at least two, at most `limit`."""
     return max(1, min(limit, max(2, 2 * -(-size // (100 * MIB)))))
