@@ -20,7 +20,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_port: int = 8000
     stream_name: str = "CSTOR"
     packet_max_bytes: int = 200 * 1024 * 1024
-    packet_max_objects: int = 1000
+    packet_max_objects: int = 250
     transfer_concurrency: int = 64
     copy_attempts: int = 3
     transfer_ack_wait: float = 30.0  # seconds without a heartbeat before a packet is redelivered
