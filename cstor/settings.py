@@ -24,6 +24,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     transfer_concurrency: int = 64
     copy_attempts: int = 3
     transfer_ack_wait: float = 30.0  # seconds without a heartbeat before a packet is redelivered
+    # Large objects: multipart above the threshold, parts of at least part_size, two in
+    # flight per 100 MiB up to parts_per_object; a replica holds at most transfer_memory
+    # bytes of object data (parts in flight x part size), whatever it copies.
+    transfer_multipart_threshold: int = 64 * 1024 * 1024
+    transfer_part_size: int = 16 * 1024 * 1024
+    transfer_parts_per_object: int = 30
+    transfer_memory: int = 512 * 1024 * 1024
+    # Same store and keys on both sides: CopyObject up to this size, UploadPartCopy above.
+    server_copy_threshold: int = 5 * 1024 * 1024 * 1024
+    server_copy_part_size: int = 512 * 1024 * 1024
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -9,7 +9,9 @@ from uuid import UUID
 
 from cstor import contracts, s3
 from cstor.domain.planning import destination_key
+from cstor.domain.transfer import object_id
 from cstor.eventstore import CopyResult
+from cstor.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +47,19 @@ class PacketCopier:
                         target,
                         expected_size=obj.size,
                         expected_etag=obj.etag,
+                        upload_key=str(object_id(packet.migration_id, obj.key)),
                     )
             except s3.S3Error as error:
                 if error.transient and attempt < self.attempts:
                     await asyncio.sleep(_backoff(attempt))
                     continue
-                log.warning("copy of %r failed after %d attempt(s): %s", obj.key, attempt, error)
+                log.warning(
+                    "copy of %r failed after %d attempt(s) (%s): %s",
+                    obj.key,
+                    attempt,
+                    error.reason,
+                    error,
+                )
                 return CopyResult(
                     obj.key, reason=error.reason, message=str(error), attempts=attempt
                 )
@@ -67,7 +76,9 @@ def _backoff(attempt: int) -> float:
 class CopierPool:
     """One ObjectCopier per (source, destination) connection pair, reused across packets."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings, journal: s3.UploadJournal | None = None) -> None:
+        self.settings = settings
+        self.journal = journal
         self._copiers: dict[tuple[UUID, UUID], s3.ObjectCopier] = {}
 
     def get(
@@ -75,5 +86,17 @@ class CopierPool:
     ) -> s3.ObjectCopier:
         copier = self._copiers.get(pair)
         if copier is None:
-            copier = self._copiers[pair] = s3.ObjectCopier(source, destination)
+            config = self.settings
+            copier = self._copiers[pair] = s3.ObjectCopier(
+                source,
+                destination,
+                multipart_threshold=config.transfer_multipart_threshold,
+                min_part_size=config.transfer_part_size,
+                max_parts_in_flight=config.transfer_parts_per_object,
+                memory_budget=config.transfer_memory,
+                server_copy_threshold=config.server_copy_threshold,
+                copy_part_size=config.server_copy_part_size,
+                attempts=config.copy_attempts,
+                journal=self.journal,
+            )
         return copier

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 
 import anyio
 import asyncpg
@@ -14,6 +16,7 @@ from cstor.credentials import SecretCipher
 from cstor.eventstore import Migrations
 from cstor.settings import Settings
 from services.transfer.copying import CopierPool, PacketCopier
+from services.transfer.journal import PostgresUploadJournal
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +24,18 @@ log = logging.getLogger(__name__)
 class Transfer:
     """Copies each delivered packet, then records all its outcomes in one transaction."""
 
-    def __init__(self, app: Migrations, connections: ConnectionStore, copier: PacketCopier) -> None:
+    def __init__(
+        self,
+        app: Migrations,
+        connections: ConnectionStore,
+        copier: PacketCopier,
+        copiers: CopierPool,
+    ) -> None:
         self.app = app
         self.connections = connections
         self.copier = copier
-        self.copiers = CopierPool()
+        self.copiers = copiers
+        self.replica = f"{socket.gethostname()}:{os.getpid()}"
 
     async def on_packet(self, deliveries: list[bus.Delivery]) -> None:
         for delivery in deliveries:
@@ -47,20 +57,33 @@ class Transfer:
         recorded = await anyio.to_thread.run_sync(self.app.record_packet, mid, seq, results)
         if not recorded:
             log.info("packet %d of %s was recorded by another replica", seq, mid)
+            return
+        copied = sum(1 for result in results if result.copied)
+        log.info(
+            "replica %s transferred packet %d of %s: %d copied, %d failed",
+            self.replica,
+            seq,
+            mid,
+            copied,
+            len(results) - copied,
+        )
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Copy packets until ``stop`` is set."""
     app = Migrations(settings)
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
     nc = await bus.connect(settings.nats_url, "cstor-transfer")
     try:
         js = nc.jetstream()
         await bus.ensure_stream(js, settings.stream_name)
+        journal = PostgresUploadJournal(pool)
+        await journal.create_tables()
         transfer = Transfer(
             app,
             ConnectionStore(pool, SecretCipher(settings.secret_key)),
             PacketCopier(asyncio.Semaphore(settings.transfer_concurrency), settings.copy_attempts),
+            CopierPool(settings, journal),
         )
         spec = bus.ConsumerSpec(
             stream=settings.stream_name,

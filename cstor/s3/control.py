@@ -1,0 +1,139 @@
+"""The S3 control plane through boto3: endpoints, clients, connection checks, listings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import anyio
+import boto3
+import msgspec
+from botocore.config import Config
+
+from cstor.domain.checksums import normalize_etag
+from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+@dataclass(frozen=True, kw_only=True)
+class Endpoint:
+    """Where an S3-compatible store answers, and the keys to sign with."""
+
+    url: str
+    region: str = "us-east-1"
+    access_key: str
+    secret_key: str = field(repr=False)
+
+    def same_store_and_keys(self, other: Endpoint) -> bool:
+        """Whether `other` is this store with these keys: a copy can stay on the server."""
+        return (
+            self.url.rstrip("/") == other.url.rstrip("/")
+            and self.access_key == other.access_key
+            and self.region == other.region
+        )
+
+
+class ListedObject(msgspec.Struct, frozen=True, kw_only=True):
+    """One object of a listing; the ETag is without quotes."""
+
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
+
+
+@lru_cache(maxsize=64)
+def client(endpoint: Endpoint, *, quick: bool = False) -> S3Client:
+    """A boto3 client for `endpoint`; `quick` ones give up within seconds."""
+    config = Config(
+        connect_timeout=3 if quick else 10,
+        read_timeout=10 if quick else 300,
+        retries={"max_attempts": 2 if quick else 5, "mode": "standard"},
+        max_pool_connections=64,
+        # SigV4 also for presigned part uploads: some stores refuse the SigV2 default.
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    try:
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=endpoint.url,
+            region_name=endpoint.region,
+            aws_access_key_id=endpoint.access_key,
+            aws_secret_access_key=endpoint.secret_key,
+            config=config,
+        )
+    except ValueError as error:
+        raise S3Error("invalid-endpoint", f"{endpoint.url!r} is not a valid URL") from error
+
+
+async def check_access(endpoint: Endpoint, bucket: str | None = None) -> None:
+    """Raise S3Error unless the keys work at `endpoint` (and can list `bucket`, if given).
+
+    Without a bucket, keys that are accepted but may not list buckets pass:
+    many stores hand out keys scoped to one bucket.
+    """
+    await anyio.to_thread.run_sync(_check_access, endpoint, bucket)
+
+
+def _check_access(endpoint: Endpoint, bucket: str | None) -> None:
+    quick = client(endpoint, quick=True)
+    try:
+        if bucket is None:
+            quick.list_buckets()
+        else:
+            # Not head_bucket: HEAD has no error body, so a bad secret looks like a denial.
+            quick.list_objects_v2(Bucket=bucket, MaxKeys=1)
+    except BOTO_ERRORS as error:
+        what = f"listing {bucket!r}" if bucket else "listing"
+        failure = from_boto(error, endpoint.url, what)
+        if bucket is None and failure.reason == "access-denied":
+            return
+        raise failure from error
+
+
+def list_pages(
+    endpoint: Endpoint, bucket: str, prefix: str = "", start_after: str | None = None
+) -> Iterator[list[ListedObject]]:
+    """The objects under `prefix`, in key order, one page (at most 1,000) at a time."""
+    pages = (
+        client(endpoint)
+        .get_paginator("list_objects_v2")
+        .paginate(
+            Bucket=bucket,
+            Prefix=prefix,
+            StartAfter=start_after or "",
+            PaginationConfig={"PageSize": 1000},
+        )
+    )
+    try:
+        for page in pages:
+            listed = [
+                ListedObject(
+                    key=item["Key"],
+                    size=item["Size"],
+                    etag=normalize_etag(item.get("ETag")),
+                    last_modified=item["LastModified"],
+                )
+                for item in page.get("Contents", [])
+            ]
+            if listed:
+                yield listed
+    except BOTO_ERRORS as error:
+        raise from_boto(error, endpoint.url, f"listing bucket {bucket!r}") from error
+
+
+def head_metadata(endpoint: Endpoint, bucket: str, key: str) -> dict[str, str]:
+    """An object's user metadata, keys in lower case (some stores capitalise them)."""
+    try:
+        response = client(endpoint).head_object(Bucket=bucket, Key=key)
+    except BOTO_ERRORS as error:
+        raise from_boto(error, endpoint.url, f"reading the metadata of {key!r}") from error
+    return {name.lower(): value for name, value in response.get("Metadata", {}).items()}

@@ -1,0 +1,706 @@
+"""ObjectCopier: one verified copy per call, by the strategy that fits the object.
+
+- Same store and keys on both sides: the store copies (CopyObject; UploadPartCopy
+  above `server_copy_threshold`); no byte passes through cstor.
+- Otherwise, up to `multipart_threshold`: one GET, one PUT (obstore, Rust, async).
+- Larger: a multipart upload whose parts are fetched with ranged GETs and sent in
+  parallel (two per 100 MiB, at most `max_parts_in_flight` per object), each
+  holding its bytes in memory only while in flight, all copies of the replica
+  within `memory_budget` bytes. Parts are recorded in a journal as they finish,
+  so a copy killed mid-way resumes from its finished parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import msgspec
+import obstore
+from obstore.store import S3Store
+
+from cstor.domain.checksums import (
+    GIB,
+    MIB,
+    ObjectTooLarge,
+    composite_checksum,
+    composite_etag,
+    is_md5_etag,
+    is_multipart_etag,
+    md5_checksum,
+    normalize_etag,
+    part_size_for,
+    parts_in_flight_for,
+)
+from cstor.s3 import metadata
+from cstor.s3.control import Endpoint, client
+from cstor.s3.errors import BOTO_ERRORS, OBSTORE_ERRORS, S3Error, from_boto, from_obstore
+from cstor.s3.multipart import JournaledUpload, Upload, UploadJournal, abort_strays, http_pool
+
+if TYPE_CHECKING:
+    from obstore import GetOptions, GetResult
+    from obstore.store import S3Credential
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class CopyOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """A verified copy: its size and checksum (`md5:<hex>` or `md5-parts:<hex>-<n>`)."""
+
+    size: int
+    checksum: str
+
+
+def _store(endpoint: Endpoint, bucket: str) -> S3Store:
+    # obstore also reads AWS_* variables from the environment; a credential provider
+    # keeps a session token found there from being sent with these keys.
+    credential: S3Credential = {
+        "access_key_id": endpoint.access_key,
+        "secret_access_key": endpoint.secret_key,
+        "token": None,
+        "expires_at": None,
+    }
+    return S3Store(
+        bucket,
+        config={
+            "endpoint": endpoint.url,
+            "region": endpoint.region,
+            "virtual_hosted_style_request": False,
+            "request_payer": False,
+            # No SHA-256 of every body, here and again at the store: each copy is
+            # verified by the MD5 of its bytes against the ETag the store gives back.
+            "unsigned_payload": True,
+        },
+        client_options={
+            "allow_http": endpoint.url.startswith("http://"),
+            "connect_timeout": timedelta(seconds=5),
+            "timeout": timedelta(minutes=10),
+        },
+        retry_config={"max_retries": 3, "retry_timeout": timedelta(minutes=1)},
+        credential_provider=lambda: credential,
+    )
+
+
+_STREAM_CHUNK = 4 * MIB
+"""The least a source stream hands over at once: fewer, larger pieces per part."""
+
+_GIL_KEPT = 2047
+"""hashlib releases the GIL for buffers longer than this."""
+
+
+async def _md5(data: bytes | obstore.Bytes) -> str:
+    """The MD5 hex digest of `data`, without stalling the event loop."""
+    if len(data) >= MIB:
+        # A thread: hashlib drops the GIL on large buffers, so the loop runs on meanwhile.
+        return await anyio.to_thread.run_sync(
+            lambda: hashlib.md5(data, usedforsecurity=False).hexdigest()
+        )
+    # Small slices keep the GIL: dropping it per object, then waiting to get it back
+    # from obstore's threads, cost ten times the hashing itself.
+    digest = hashlib.md5(usedforsecurity=False)
+    view = memoryview(data)
+    for start in range(0, len(view), _GIL_KEPT):
+        digest.update(view[start : start + _GIL_KEPT])
+    return digest.hexdigest()
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter: up to 0.2 s, 0.4 s, 0.8 s ... at most 10 s."""
+    return random.uniform(0, min(10.0, 0.2 * 2 ** (attempt - 1)))
+
+
+class _MemoryBudget:
+    """Bounds the object bytes held in memory by the copies in flight."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._free = limit
+        self._changed = asyncio.Condition()
+
+    async def acquire(self, amount: int) -> int:
+        """Wait until `amount` bytes (at most the whole budget) are free; what was taken."""
+        amount = min(amount, self.limit)
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._free >= amount)
+            self._free -= amount
+        return amount
+
+    async def release(self, amount: int) -> None:
+        async with self._changed:
+            self._free += amount
+            self._changed.notify_all()
+
+    @asynccontextmanager
+    async def hold(self, amount: int) -> AsyncIterator[None]:
+        taken = await self.acquire(amount)
+        try:
+            yield
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.release(taken)
+
+
+class ObjectCopier:
+    """Copies objects from one endpoint to another and verifies every copy."""
+
+    def __init__(
+        self,
+        source: Endpoint,
+        destination: Endpoint,
+        *,
+        multipart_threshold: int = 64 * MIB,
+        min_part_size: int = 16 * MIB,
+        max_parts_in_flight: int = 30,
+        memory_budget: int = 512 * MIB,
+        server_copy_threshold: int = 5 * GIB,
+        copy_part_size: int = 512 * MIB,
+        attempts: int = 3,
+        journal: UploadJournal | None = None,
+    ) -> None:
+        self.source = source
+        self.destination = destination
+        self.server_side = source.same_store_and_keys(destination)
+        self.multipart_threshold = multipart_threshold
+        self.min_part_size = min_part_size
+        self.max_parts_in_flight = max_parts_in_flight
+        self.server_copy_threshold = server_copy_threshold
+        self.copy_part_size = copy_part_size
+        self.attempts = max(1, attempts)
+        self.journal = journal
+        self._memory = _MemoryBudget(memory_budget)
+        threads = max(8, min(64, memory_budget // min_part_size + 4))
+        self._threads = anyio.CapacityLimiter(threads)
+        self._http = http_pool(threads)
+        self._stores: dict[tuple[Endpoint, str], S3Store] = {}
+        self._keeps_tags: dict[str, bool] = {}
+
+    async def copy(
+        self,
+        source_bucket: str,
+        key: str,
+        destination_bucket: str,
+        destination_key: str,
+        expected_size: int,
+        expected_etag: str,
+        *,
+        upload_key: str = "",
+    ) -> CopyOutcome:
+        """Copy one object if it still has the planned ETag and size; raise S3Error if not.
+
+        `upload_key` names the copy in the journal (the object's id), so that a
+        multipart upload interrupted by a crash is resumed by the next attempt.
+        """
+        etag = normalize_etag(expected_etag)
+        if self.server_side:
+            if expected_size > self.server_copy_threshold:
+                return await self._copy_parts_on_server(
+                    source_bucket, key, destination_bucket, destination_key,
+                    expected_size, etag, upload_key,
+                )  # fmt: skip
+            return await self._copy_on_server(
+                source_bucket, key, destination_bucket, destination_key, expected_size, etag
+            )
+        if expected_size > self.multipart_threshold:
+            return await self._copy_in_parts(
+                source_bucket, key, destination_bucket, destination_key,
+                expected_size, etag, upload_key,
+            )  # fmt: skip
+        return await self._copy_whole(
+            source_bucket, key, destination_bucket, destination_key, expected_size, etag
+        )
+
+    # GET -> PUT ------------------------------------------------------------------
+
+    async def _copy_whole(
+        self, source_bucket: str, key: str, bucket: str, target: str, size: int, etag: str
+    ) -> CopyOutcome:
+        async with self._memory.hold(size):
+            options: GetOptions = {"if_match": f'"{etag}"'} if etag else {}
+            try:
+                source = await obstore.get_async(
+                    self._store(self.source, source_bucket), key, options=options
+                )
+                _check_planned(source_bucket, key, source, size, etag)
+                data = await source.bytes_async()
+            except OBSTORE_ERRORS as error:
+                raise from_obstore(error, self.source.url, source_bucket, key) from error
+            _check_size(key, len(data), size)
+            md5 = await _md5(data)
+            if is_md5_etag(etag) and md5 != etag:
+                raise S3Error(
+                    "checksum-mismatch",
+                    f"the bytes read for {key!r} have MD5 {md5}, the source's ETag is {etag}",
+                    transient=True,
+                )
+            attributes = metadata.content_attributes(source.attributes)
+            extras = await self._extras(source_bucket, key)
+            if extras.expires is not None:
+                # obstore cannot send Expires; the rare object that has one goes by boto3.
+                arguments = metadata.create_arguments(attributes, extras)
+                written = await self._control(
+                    self.destination, f"writing {target!r}", self._put_object,
+                    bucket, target, data, arguments,
+                )  # fmt: skip
+            else:
+                try:
+                    result = await obstore.put_async(
+                        self._store(self.destination, bucket),
+                        target,
+                        data,
+                        attributes=attributes,
+                        tags=extras.tags or None,
+                        use_multipart=False,
+                    )
+                except OBSTORE_ERRORS as error:
+                    raise from_obstore(error, self.destination.url, bucket, target) from error
+                written = normalize_etag(result["e_tag"])
+        _check_etag(target, written, md5)
+        return CopyOutcome(size=size, checksum=md5_checksum(md5))
+
+    def _put_object(
+        self, bucket: str, key: str, data: bytes | obstore.Bytes, arguments: dict[str, Any]
+    ) -> str:
+        response = client(self.destination).put_object(
+            Bucket=bucket, Key=key, Body=bytes(data), **arguments
+        )
+        return normalize_etag(response.get("ETag"))
+
+    async def _copy_in_parts(
+        self,
+        source_bucket: str,
+        key: str,
+        bucket: str,
+        target: str,
+        size: int,
+        etag: str,
+        upload_key: str,
+    ) -> CopyOutcome:
+        part_size = self._part_size(key, size, self.min_part_size)
+        count = -(-size // part_size)
+        attributes, extras = await self._source_attributes(source_bucket, key, size, etag)
+        arguments = metadata.create_arguments(attributes, extras)
+        upload, md5s = await self._open_upload(
+            bucket, target, arguments, part_size, etag, upload_key, resume=True
+        )
+        if md5s:
+            log.info("resuming %r: %d of %d parts already there", target, len(md5s), count)
+        try:
+            await self._stream_parts(
+                upload, source_bucket, key, size, etag, part_size, md5s, upload_key
+            )
+            expected = composite_etag([bytes.fromhex(md5s[n]) for n in range(1, count + 1)])
+            written = await self._control(
+                self.destination, f"completing {target!r}", upload.complete, md5s
+            )
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(upload.abort)
+                await self._forget(upload_key)
+            raise
+        await self._forget(upload_key)
+        _check_etag(target, written, expected)
+        return CopyOutcome(size=size, checksum=composite_checksum(written))
+
+    async def _stream_parts(
+        self,
+        upload: Upload,
+        bucket: str,
+        key: str,
+        size: int,
+        etag: str,
+        part_size: int,
+        md5s: dict[int, str],
+        upload_key: str,
+    ) -> None:
+        """Cut one GET stream of the source into parts and upload those not in `md5s`.
+
+        Each part holds its bytes (as the stream's own buffers, never joined) from
+        its first byte until the store has it; parts already uploaded are skipped.
+        """
+        in_flight = parts_in_flight_for(size, self.max_parts_in_flight)
+        running: set[asyncio.Task[None]] = set()
+
+        async def put(number: int, pieces: list[memoryview], amount: int) -> None:
+            try:
+                md5 = await self._put_part(upload, number, pieces)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._memory.release(amount)
+            md5s[number] = md5
+            if self.journal and upload_key:
+                await self.journal.part_done(upload_key, number, md5)
+
+        async def settle(limit: int) -> None:
+            nonlocal running
+            while len(running) > limit:
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_EXCEPTION)
+                for task in done:
+                    task.result()
+
+        reserved = 0
+        try:
+            source = await self._open(bucket, key, size, etag)
+            number, pieces, held = 1, list[memoryview](), 0
+            async for chunk in source.stream(_STREAM_CHUNK):
+                view = memoryview(chunk)
+                while view:
+                    wanted = min(part_size, size - (number - 1) * part_size)
+                    if wanted <= 0:
+                        raise _grown(key, size)
+                    if not reserved and number not in md5s:
+                        await settle(in_flight - 1)
+                        reserved = await self._memory.acquire(wanted)
+                    take = min(len(view), wanted - held)
+                    if number not in md5s:
+                        pieces.append(view[:take])
+                    held, view = held + take, view[take:]
+                    if held == wanted:
+                        if number not in md5s:
+                            running.add(asyncio.create_task(put(number, pieces, reserved)))
+                        number, pieces, held, reserved = number + 1, [], 0, 0
+            if (number - 1) * part_size < size:
+                _check_size(key, min(size, (number - 1) * part_size + held), size)
+            await settle(0)
+        except OBSTORE_ERRORS as error:
+            raise from_obstore(error, self.source.url, bucket, key) from error
+        finally:
+            if reserved:
+                with anyio.CancelScope(shield=True):
+                    await self._memory.release(reserved)
+            for task in running:
+                task.cancel()
+            if running:
+                with anyio.CancelScope(shield=True):
+                    await asyncio.wait(running)
+
+    async def _open(self, bucket: str, key: str, size: int, etag: str) -> GetResult:
+        """Start reading the source object, insisting it is the planned version."""
+        options: GetOptions = {"if_match": f'"{etag}"'} if etag else {}
+        result = await obstore.get_async(self._store(self.source, bucket), key, options=options)
+        _check_planned(bucket, key, result, size, etag)
+        return result
+
+    async def _put_part(self, upload: Upload, number: int, pieces: list[memoryview]) -> str:
+        """Upload one part, trying again what is transient; its MD5 hex."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await anyio.to_thread.run_sync(
+                    upload.put_part, number, pieces, limiter=self._threads
+                )
+            except S3Error as error:
+                if not error.transient or attempt >= self.attempts:
+                    raise
+                log.info("part %d of %r: %s; trying again", number, upload.key, error)
+            await asyncio.sleep(backoff(attempt))
+
+    async def _source_attributes(
+        self, bucket: str, key: str, size: int, etag: str
+    ) -> tuple[dict[str, str], metadata.Extras]:
+        """The source's headers, metadata, tags and Expires; checks it is as planned."""
+        head = await self._control(
+            self.source, f"reading {key!r}", self._head, self.source, bucket, key, etag
+        )
+        found_etag, found_size = normalize_etag(head.get("ETag")), head.get("ContentLength", -1)
+        if (etag and found_etag != etag) or found_size != size:
+            raise _changed(bucket, key, size, etag, found_size, found_etag)
+        attributes, extras = metadata.head_attributes(head)
+        if head.get("TagCount", 0):
+            tags = await self._control(
+                self.source, f"reading the tags of {key!r}", self._tags, bucket, key
+            )
+            extras = msgspec.structs.replace(extras, tags=tags)
+        return attributes, extras
+
+    @staticmethod
+    def _head(endpoint: Endpoint, bucket: str, key: str, etag: str) -> dict[str, Any]:
+        arguments: dict[str, Any] = {"IfMatch": f'"{etag}"'} if etag else {}
+        return dict(client(endpoint).head_object(Bucket=bucket, Key=key, **arguments))
+
+    def _tags(self, bucket: str, key: str) -> dict[str, str]:
+        tag_set = client(self.source).get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+        return {tag["Key"]: tag["Value"] for tag in tag_set}
+
+    async def _extras(self, bucket: str, key: str) -> metadata.Extras:
+        """Tags and Expires, asked only of stores that keep tags (probed once per bucket)."""
+        keeps = self._keeps_tags.get(bucket)
+        if keeps is None:
+            keeps = await anyio.to_thread.run_sync(
+                metadata.supports_tagging, client(self.source, quick=True), bucket, key
+            )
+            self._keeps_tags[bucket] = keeps
+        if not keeps:
+            return metadata.Extras()
+        return await self._control(
+            self.source, f"reading the tags of {key!r}",
+            metadata.read_extras, client(self.source), bucket, key,
+        )  # fmt: skip
+
+    # Multipart bookkeeping ---------------------------------------------------------
+
+    async def _open_upload(
+        self,
+        bucket: str,
+        key: str,
+        arguments: dict[str, Any],
+        part_size: int,
+        etag: str,
+        upload_key: str,
+        *,
+        resume: bool,
+    ) -> tuple[Upload, dict[int, str]]:
+        """The upload to send parts to, and the parts it already holds (by their MD5 hex)."""
+        destination = client(self.destination)
+        where = self.destination.url
+        journaled = await self.journal.find(upload_key) if self.journal and upload_key else None
+        if journaled is not None:
+            upload = Upload(destination, self._http, where, bucket, key, journaled.upload_id)
+            same = (journaled.bucket, journaled.key, journaled.part_size, journaled.source_etag)
+            held = None
+            if resume and same == (bucket, key, part_size, etag):
+                held = await self._control(
+                    self.destination, f"listing the parts of {key!r}", upload.finished_parts
+                )
+            if held is not None:
+                # A part counts when the store holds it with the MD5 the journal recorded.
+                finished = {
+                    n: md5 for n, md5 in journaled.parts.items() if held.get(n, ("",))[0] == md5
+                }
+                return upload, finished
+            await anyio.to_thread.run_sync(upload.abort)
+            await self._forget(upload_key)
+        elif self.journal and upload_key:
+            # Uploads a crash left open before they were journaled.
+            await self._control(
+                self.destination, f"listing the uploads of {key!r}",
+                abort_strays, destination, where, bucket, key,
+            )  # fmt: skip
+        started: list[Upload] = []
+
+        def create() -> None:
+            # Kept as soon as it exists, so a cancellation right after still aborts it.
+            started.append(Upload.create(destination, self._http, where, bucket, key, arguments))
+
+        try:
+            await anyio.to_thread.run_sync(create, limiter=self._threads)
+            (upload,) = started
+            if self.journal and upload_key:
+                record = JournaledUpload(
+                    bucket=bucket,
+                    key=key,
+                    upload_id=upload.upload_id,
+                    part_size=part_size,
+                    source_etag=etag,
+                )
+                await self.journal.started(upload_key, record)
+        except BaseException:
+            if started:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(started[0].abort)
+            raise
+        return upload, {}
+
+    async def _forget(self, upload_key: str) -> None:
+        if self.journal and upload_key:
+            await self.journal.forget(upload_key)
+
+    # Server-side copies -----------------------------------------------------------
+
+    async def _copy_on_server(
+        self, source_bucket: str, key: str, bucket: str, target: str, size: int, etag: str
+    ) -> CopyOutcome:
+        """CopyObject: metadata and tags go with it (the COPY directives)."""
+        written = await self._control(
+            self.destination, f"copying {key!r} to {target!r}",
+            self._copy_object, source_bucket, key, bucket, target, etag,
+        )  # fmt: skip
+        if is_md5_etag(etag):
+            if written != etag:
+                raise S3Error(
+                    "source-changed",
+                    f"{key!r} in {source_bucket!r} changed since it was planned "
+                    f"(planned ETag {etag}, copied {written})",
+                )
+            return CopyOutcome(size=size, checksum=md5_checksum(etag))
+        # A multipart source: the copy's ETag is the store's own, so check its size.
+        await self._check_written_size(bucket, target, size)
+        return CopyOutcome(size=size, checksum=_checksum_of(written))
+
+    def _copy_object(
+        self, source_bucket: str, key: str, bucket: str, target: str, etag: str
+    ) -> str:
+        arguments: dict[str, Any] = {"CopySourceIfMatch": f'"{etag}"'} if etag else {}
+        response = client(self.destination).copy_object(
+            Bucket=bucket,
+            Key=target,
+            CopySource={"Bucket": source_bucket, "Key": key},
+            MetadataDirective="COPY",
+            TaggingDirective="COPY",
+            **arguments,
+        )
+        return normalize_etag(response.get("CopyObjectResult", {}).get("ETag"))
+
+    async def _copy_parts_on_server(
+        self,
+        source_bucket: str,
+        key: str,
+        bucket: str,
+        target: str,
+        size: int,
+        etag: str,
+        upload_key: str,
+    ) -> CopyOutcome:
+        """UploadPartCopy, parts in parallel: the way past CopyObject's 5 GiB."""
+        part_size = self._part_size(key, size, self.copy_part_size)
+        count = -(-size // part_size)
+        attributes, extras = await self._source_attributes(source_bucket, key, size, etag)
+        arguments = metadata.create_arguments(attributes, extras)
+        # Parts copied on the server are cheap to copy again: an old upload is aborted.
+        upload, _ = await self._open_upload(
+            bucket, target, arguments, part_size, etag, upload_key, resume=False
+        )
+        etags: dict[int, str] = {}
+        try:
+
+            async def send(number: int) -> None:
+                first = (number - 1) * part_size
+                last = min(size, first + part_size) - 1
+                etags[number] = await self._control(
+                    self.destination, f"copying part {number} of {key!r}",
+                    upload.copy_part, number, source_bucket, key, first, last, etag,
+                )  # fmt: skip
+
+            in_flight = parts_in_flight_for(size, self.max_parts_in_flight)
+            await _run_bounded(send, list(range(1, count + 1)), in_flight)
+            written = await self._control(
+                self.destination, f"completing {target!r}", upload.complete, etags
+            )
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(upload.abort)
+                await self._forget(upload_key)
+            raise
+        await self._forget(upload_key)
+        if all(is_md5_etag(part) for part in etags.values()):
+            expected = composite_etag([bytes.fromhex(etags[n]) for n in range(1, count + 1)])
+            _check_etag(target, written, expected)
+        await self._check_written_size(bucket, target, size)
+        return CopyOutcome(size=size, checksum=_checksum_of(written))
+
+    async def _check_written_size(self, bucket: str, key: str, size: int) -> None:
+        head = await self._control(
+            self.destination, f"reading {key!r}", self._head, self.destination, bucket, key, ""
+        )
+        _check_size(key, head.get("ContentLength", -1), size)
+
+    # Plumbing --------------------------------------------------------------------
+
+    def _store(self, endpoint: Endpoint, bucket: str) -> S3Store:
+        store = self._stores.get((endpoint, bucket))
+        if store is None:
+            store = self._stores[(endpoint, bucket)] = _store(endpoint, bucket)
+        return store
+
+    @staticmethod
+    def _part_size(key: str, size: int, minimum: int) -> int:
+        try:
+            return part_size_for(size, minimum)
+        except ObjectTooLarge as error:
+            raise S3Error("too-large", f"{key!r} is too large for S3: {error}") from error
+
+    async def _control(
+        self, endpoint: Endpoint, what: str, call: Callable[..., T], *args: Any
+    ) -> T:
+        """Run a blocking boto3 call in a thread, translating its failures."""
+        try:
+            return await anyio.to_thread.run_sync(partial(call, *args), limiter=self._threads)
+        except BOTO_ERRORS as error:
+            failure = from_boto(error, endpoint.url, what)
+            if failure.reason == "source-changed" or (
+                failure.reason == "not-found" and endpoint is self.source
+            ):
+                failure = S3Error(
+                    "source-missing" if failure.reason == "not-found" else failure.reason,
+                    str(failure),
+                )
+            raise failure from error
+
+
+async def _run_bounded(work: Callable[[int], Any], numbers: list[int], in_flight: int) -> None:
+    """Run `work(n)` for every number, `in_flight` at a time; the first failure stops all."""
+    queue = list(reversed(numbers))
+
+    async def worker() -> None:
+        while queue:
+            await work(queue.pop())
+
+    tasks = [asyncio.create_task(worker()) for _ in range(min(in_flight, len(numbers)))]
+    try:
+        while tasks:
+            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            tasks = list(pending)
+            for task in done:
+                task.result()
+    finally:
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait(tasks)
+
+
+def _check_planned(bucket: str, key: str, result: GetResult, size: int | None, etag: str) -> None:
+    # Some stores (rclone serve s3) ignore If-Match, so check what came back too.
+    found_etag = normalize_etag(result.meta["e_tag"])
+    found_size = result.meta["size"]
+    if (etag and found_etag and found_etag != etag) or (size is not None and found_size != size):
+        raise _changed(bucket, key, size, etag, found_size, found_etag)
+
+
+def _changed(
+    bucket: str, key: str, size: int | None, etag: str, found_size: int, found_etag: str
+) -> S3Error:
+    return S3Error(
+        "source-changed",
+        f"{key!r} in {bucket!r} changed since it was planned "
+        f"(planned {size} bytes, ETag {etag!r}; found {found_size}, {found_etag!r})",
+    )
+
+
+def _grown(key: str, size: int) -> S3Error:
+    return S3Error(
+        "size-mismatch", f"more than the planned {size} bytes were read for {key!r}", transient=True
+    )
+
+
+def _checksum_of(etag: str) -> str:
+    return composite_checksum(etag) if is_multipart_etag(etag) else md5_checksum(etag)
+
+
+def _check_size(what: str, read: int, expected: int) -> None:
+    if read != expected:
+        raise S3Error(
+            "size-mismatch",
+            f"{read} bytes were read for {what}, the source has {expected}",
+            transient=True,
+        )
+
+
+def _check_etag(key: str, written: str, expected: str) -> None:
+    if written != expected:
+        raise S3Error(
+            "checksum-mismatch",
+            f"the destination stored {key!r} with ETag {written or 'none'}, "
+            f"the bytes sent give {expected}",
+            transient=True,
+        )

@@ -1,0 +1,85 @@
+"""What a copy carries over besides the bytes: content headers, user metadata, tags, Expires.
+
+obstore's GET hands back the content headers and user metadata; tags and
+Expires need boto3 (HEAD, GetObjectTagging), asked only of stores that keep tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import msgspec
+
+from cstor.s3.errors import BOTO_ERRORS
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from obstore import Attributes
+
+CONTENT_HEADERS = {
+    "Content-Type": "ContentType",
+    "Content-Encoding": "ContentEncoding",
+    "Content-Disposition": "ContentDisposition",
+    "Content-Language": "ContentLanguage",
+    "Cache-Control": "CacheControl",
+}
+"""obstore attribute name → boto3 parameter name."""
+
+
+class Extras(msgspec.Struct, frozen=True, kw_only=True):
+    """What obstore's GET does not tell: the object's tags and Expires header."""
+
+    tags: dict[str, str] = {}
+    expires: datetime | None = None
+
+
+def content_attributes(attributes: Attributes) -> dict[str, str]:
+    """The obstore attributes a copy carries over: content headers and user metadata."""
+    return {k: v for k, v in attributes.items() if k != "Storage-Class"}
+
+
+def create_arguments(attributes: Mapping[str, str], extras: Extras) -> dict[str, Any]:
+    """create_multipart_upload / put_object arguments carrying the same attributes."""
+    arguments: dict[str, Any] = {}
+    metadata: dict[str, str] = {}
+    for name, value in attributes.items():
+        if name in CONTENT_HEADERS:
+            arguments[CONTENT_HEADERS[name]] = value
+        else:
+            metadata[name] = value
+    if metadata:
+        arguments["Metadata"] = metadata
+    if extras.tags:
+        arguments["Tagging"] = urlencode(extras.tags)
+    if extras.expires is not None:
+        arguments["Expires"] = extras.expires
+    return arguments
+
+
+def head_attributes(head: Mapping[str, Any]) -> tuple[dict[str, str], Extras]:
+    """The attributes and Expires of a boto3 head_object answer (tags come separately)."""
+    attributes = {name: head[param] for name, param in CONTENT_HEADERS.items() if head.get(param)}
+    attributes.update(head.get("Metadata", {}))
+    return attributes, Extras(expires=head.get("Expires"))
+
+
+def supports_tagging(client: S3Client, bucket: str, key: str) -> bool:
+    """Whether a store keeps tags, asked once of one object (rclone answers 500, say)."""
+    try:
+        client.get_object_tagging(Bucket=bucket, Key=key)
+    except BOTO_ERRORS:
+        return False
+    return True
+
+
+def read_extras(client: S3Client, bucket: str, key: str) -> Extras:
+    """The tags and Expires of an object, from a store that keeps tags (blocking)."""
+    head = client.head_object(Bucket=bucket, Key=key)
+    tags: dict[str, str] = {}
+    if head.get("TagCount", 0):  # x-amz-tagging-count: sent only when there are tags
+        tag_set = client.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+        tags = {tag["Key"]: tag["Value"] for tag in tag_set}
+    return Extras(tags=tags, expires=head.get("Expires"))

@@ -1,0 +1,213 @@
+"""Multipart uploads at the destination, and the journal that lets them outlive a crash.
+
+Parts go up as plain HTTP PUTs to presigned URLs (urllib3, in threads): boto3
+would hash every part with SHA-256 over http, and the store would hash it again
+to check; the part's own MD5, compared with the ETag the store gives it, is the
+check that matters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+import msgspec
+import urllib3
+
+from cstor.domain.checksums import normalize_etag
+from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto, from_status
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+log = logging.getLogger(__name__)
+_CODE = re.compile(rb"<Code>([^<]+)</Code>")
+
+
+class JournaledUpload(msgspec.Struct, kw_only=True):
+    """An open multipart upload as the journal keeps it: enough to resume or abort it."""
+
+    bucket: str
+    key: str
+    upload_id: str
+    part_size: int
+    source_etag: str
+    parts: dict[int, str] = {}  # part number -> MD5 hex of the bytes sent
+
+
+class UploadJournal(Protocol):
+    """Where open multipart uploads are recorded so that they survive a crash."""
+
+    async def find(self, upload_key: str) -> JournaledUpload | None: ...
+
+    async def started(self, upload_key: str, upload: JournaledUpload) -> None: ...
+
+    async def part_done(self, upload_key: str, number: int, md5_hex: str) -> None: ...
+
+    async def forget(self, upload_key: str) -> None: ...
+
+
+def http_pool(connections: int) -> urllib3.PoolManager:
+    """The HTTP connections part uploads go through; retries are the copier's to decide."""
+    return urllib3.PoolManager(
+        maxsize=connections,
+        retries=False,
+        timeout=urllib3.Timeout(connect=10.0, read=300.0),
+    )
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A multipart upload open at the destination; every method blocks (run it in a thread)."""
+
+    client: S3Client
+    http: urllib3.PoolManager
+    where: str
+    bucket: str
+    key: str
+    upload_id: str
+
+    @classmethod
+    def create(
+        cls,
+        client: S3Client,
+        http: urllib3.PoolManager,
+        where: str,
+        bucket: str,
+        key: str,
+        arguments: dict[str, Any],
+    ) -> Upload:
+        try:
+            response = client.create_multipart_upload(Bucket=bucket, Key=key, **arguments)
+        except BOTO_ERRORS as error:
+            raise from_boto(error, where, f"starting an upload of {key!r}") from error
+        return cls(client, http, where, bucket, key, response["UploadId"])
+
+    def put_part(self, number: int, pieces: list[memoryview]) -> str:
+        """Upload one part given as pieces; its MD5 hex, checked against the store's ETag."""
+        digest = hashlib.md5(usedforsecurity=False)
+        for piece in pieces:
+            digest.update(piece)
+        md5 = digest.hexdigest()
+        what = f"uploading part {number} of {self.key!r}"
+        url = self.client.generate_presigned_url(
+            "upload_part",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self.key,
+                "UploadId": self.upload_id,
+                "PartNumber": number,
+            },
+            ExpiresIn=3600,
+        )
+        length = sum(piece.nbytes for piece in pieces)
+        try:
+            # The pieces go out one after the other, never joined (any buffer goes,
+            # whatever urllib3's hints say); the length keeps the body un-chunked.
+            response = self.http.request(
+                "PUT",
+                url,
+                body=cast("list[bytes]", pieces),
+                headers={"Content-Length": str(length)},
+            )
+        except urllib3.exceptions.HTTPError as error:
+            raise S3Error(
+                "timeout", f"{self.where} stopped answering while {what}: {error}", transient=True
+            ) from error
+        if response.status != 200:
+            found = _CODE.search(response.data)
+            code = found.group(1).decode(errors="replace") if found else ""
+            raise from_status(response.status, code, self.where, what)
+        etag = normalize_etag(response.headers.get("ETag"))
+        if etag != md5:
+            raise S3Error(
+                "checksum-mismatch",
+                f"the destination stored part {number} of {self.key!r} with ETag {etag or 'none'}"
+                f", the bytes sent have MD5 {md5}",
+                transient=True,
+            )
+        return md5
+
+    def copy_part(
+        self, number: int, source_bucket: str, source_key: str, first: int, last: int, etag: str
+    ) -> str:
+        """Copy bytes first..last of a source object on the same store as one part; its ETag."""
+        try:
+            response = self.client.upload_part_copy(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self.upload_id,
+                PartNumber=number,
+                CopySource={"Bucket": source_bucket, "Key": source_key},
+                CopySourceRange=f"bytes={first}-{last}",
+                CopySourceIfMatch=f'"{etag}"',
+            )
+        except BOTO_ERRORS as error:
+            raise from_boto(error, self.where, f"copying part {number} of {self.key!r}") from error
+        return normalize_etag(response["CopyPartResult"].get("ETag"))
+
+    def finished_parts(self) -> dict[int, tuple[str, int]] | None:
+        """The parts the store holds: number -> (ETag, size); None if the upload is gone."""
+        parts: dict[int, tuple[str, int]] = {}
+        try:
+            pages = self.client.get_paginator("list_parts").paginate(
+                Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
+            )
+            for page in pages:
+                for part in page.get("Parts", []):
+                    parts[part["PartNumber"]] = (normalize_etag(part["ETag"]), part["Size"])
+        except BOTO_ERRORS as error:
+            failure = from_boto(error, self.where, f"listing the parts of {self.key!r}")
+            if failure.reason == "not-found":
+                return None
+            raise failure from error
+        return parts
+
+    def complete(self, md5s: dict[int, str]) -> str:
+        """Assemble the parts; returns the object's ETag without quotes."""
+        parts: list[CompletedPartTypeDef] = [
+            {"PartNumber": number, "ETag": f'"{md5s[number]}"'} for number in sorted(md5s)
+        ]
+        try:
+            response = self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self.upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BOTO_ERRORS as error:
+            raise from_boto(error, self.where, f"completing the upload of {self.key!r}") from error
+        return normalize_etag(response.get("ETag"))
+
+    def abort(self) -> None:
+        """Discard the upload and its parts; failures are only logged."""
+        try:
+            self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
+            )
+        except BOTO_ERRORS as error:
+            log.warning("could not abort upload %s of %r: %s", self.upload_id, self.key, error)
+
+
+def abort_strays(client: S3Client, where: str, bucket: str, key: str) -> int:
+    """Abort uploads left open for exactly `key` (by a crash before they were journaled)."""
+    try:
+        listing = client.list_multipart_uploads(Bucket=bucket, Prefix=key)
+    except BOTO_ERRORS as error:
+        # rclone answers NoSuchUpload when none is open.
+        if from_boto(error, where, "listing uploads").reason == "not-found":
+            return 0
+        raise from_boto(error, where, f"listing the open uploads of {key!r}") from error
+    aborted = 0
+    for upload in listing.get("Uploads", []):
+        if upload.get("Key") == key and upload.get("UploadId"):
+            try:
+                client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
+            except BOTO_ERRORS as error:
+                log.warning("could not abort a stray upload of %r: %s", key, error)
+            aborted += 1
+    return aborted
