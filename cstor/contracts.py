@@ -7,6 +7,7 @@ fields with defaults, so an older consumer can read a newer message. No secrets,
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -30,6 +31,9 @@ class MigrationRequested(Event, frozen=True, kw_only=True, tag="migration.reques
     destination_connection_id: UUID
     destination_bucket: str
     destination_prefix: str
+    overwrite: str = "if-different"
+    filters: dict[str, Any] = {}
+    sync_of: UUID | None = None
 
 
 class MigrationPlanningStarted(Event, frozen=True, kw_only=True, tag="migration.planning_started"):
@@ -40,6 +44,7 @@ class MigrationPlanned(Event, frozen=True, kw_only=True, tag="migration.planned"
     packets: int
     objects: int
     bytes: int
+    skipped: int = 0
 
 
 class MigrationCompleted(Event, frozen=True, kw_only=True, tag="migration.completed"):
@@ -84,6 +89,14 @@ class PacketObject(msgspec.Struct, frozen=True, array_like=True):
     etag: str
 
 
+class SkippedObject(msgspec.Struct, frozen=True, array_like=True):
+    """An object planning left alone, and why."""
+
+    key: str
+    size: int
+    reason: str
+
+
 class PacketPlanned(Event, frozen=True, kw_only=True, tag="packet.planned"):
     packet_id: UUID
     sequence: int
@@ -94,6 +107,8 @@ class PacketPlanned(Event, frozen=True, kw_only=True, tag="packet.planned"):
     destination_bucket: str
     destination_prefix: str
     objects: list[PacketObject]
+    skipped: list[SkippedObject] = []
+    last_key: str = ""
 
 
 class PacketTransferred(Event, frozen=True, kw_only=True, tag="packet.transferred"):

@@ -7,27 +7,39 @@ cases. It is synchronous (psycopg): async callers run it in a worker thread.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
+from cstor.domain import planning
 from cstor.domain.exceptions import MigrationStateError
 from cstor.domain.migration import Migration
-from cstor.domain.planning import PlannedObject
 from cstor.domain.transfer import (
-    ObjectTransfer,
     Packet,
     copied_event,
     failed_event,
+    planned_event,
     transferred_event,
 )
 from cstor.settings import Settings
+
+
+@dataclass(frozen=True)
+class PlanTotals:
+    """Running totals of a migration's planning."""
+
+    packets: int = 0
+    objects: int = 0
+    bytes: int = 0
+    skipped: int = 0
 
 
 class CopyResult:
@@ -57,19 +69,31 @@ class CopyResult:
         return not self.reason
 
 
+SCHEMA_LOCK = 7366538  # advisory lock key held while creating the event store's tables
+
+
 class Migrations(Application[UUID]):
     """The write side of cstor: migrations and their objects, as events."""
 
     name = "cstor"
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(env=settings.eventsourcing_env())
+        # Every service creates the store's tables if missing; services start together, and
+        # concurrent CREATE TABLE IF NOT EXISTS can still collide, so take turns.
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+            try:
+                super().__init__(env=settings.eventsourcing_env())
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
 
     # -- migrations --------------------------------------------------------------
 
     def request(self, **request: Any) -> UUID:
         """Record a new migration request; the planner takes it from here."""
-        migration = Migration(**request)
+        # The library's generated event class does not carry keyword-only defaults over.
+        defaults: dict[str, Any] = {"overwrite": "if-different", "filters": {}, "sync_of": None}
+        migration = Migration(**(defaults | request))
         self.save(migration)
         return migration.id
 
@@ -85,11 +109,15 @@ class Migrations(Application[UUID]):
         self.save(migration)
         return migration
 
-    def finish_planning(
-        self, migration_id: UUID, *, packets: int, objects: int, bytes: int
-    ) -> None:
+    def finish_planning(self, migration_id: UUID, totals: PlanTotals) -> None:
+        """Record the end of planning with the migration's totals."""
         migration = self.get(migration_id)
-        migration.finish_planning(packets=packets, objects=objects, bytes=bytes)
+        migration.finish_planning(
+            packets=totals.packets,
+            objects=totals.objects,
+            bytes=totals.bytes,
+            skipped=totals.skipped,
+        )
         self.save(migration)
 
     def fail(self, migration_id: UUID, *, reason: str, message: str) -> None:
@@ -103,7 +131,7 @@ class Migrations(Application[UUID]):
         migration = self.get(migration_id)
         if migration.status != Migration.RUNNING:
             return False
-        closings = self._packet_closings(migration_id, migration.packets)
+        closings = self._packet_events(migration_id, 0, migration.packets, version=2)
         if len(closings) < migration.packets:
             return False
         try:
@@ -119,20 +147,20 @@ class Migrations(Application[UUID]):
     # -- packets and objects -----------------------------------------------------
 
     def plan_packet(
-        self, migration: Migration, sequence: int, objects: Sequence[PlannedObject]
+        self, migration: Migration, sequence: int, packet: planning.Packet, totals: PlanTotals
     ) -> bool:
-        """Record a packet and its objects in one transaction; False if it was already planned."""
-        transfers = [
-            ObjectTransfer(
-                migration_id=migration.id,
-                key=obj.key,
-                size=obj.size,
-                etag=obj.etag,
-                packet_id=Packet.create_id(migration.id, sequence),
-            )
-            for obj in objects
+        """Record a packet, its objects and its skipped objects in one transaction.
+
+        ``totals`` are the running totals including this packet: the planner's
+        checkpoint. Returns False if the packet was already planned (a re-plan).
+        """
+        now = datetime.now(UTC)
+        packet_id = Packet.create_id(migration.id, sequence)
+        events = [
+            planned_event(migration.id, obj.key, obj.size, obj.etag, packet_id, now)
+            for obj in packet.planned
         ]
-        packet = Packet(
+        closing = Packet(
             migration_id=migration.id,
             sequence=sequence,
             source_connection_id=migration.source_connection_id,
@@ -141,13 +169,38 @@ class Migrations(Application[UUID]):
             destination_connection_id=migration.destination_connection_id,
             destination_bucket=migration.destination_bucket,
             destination_prefix=migration.destination_prefix,
-            objects=[[obj.key, obj.size, obj.etag] for obj in objects],
+            objects=[[obj.key, obj.size, obj.etag] for obj in packet.planned],
+            skipped=[[obj.key, obj.size, obj.reason] for obj in packet.skipped],
+            last_key=packet.last_key,
+            planned_total=totals.objects,
+            bytes_total=totals.bytes,
+            skipped_total=totals.skipped,
         )
         try:
-            self.save(*transfers, packet)
+            self.save(*events, closing)
         except IntegrityError:
             return False
         return True
+
+    def planning_checkpoint(self, migration_id: UUID) -> tuple[int, str, PlanTotals]:
+        """Where an interrupted planning resumes: next packet, last key, totals so far."""
+        planned = 0
+        while True:
+            found = self._packet_events(migration_id, planned, 1000, version=1)
+            if len(found) < 1000:
+                planned += len(found)
+                break
+            planned += 1000
+        if planned == 0:
+            return 0, "", PlanTotals()
+        (last,) = self._packet_events(migration_id, planned - 1, 1, version=1)
+        totals = PlanTotals(
+            packets=planned,
+            objects=last.planned_total,  # type: ignore[attr-defined]
+            bytes=last.bytes_total,  # type: ignore[attr-defined]
+            skipped=last.skipped_total,  # type: ignore[attr-defined]
+        )
+        return planned, last.last_key, totals  # type: ignore[attr-defined]
 
     def record_packet(
         self, migration_id: UUID, sequence: int, results: Sequence[CopyResult]
@@ -187,25 +240,25 @@ class Migrations(Application[UUID]):
 
     def packet_transferred(self, migration_id: UUID, sequence: int) -> bool:
         """Whether a packet's outcomes are already recorded (so a redelivery has nothing to do)."""
-        return bool(self._packet_closings(migration_id, 1, start=sequence))
+        return bool(self._packet_events(migration_id, sequence, 1, version=2))
 
-    def _packet_closings(
-        self, migration_id: UUID, count: int, start: int = 0
+    def _packet_events(
+        self, migration_id: UUID, start: int, count: int, *, version: int
     ) -> list[DomainEventProtocol[UUID]]:
-        """The Transferred events of packets ``start .. start+count-1``, in one query."""
+        """Packets ``start .. start+count-1``'s events at ``version`` (1 planned, 2 closed)."""
         if count == 0:
             return []
         ids = [Packet.create_id(migration_id, n) for n in range(start, start + count)]
         recorder = self.pg_recorder
         statement = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
-            "WHERE originator_id = ANY(%s) AND originator_version = 2"
+            "WHERE originator_id = ANY(%s) AND originator_version = %s"
         ).format(
             schema=Identifier(recorder.datastore.schema),
             table=Identifier(recorder.events_table_name),
         )
         with recorder.datastore.transaction(commit=False) as curs:
-            curs.execute(statement, (ids,))
+            curs.execute(statement, (ids, version))
             rows = curs.fetchall()
         return [
             self.mapper.to_domain_event(

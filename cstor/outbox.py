@@ -31,6 +31,9 @@ def _migration_requested(event: Any, position: int) -> contracts.Event:
         destination_connection_id=event.destination_connection_id,
         destination_bucket=event.destination_bucket,
         destination_prefix=event.destination_prefix,
+        overwrite=getattr(event, "overwrite", "if-different"),
+        filters=getattr(event, "filters", None) or {},
+        sync_of=getattr(event, "sync_of", None),
     )
 
 
@@ -44,6 +47,7 @@ def _migration_planned(event: Any, position: int) -> contracts.Event:
         packets=event.packets,
         objects=event.objects,
         bytes=event.bytes,
+        skipped=getattr(event, "skipped", 0),
     )
 
 
@@ -104,6 +108,11 @@ def _packet_planned(event: Any, position: int) -> contracts.Event:
         destination_bucket=event.destination_bucket,
         destination_prefix=event.destination_prefix,
         objects=[contracts.PacketObject(key, size, etag) for key, size, etag in event.objects],
+        skipped=[
+            contracts.SkippedObject(key, size, reason)
+            for key, size, reason in getattr(event, "skipped", None) or []
+        ],
+        last_key=getattr(event, "last_key", ""),
     )
 
 

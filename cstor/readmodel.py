@@ -24,6 +24,10 @@ CREATE TABLE IF NOT EXISTS migrations_view (
     objects_copied bigint NOT NULL DEFAULT 0,
     bytes_copied bigint NOT NULL DEFAULT 0,
     objects_failed bigint NOT NULL DEFAULT 0,
+    objects_skipped bigint NOT NULL DEFAULT 0,
+    bytes_skipped bigint NOT NULL DEFAULT 0,
+    overwrite text NOT NULL DEFAULT 'if-different',
+    sync_of uuid,
     error text NOT NULL DEFAULT '',
     created_at timestamptz NOT NULL,
     started_at timestamptz,
@@ -41,6 +45,7 @@ CREATE TABLE IF NOT EXISTS objects_view (
     etag text NOT NULL,
     checksum text NOT NULL DEFAULT '',
     error text NOT NULL DEFAULT '',
+    reason text NOT NULL DEFAULT '',
     attempts integer NOT NULL DEFAULT 0,
     version integer NOT NULL,
     updated_at timestamptz NOT NULL

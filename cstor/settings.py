@@ -23,6 +23,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     packet_max_objects: int = 250
     transfer_concurrency: int = 64
     copy_attempts: int = 3
+    planner_ack_wait: float = 30.0  # the same, for a migration being listed and planned
     transfer_ack_wait: float = 30.0  # seconds without a heartbeat before a packet is redelivered
     # Large objects: multipart above the threshold, parts of at least part_size, two in
     # flight per 100 MiB up to parts_per_object; a replica holds at most transfer_memory

@@ -106,6 +106,7 @@ def start_cstor(
         secret_key=Fernet.generate_key().decode(),
         api_port=free_port(),
         transfer_ack_wait=5.0,
+        planner_ack_wait=5.0,
         **settings,
     )
     services = ServiceProcesses(config)

@@ -11,9 +11,9 @@ from eventsourcing.persistence import Notification
 from nats.js import JetStreamContext
 
 from cstor import bus, contracts
-from cstor.domain.planning import PlannedObject
+from cstor.domain.planning import Packet, PlannedObject
 from cstor.embedded import EmbeddedNats
-from cstor.eventstore import Migrations
+from cstor.eventstore import Migrations, PlanTotals
 from cstor.relay import OutboxRelay
 from cstor.settings import Settings
 
@@ -31,7 +31,8 @@ def request_migration(app: Migrations, objects: int) -> uuid.UUID:
         destination_prefix="",
     )
     migration = app.start_planning(migration_id)
-    app.plan_packet(migration, 0, [PlannedObject(f"k{n}", n, "etag") for n in range(objects)])
+    packet = Packet(planned=[PlannedObject(f"k{n}", n, "etag") for n in range(objects)])
+    app.plan_packet(migration, 0, packet, PlanTotals(packets=1, objects=objects))
     return migration_id
 
 

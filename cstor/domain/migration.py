@@ -32,7 +32,13 @@ class Migration(Aggregate):
         destination_connection_id: UUID,
         destination_bucket: str,
         destination_prefix: str,
+        overwrite: str = "if-different",
+        filters: dict[str, Any] | None = None,
+        sync_of: UUID | None = None,
     ) -> None:
+        self.overwrite = overwrite
+        self.filters = filters or {}
+        self.sync_of = sync_of
         self.name = name
         self.owner = owner
         self.source_connection_id = source_connection_id
@@ -45,6 +51,7 @@ class Migration(Aggregate):
         self.packets = 0
         self.objects = 0
         self.bytes = 0
+        self.skipped = 0
         self.finished_at: datetime | None = None
 
     def start_planning(self) -> None:
@@ -57,18 +64,19 @@ class Migration(Aggregate):
     def _planning_started(self) -> None:
         self.status = self.PLANNING
 
-    def finish_planning(self, *, packets: int, objects: int, bytes: int) -> None:
+    def finish_planning(self, *, packets: int, objects: int, bytes: int, skipped: int) -> None:
         """Record that the whole source was listed and planned into packets."""
         if self.status != self.PLANNING:
             raise MigrationStateError(f"migration {self.id} is {self.status}, not planning")
-        self._planned(packets=packets, objects=objects, bytes=bytes)
+        self._planned(packets=packets, objects=objects, bytes=bytes, skipped=skipped)
 
     @event("Planned")
-    def _planned(self, *, packets: int, objects: int, bytes: int) -> None:
+    def _planned(self, *, packets: int, objects: int, bytes: int, skipped: int = 0) -> None:
         self.status = self.RUNNING
         self.packets = packets
         self.objects = objects
         self.bytes = bytes
+        self.skipped = skipped
 
     def complete(self, *, copied: int, failed: int) -> None:
         """Record that every planned object reached a terminal state."""
@@ -103,4 +111,6 @@ class Migration(Aggregate):
             "destination_connection_id": self.destination_connection_id,
             "destination_bucket": self.destination_bucket,
             "destination_prefix": self.destination_prefix,
+            "overwrite": self.overwrite,
+            "filters": self.filters,
         }

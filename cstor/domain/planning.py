@@ -1,11 +1,34 @@
-"""Planning rules: which listed objects go into which packet."""
+"""Planning rules: which listed objects to copy or skip, and how they group into packets.
+
+Pure functions over key-ordered listings: the planner streams the source and the
+destination side by side, so neither listing is ever held in memory.
+"""
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cstor.domain.checksums import is_md5_etag, normalize_etag
 
 MiB = 1024 * 1024
+
+IF_DIFFERENT = "if-different"
+SKIP_EXISTING = "skip-existing"
+ALWAYS = "always"
+OVERWRITE_POLICIES = (IF_DIFFERENT, SKIP_EXISTING, ALWAYS)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """An object as a listing shows it."""
+
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -18,6 +41,44 @@ class PlannedObject:
 
 
 @dataclass(frozen=True)
+class SkippedObject:
+    """An object left alone, and why (e.g. the destination already holds an identical copy)."""
+
+    key: str
+    size: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which source objects a migration covers, besides its prefix."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    min_size: int | None = None
+    max_size: int | None = None
+    modified_after: datetime | None = None
+    modified_before: datetime | None = None
+
+    def admits(self, obj: Listed, relative_key: str) -> bool:
+        """Whether an object passes every filter; globs match the key below the source prefix."""
+        if self.include and not any(fnmatch.fnmatchcase(relative_key, p) for p in self.include):
+            return False
+        if any(fnmatch.fnmatchcase(relative_key, p) for p in self.exclude):
+            return False
+        if self.min_size is not None and obj.size < self.min_size:
+            return False
+        if self.max_size is not None and obj.size > self.max_size:
+            return False
+        if obj.last_modified is not None:
+            if self.modified_after is not None and obj.last_modified <= self.modified_after:
+                return False
+            if self.modified_before is not None and obj.last_modified >= self.modified_before:
+                return False
+        return True
+
+
+@dataclass(frozen=True)
 class PacketLimits:
     """How large a packet may grow before it is closed."""
 
@@ -25,31 +86,110 @@ class PacketLimits:
     max_objects: int = 1000
     # NATS carries a packet as one message; keys may be up to 1 KiB each.
     max_key_bytes: int = 512 * 1024
+    # Skipped objects ride in their packet's event too; bound how many one event holds.
+    max_decisions: int = 5000
 
 
-def plan_packets(
-    objects: Iterable[PlannedObject], limits: PacketLimits
-) -> Iterator[list[PlannedObject]]:
-    """Group objects into packets in listing order; an object too large for a packet goes alone."""
-    packet: list[PlannedObject] = []
-    packet_bytes = 0
-    key_bytes = 0
-    for obj in objects:
-        obj_key_bytes = len(obj.key.encode())
-        if packet and (
-            packet_bytes + obj.size > limits.max_bytes
-            or len(packet) >= limits.max_objects
-            or key_bytes + obj_key_bytes > limits.max_key_bytes
-        ):
-            yield packet
-            packet, packet_bytes, key_bytes = [], 0, 0
-        packet.append(obj)
-        packet_bytes += obj.size
-        key_bytes += obj_key_bytes
-    if packet:
-        yield packet
+@dataclass
+class Packet:
+    """One batch of planning decisions: the objects to copy and those skipped."""
+
+    planned: list[PlannedObject] = field(default_factory=list)
+    skipped: list[SkippedObject] = field(default_factory=list)
+    last_key: str = ""
+    bytes: int = 0
+    key_bytes: int = 0
+
+    def fits(self, size: int, key_bytes: int, limits: PacketLimits) -> bool:
+        """Whether one more decision (copying ``size`` bytes) still fits in this packet."""
+        if len(self.planned) + len(self.skipped) >= limits.max_decisions:
+            return False
+        if self.key_bytes + key_bytes > limits.max_key_bytes:
+            return False
+        if not self.planned:
+            return True  # even an object larger than max_bytes: it goes alone
+        return self.bytes + size <= limits.max_bytes and len(self.planned) < limits.max_objects
+
+
+Decision = PlannedObject | SkippedObject
 
 
 def destination_key(key: str, source_prefix: str, destination_prefix: str) -> str:
     """Where a source key lands: its source prefix replaced by the destination prefix."""
     return destination_prefix + key.removeprefix(source_prefix)
+
+
+def pair_listings(
+    source: Iterable[Listed],
+    destination: Iterable[Listed],
+    source_prefix: str,
+    destination_prefix: str,
+) -> Iterator[tuple[Listed, Listed | None]]:
+    """Each source object with the destination object at its key, if any.
+
+    Both listings come in key order and the prefix mapping keeps that order, so one
+    pass over each (a merge) pairs them without holding either in memory.
+    """
+    targets = iter(destination)
+    target = next(targets, None)
+    for obj in source:
+        wanted = destination_key(obj.key, source_prefix, destination_prefix)
+        while target is not None and target.key < wanted:
+            target = next(targets, None)
+        yield obj, target if target is not None and target.key == wanted else None
+
+
+def decide(
+    source: Listed, existing: Listed | None, policy: str, existing_source_etag: str | None = None
+) -> Decision:
+    """Copy the object, or skip it with a reason, under an overwrite policy.
+
+    ``existing_source_etag`` is the source ETag cstor stamped on an earlier copy (read
+    from the destination's metadata only when ETags cannot be compared directly, e.g.
+    multipart ETags made with different part sizes).
+    """
+    if existing is None or policy == ALWAYS:
+        return PlannedObject(source.key, source.size, source.etag)
+    if policy == SKIP_EXISTING:
+        return SkippedObject(source.key, source.size, "exists at the destination")
+    if existing.size == source.size and same_content(source, existing, existing_source_etag):
+        return SkippedObject(source.key, source.size, "identical at the destination")
+    return PlannedObject(source.key, source.size, source.etag)
+
+
+def same_content(source: Listed, existing: Listed, existing_source_etag: str | None) -> bool:
+    """Whether two objects of equal size hold the same bytes, as far as their ETags tell."""
+    ours, theirs = normalize_etag(source.etag), normalize_etag(existing.etag)
+    if is_md5_etag(ours) and is_md5_etag(theirs):
+        return ours == theirs
+    if ours and ours == theirs:
+        return True  # the same multipart ETag: the same parts
+    return existing_source_etag is not None and normalize_etag(existing_source_etag) == ours
+
+
+def needs_metadata(source: Listed, existing: Listed | None, policy: str) -> bool:
+    """Whether deciding needs the destination's stamped source ETag (a HEAD request)."""
+    if existing is None or policy != IF_DIFFERENT or existing.size != source.size:
+        return False
+    ours, theirs = normalize_etag(source.etag), normalize_etag(existing.etag)
+    return not (is_md5_etag(ours) and is_md5_etag(theirs)) and ours != theirs
+
+
+def plan_packets(decisions: Iterable[Decision], limits: PacketLimits) -> Iterator[Packet]:
+    """Group decisions into packets in listing order; an object too large for one goes alone."""
+    packet = Packet()
+    for decision in decisions:
+        key_bytes = len(decision.key.encode())
+        size = decision.size if isinstance(decision, PlannedObject) else 0
+        if (packet.planned or packet.skipped) and not packet.fits(size, key_bytes, limits):
+            yield packet
+            packet = Packet()
+        if isinstance(decision, PlannedObject):
+            packet.planned.append(decision)
+            packet.bytes += decision.size
+        else:
+            packet.skipped.append(decision)
+        packet.key_bytes += key_bytes
+        packet.last_key = decision.key
+    if packet.planned or packet.skipped:
+        yield packet

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic
 
 PLANNED_VERSION = 1
 PACKET_PLANNED_VERSION = 1
@@ -91,8 +92,19 @@ class Packet(Aggregate):
         source_prefix: str,
         destination_prefix: str,
         objects: list[list[Any]],
+        skipped: list[list[Any]] | None = None,
+        last_key: str = "",
+        planned_total: int = 0,
+        bytes_total: int = 0,
+        skipped_total: int = 0,
     ) -> None:
-        # objects: [key, size, etag] triples, in listing order
+        # objects: [key, size, etag] to copy; skipped: [key, size, reason] left alone.
+        # last_key and the running totals are the planner's checkpoint after this packet.
+        self.skipped = skipped or []
+        self.last_key = last_key
+        self.planned_total = planned_total
+        self.bytes_total = bytes_total
+        self.skipped_total = skipped_total
         self.migration_id = migration_id
         self.sequence = sequence
         self.objects = objects
@@ -103,6 +115,26 @@ class Packet(Aggregate):
         self, *, migration_id: UUID, sequence: int, copied: int, failed: int, bytes: int
     ) -> None:
         self.transferred = True
+
+
+_OBJECT_TRANSFER_TOPIC = get_topic(ObjectTransfer)
+
+
+def planned_event(
+    migration_id: UUID, key: str, size: int, etag: str, packet: UUID, timestamp: datetime
+) -> ObjectTransfer.Event:
+    """The event creating an object's transfer, built directly (planning creates many)."""
+    return ObjectTransfer.Planned(  # type: ignore[attr-defined,no-any-return]
+        originator_id=object_id(migration_id, key),
+        originator_version=PLANNED_VERSION,
+        timestamp=timestamp,
+        originator_topic=_OBJECT_TRANSFER_TOPIC,
+        migration_id=migration_id,
+        key=key,
+        size=size,
+        etag=etag,
+        packet_id=packet,
+    )
 
 
 def copied_event(

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 import anyio
+import msgspec
 from eventsourcing.application import AggregateNotFoundError
 from litestar.exceptions import ClientException, NotFoundException
 
 from cstor import s3
 from cstor.domain.migration import Migration
 from services.api.deps import Services
-from services.api.schemas import ConnectionCreate, ConnectionOut, MigrationCreate, MigrationOut
+from services.api.schemas import (
+    ConnectionCreate,
+    ConnectionOut,
+    FiltersIn,
+    MigrationCreate,
+    MigrationOut,
+)
 
 
 class Unprocessable(ClientException):
     status_code = 422
+
+
+class Conflict(ClientException):
+    status_code = 409
 
 
 async def create_connection(
@@ -43,8 +56,11 @@ async def create_connection(
     return ConnectionOut(**{f: getattr(saved, f) for f in ConnectionOut.__struct_fields__})
 
 
-async def create_migration(services: Services, owner: str, data: MigrationCreate) -> MigrationOut:
-    """Check both buckets can be reached, then record the request for the planner."""
+async def create_migration(
+    services: Services, owner: str, data: MigrationCreate, *, sync_of: UUID | None = None
+) -> MigrationOut:
+    """Check the filters and that both buckets can be reached, then record the request."""
+    filters = validated_filters(data.filters)
     for role, connection_id, bucket in (
         ("source", data.source_connection_id, data.source_bucket),
         ("destination", data.destination_connection_id, data.destination_bucket),
@@ -67,9 +83,69 @@ async def create_migration(services: Services, owner: str, data: MigrationCreate
             destination_connection_id=data.destination_connection_id,
             destination_bucket=data.destination_bucket,
             destination_prefix=data.destination_prefix,
+            overwrite=data.overwrite,
+            filters=filters,
+            sync_of=sync_of,
         )
     )
     return await get_migration(services, owner, migration_id)
+
+
+async def sync_again(services: Services, owner: str, migration_id: UUID) -> MigrationOut:
+    """Run a finished migration again as a new one that copies only new or changed objects."""
+    previous = await get_migration(services, owner, migration_id)
+    if previous.status not in (Migration.COMPLETED, Migration.FAILED):
+        raise Conflict(f"Migration {migration_id} is {previous.status}; sync it once it ends.")
+    migration = await anyio.to_thread.run_sync(services.migrations.get, migration_id)
+    request = MigrationCreate(
+        source_connection_id=migration.source_connection_id,
+        source_bucket=migration.source_bucket,
+        source_prefix=migration.source_prefix,
+        destination_connection_id=migration.destination_connection_id,
+        destination_bucket=migration.destination_bucket,
+        destination_prefix=migration.destination_prefix,
+        name=f"{migration.name} (sync)",
+        overwrite="if-different",
+        filters=msgspec.convert(migration.filters, FiltersIn),
+    )
+    return await create_migration(services, owner, request, sync_of=migration_id)
+
+
+def validated_filters(filters: FiltersIn) -> dict[str, Any]:
+    """The filters as stored with the migration; a 422 naming the field if one is invalid."""
+    raw: dict[str, Any] = {}
+    for name in ("include", "exclude"):
+        patterns = getattr(filters, name)
+        if any(not pattern for pattern in patterns):
+            raise Unprocessable(f"filters.{name}: a glob pattern may not be empty.")
+        if patterns:
+            raw[name] = list(patterns)
+    for name in ("modified_after", "modified_before"):
+        value = getattr(filters, name)
+        if value is None:
+            continue
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            raise Unprocessable(
+                f"filters.{name}: {value!r} is not an ISO 8601 date-time "
+                "(e.g. 2024-01-31T00:00:00Z)."
+            ) from None
+        raw[name] = (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
+    if filters.min_size is not None:
+        raw["min_size"] = filters.min_size
+    if filters.max_size is not None:
+        raw["max_size"] = filters.max_size
+    if (
+        filters.min_size is not None
+        and filters.max_size is not None
+        and filters.min_size > filters.max_size
+    ):
+        raise Unprocessable("filters.max_size: it is smaller than filters.min_size.")
+    after, before = raw.get("modified_after"), raw.get("modified_before")
+    if after and before and datetime.fromisoformat(after) >= datetime.fromisoformat(before):
+        raise Unprocessable("filters.modified_before: it is not after filters.modified_after.")
+    return raw
 
 
 async def get_migration(services: Services, owner: str, migration_id: UUID) -> MigrationOut:

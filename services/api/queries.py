@@ -9,7 +9,7 @@ import asyncpg
 
 from services.api.schemas import MigrationOut, ObjectOut, ObjectPage
 
-OBJECT_STATUSES = ("planned", "copied", "failed")
+OBJECT_STATUSES = ("planned", "copied", "failed", "skipped")
 
 
 class ReadModels:
@@ -55,7 +55,7 @@ class ReadModels:
             clauses.append(f"key > ${len(params)}")
         params.append(limit + 1)
         rows = await self.pool.fetch(
-            f"SELECT key, status, size, checksum, error, updated_at FROM objects_view"  # noqa: S608
+            f"SELECT key, status, size, checksum, error, reason, updated_at FROM objects_view"  # noqa: S608
             f" WHERE {' AND '.join(clauses)} ORDER BY key LIMIT ${len(params)}",
             *params,
         )

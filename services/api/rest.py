@@ -10,15 +10,17 @@ from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.params import Parameter
 
-from services.api import commands
+from services.api import commands, planning
 from services.api.deps import Services, provide_owner
 from services.api.queries import OBJECT_STATUSES
 from services.api.schemas import (
     ConnectionCreate,
     ConnectionOut,
+    EstimateOut,
     MigrationCreate,
     MigrationOut,
     ObjectPage,
+    ScanOut,
 )
 
 
@@ -49,6 +51,20 @@ class ConnectionController(Controller):
             raise NotFoundException(f"Connection {connection_id} does not exist.")
         return ConnectionOut(**{f: getattr(found, f) for f in ConnectionOut.__struct_fields__})
 
+    @get(
+        "/{connection_id:uuid}/buckets/{bucket:str}/scan",
+        summary="Count a bucket's objects and bytes, by top-level prefix",
+    )
+    async def scan_bucket(
+        self,
+        services: Services,
+        owner: str,
+        connection_id: UUID,
+        bucket: str,
+        prefix: Annotated[str, Parameter(description="scan only keys under this")] = "",
+    ) -> ScanOut:
+        return await planning.scan_bucket(services, owner, connection_id, bucket, prefix)
+
     @delete("/{connection_id:uuid}", summary="Delete a connection")
     async def delete_connection(self, services: Services, owner: str, connection_id: UUID) -> None:
         if not await services.connections.delete(owner, connection_id):
@@ -65,6 +81,17 @@ class MigrationController(Controller):
     @post("/", summary="Start a migration")
     async def create(self, services: Services, owner: str, data: MigrationCreate) -> MigrationOut:
         return await commands.create_migration(services, owner, data)
+
+    @post("/estimate", summary="Count what a migration would copy and skip (a dry run)")
+    async def estimate(self, services: Services, owner: str, data: MigrationCreate) -> EstimateOut:
+        return await planning.estimate_migration(services, owner, data)
+
+    @post(
+        "/{migration_id:uuid}/sync",
+        summary="Run a finished migration again: only new or changed objects",
+    )
+    async def sync(self, services: Services, owner: str, migration_id: UUID) -> MigrationOut:
+        return await commands.sync_again(services, owner, migration_id)
 
     @get("/", summary="List migrations, newest first")
     async def list_migrations(self, services: Services, owner: str) -> list[MigrationOut]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
@@ -34,6 +34,20 @@ class ConnectionOut(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
+class FiltersIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Which source objects a migration covers, besides its prefix (all optional)."""
+
+    include: list[str] = []  # glob patterns on the key below the source prefix
+    exclude: list[str] = []
+    min_size: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    max_size: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    modified_after: str | None = None  # ISO 8601, e.g. 2024-01-31T00:00:00Z
+    modified_before: str | None = None
+
+
+Overwrite = Literal["if-different", "skip-existing", "always"]
+
+
 class MigrationCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Copy a source bucket (or a prefix of it) to a destination bucket."""
 
@@ -44,6 +58,34 @@ class MigrationCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     source_prefix: Prefix = ""
     destination_prefix: Prefix = ""
     name: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    overwrite: Overwrite = "if-different"
+    filters: FiltersIn = FiltersIn()
+
+
+class EstimateOut(msgspec.Struct, frozen=True, kw_only=True):
+    """What a migration would do, counted before anything is copied (a dry run)."""
+
+    objects_to_copy: int
+    bytes_to_copy: int
+    objects_to_skip: int
+    bytes_to_skip: int
+    estimated_seconds: float
+
+
+class PrefixTotals(msgspec.Struct, frozen=True, kw_only=True):
+    prefix: str
+    objects: int
+    bytes: int
+
+
+class ScanOut(msgspec.Struct, frozen=True, kw_only=True):
+    """A bucket's object count and bytes, in all and by top-level prefix."""
+
+    bucket: str
+    prefix: str
+    objects: int
+    bytes: int
+    prefixes: list[PrefixTotals]
 
 
 class MigrationOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,6 +107,10 @@ class MigrationOut(msgspec.Struct, frozen=True, kw_only=True):
     bytes_copied: int
     objects_failed: int
     error: str
+    objects_skipped: int = 0
+    bytes_skipped: int = 0
+    overwrite: str = "if-different"
+    sync_of: UUID | None = None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -80,6 +126,7 @@ class ObjectOut(msgspec.Struct, frozen=True, kw_only=True):
     checksum: str
     error: str
     updated_at: datetime
+    reason: str = ""
 
 
 class ObjectPage(msgspec.Struct, frozen=True, kw_only=True):

@@ -44,9 +44,10 @@ class Planner:
             if migration.status != Migration.PLANNING:
                 return  # planned already: nothing to do for this redelivery
         try:
-            endpoint = await self.connections.endpoint(migration.source_connection_id)
+            source = await self.connections.endpoint(migration.source_connection_id)
+            destination = await self.connections.endpoint(migration.destination_connection_id)
             totals = await anyio.to_thread.run_sync(
-                plan_migration, self.app, migration, endpoint, self.limits
+                plan_migration, self.app, migration, source, destination, self.limits
             )
         except s3.S3Error as error:
             if error.transient:
@@ -56,11 +57,7 @@ class Planner:
         except LookupError as error:
             await self._fail(migration_id, "no-connection", str(error))
             return
-        await anyio.to_thread.run_sync(
-            lambda: self.app.finish_planning(
-                migration_id, packets=totals.packets, objects=totals.objects, bytes=totals.bytes
-            )
-        )
+        await anyio.to_thread.run_sync(self.app.finish_planning, migration_id, totals)
         log.info(
             "planned %s: %d objects in %d packets", migration_id, totals.objects, totals.packets
         )
@@ -95,6 +92,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             durable="planner",
             filter_subjects=[subjects.MIGRATION_REQUESTED],
             workers=2,
+            ack_wait=settings.planner_ack_wait,
         )
         progress = bus.ConsumerSpec(
             stream=settings.stream_name,

@@ -18,6 +18,7 @@ from uuid import UUID
 import asyncpg
 
 from cstor import contracts
+from cstor.domain import transfer
 
 POSITION_NAME = "projector"
 
@@ -33,6 +34,7 @@ class _ObjectRow:
     checksum: str
     error: str
     attempts: int
+    reason: str
     version: int
     updated_at: datetime
 
@@ -44,6 +46,8 @@ class _Totals:
     objects_copied: int = 0
     bytes_copied: int = 0
     objects_failed: int = 0
+    objects_skipped: int = 0
+    bytes_skipped: int = 0
     packets_transferred: int = 0
     updated_at: datetime | None = None
 
@@ -86,6 +90,9 @@ async def _load_objects(
         for e in events
         if isinstance(e, contracts.ObjectPlanned | contracts.ObjectCopied | contracts.ObjectFailed)
     ]
+    for e in events:
+        if isinstance(e, contracts.PacketPlanned):
+            ids += [transfer.object_id(e.migration_id, s.key) for s in e.skipped]
     if not ids:
         return {}
     rows = await conn.fetch("SELECT * FROM objects_view WHERE id = ANY($1::uuid[])", ids)
@@ -98,6 +105,8 @@ async def _apply(conn: asyncpg.Connection, batch: _Batch, event: contracts.Event
             _object_planned(batch, event)
         case contracts.ObjectCopied() | contracts.ObjectFailed():
             _object_outcome(batch, event)
+        case contracts.PacketPlanned():
+            _packet_planned(batch, event)
         case contracts.PacketTransferred():
             totals = batch.totals[event.migration_id]
             totals.packets_transferred += 1
@@ -120,6 +129,7 @@ def _object_planned(batch: _Batch, event: contracts.ObjectPlanned) -> None:
         etag=event.etag,
         checksum="",
         error="",
+        reason="",
         attempts=0,
         version=event.version,
         updated_at=event.occurred_at,
@@ -129,6 +139,33 @@ def _object_planned(batch: _Batch, event: contracts.ObjectPlanned) -> None:
     totals.objects_planned += 1
     totals.bytes_planned += event.size
     totals.updated_at = event.occurred_at
+
+
+def _packet_planned(batch: _Batch, event: contracts.PacketPlanned) -> None:
+    """Skipped objects ride in their packet's event; each becomes a row, counted once."""
+    totals = batch.totals[event.migration_id]
+    for skipped in event.skipped:
+        object_id = transfer.object_id(event.migration_id, skipped.key)
+        if object_id in batch.objects:
+            continue
+        batch.objects[object_id] = _ObjectRow(
+            id=object_id,
+            migration_id=event.migration_id,
+            key=skipped.key,
+            status="skipped",
+            size=skipped.size,
+            etag="",
+            checksum="",
+            error="",
+            reason=skipped.reason,
+            attempts=0,
+            version=0,
+            updated_at=event.occurred_at,
+        )
+        batch.changed.add(object_id)
+        totals.objects_skipped += 1
+        totals.bytes_skipped += skipped.size
+        totals.updated_at = event.occurred_at
 
 
 def _object_outcome(batch: _Batch, event: contracts.ObjectCopied | contracts.ObjectFailed) -> None:
@@ -161,8 +198,8 @@ async def _migration_requested(
     await conn.execute(
         "INSERT INTO migrations_view (id, owner, name, status, source_connection_id,"
         " source_bucket, source_prefix, destination_connection_id, destination_bucket,"
-        " destination_prefix, created_at, updated_at)"
-        " VALUES ($1, $2, $3, 'requested', $4, $5, $6, $7, $8, $9, $10, $10)"
+        " destination_prefix, created_at, updated_at, overwrite, sync_of)"
+        " VALUES ($1, $2, $3, 'requested', $4, $5, $6, $7, $8, $9, $10, $10, $11, $12)"
         " ON CONFLICT (id) DO NOTHING",
         event.migration_id,
         event.owner,
@@ -174,6 +211,8 @@ async def _migration_requested(
         event.destination_bucket,
         event.destination_prefix,
         event.occurred_at,
+        event.overwrite,
+        event.sync_of,
     )
 
 
@@ -206,8 +245,8 @@ async def _save(conn: asyncpg.Connection, batch: _Batch) -> None:
     if batch.changed:
         await conn.executemany(
             "INSERT INTO objects_view (id, migration_id, key, status, size, etag, checksum,"
-            " error, attempts, version, updated_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            " error, attempts, version, updated_at, reason)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
             " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, size = EXCLUDED.size,"
             " checksum = EXCLUDED.checksum, error = EXCLUDED.error,"
             " attempts = EXCLUDED.attempts, version = EXCLUDED.version,"
@@ -225,6 +264,7 @@ async def _save(conn: asyncpg.Connection, batch: _Batch) -> None:
                     r.attempts,
                     r.version,
                     r.updated_at,
+                    r.reason,
                 )
                 for r in (batch.objects[i] for i in batch.changed)
             ],
@@ -235,6 +275,7 @@ async def _save(conn: asyncpg.Connection, batch: _Batch) -> None:
             " bytes_planned = bytes_planned + $3, objects_copied = objects_copied + $4,"
             " bytes_copied = bytes_copied + $5, objects_failed = objects_failed + $6,"
             " packets_transferred = packets_transferred + $7,"
+            " objects_skipped = objects_skipped + $9, bytes_skipped = bytes_skipped + $10,"
             " updated_at = GREATEST(updated_at, $8) WHERE id = $1",
             [
                 (
@@ -246,6 +287,8 @@ async def _save(conn: asyncpg.Connection, batch: _Batch) -> None:
                     t.objects_failed,
                     t.packets_transferred,
                     t.updated_at,
+                    t.objects_skipped,
+                    t.bytes_skipped,
                 )
                 for mid, t in batch.totals.items()
             ],

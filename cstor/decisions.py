@@ -1,0 +1,103 @@
+"""Decide each source object of a migration: copy it, or skip it and say why.
+
+The source and destination listings are streamed side by side (both in key order),
+so neither is held in memory. The planner records these decisions; the api counts
+them for an estimate (a dry run) without recording anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cstor import s3
+from cstor.domain import planning
+from cstor.domain.migration import Migration
+
+STAMP = "cstor-source-etag"  # metadata cstor writes on each copy: the source's ETag
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a migration covers: where from, where to, which objects, and what to overwrite."""
+
+    source_bucket: str
+    destination_bucket: str
+    source_prefix: str = ""
+    destination_prefix: str = ""
+    overwrite: str = planning.IF_DIFFERENT
+    filters: planning.Filters = field(default_factory=planning.Filters)
+
+    @classmethod
+    def of(cls, migration: Migration) -> Scope:
+        return cls(
+            source_bucket=migration.source_bucket,
+            destination_bucket=migration.destination_bucket,
+            source_prefix=migration.source_prefix,
+            destination_prefix=migration.destination_prefix,
+            overwrite=migration.overwrite,
+            filters=filters_from_dict(migration.filters),
+        )
+
+
+def filters_from_dict(raw: dict[str, Any]) -> planning.Filters:
+    def when(name: str) -> datetime | None:
+        value = raw.get(name)
+        return datetime.fromisoformat(value) if value else None
+
+    return planning.Filters(
+        include=tuple(raw.get("include") or ()),
+        exclude=tuple(raw.get("exclude") or ()),
+        min_size=raw.get("min_size"),
+        max_size=raw.get("max_size"),
+        modified_after=when("modified_after"),
+        modified_before=when("modified_before"),
+    )
+
+
+def _listed(
+    endpoint: s3.Endpoint, bucket: str, prefix: str, after: str
+) -> Iterator[planning.Listed]:
+    for page in s3.list_pages(endpoint, bucket, prefix, start_after=after or None):
+        for obj in page:
+            yield planning.Listed(obj.key, obj.size, obj.etag, obj.last_modified)
+
+
+def decisions(
+    scope: Scope, source: s3.Endpoint, destination: s3.Endpoint, after: str = ""
+) -> Iterator[planning.Decision]:
+    """Every in-scope source object after ``after``, decided: copy or skip (with why)."""
+    src_prefix, dst_prefix = scope.source_prefix, scope.destination_prefix
+    filters = scope.filters
+    dst_after = planning.destination_key(after, src_prefix, dst_prefix) if after else ""
+    in_scope = (
+        obj
+        for obj in _listed(source, scope.source_bucket, src_prefix, after)
+        if filters.admits(obj, obj.key.removeprefix(src_prefix))
+    )
+    existing = (
+        _listed(destination, scope.destination_bucket, dst_prefix, dst_after)
+        if scope.overwrite != planning.ALWAYS
+        else iter(())
+    )
+    for obj, target in planning.pair_listings(in_scope, existing, src_prefix, dst_prefix):
+        stamp = None
+        if target is not None and planning.needs_metadata(obj, target, scope.overwrite):
+            metadata = s3.head_metadata(destination, scope.destination_bucket, target.key)
+            stamp = metadata.get(STAMP)
+        yield planning.decide(obj, target, scope.overwrite, stamp)
+
+
+def estimate(scope: Scope, source: s3.Endpoint, destination: s3.Endpoint) -> dict[str, int]:
+    """What planning would decide, counted, without recording anything (a dry run)."""
+    counts = {"objects_to_copy": 0, "bytes_to_copy": 0, "objects_to_skip": 0, "bytes_to_skip": 0}
+    for decision in decisions(scope, source, destination):
+        if isinstance(decision, planning.PlannedObject):
+            counts["objects_to_copy"] += 1
+            counts["bytes_to_copy"] += decision.size
+        else:
+            counts["objects_to_skip"] += 1
+            counts["bytes_to_skip"] += decision.size
+    return counts
