@@ -1,0 +1,89 @@
+"""Listings, page by page: ListObjectsV2 signed by botocore, parsed by ElementTree.
+
+botocore's generic response parser costs about 0.2 ms of CPU per listed object, which
+for a million objects on each side of a migration is minutes; signing the request with
+botocore and parsing the XML with the C ElementTree costs a tenth of that.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from datetime import datetime
+from functools import lru_cache
+from urllib.parse import unquote_plus
+
+import urllib3
+
+from cstor.domain.checksums import normalize_etag
+from cstor.s3.control import Endpoint, ListedObject, client
+from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto, from_status
+
+_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+PAGE_SIZE = 1000
+
+
+@lru_cache(maxsize=1)
+def _http() -> urllib3.PoolManager:
+    return urllib3.PoolManager(maxsize=8, retries=urllib3.Retry(total=3, backoff_factor=0.5))
+
+
+def list_pages(
+    endpoint: Endpoint, bucket: str, prefix: str = "", start_after: str | None = None
+) -> Iterator[list[ListedObject]]:
+    """The objects under `prefix`, in key order, one page (at most 1,000) at a time."""
+    what = f"listing bucket {bucket!r}"
+    params: dict[str, str | int] = {
+        "Bucket": bucket,
+        "Prefix": prefix,
+        "MaxKeys": PAGE_SIZE,
+        "EncodingType": "url",
+    }
+    if start_after:
+        params["StartAfter"] = start_after
+    while True:
+        try:
+            url = client(endpoint).generate_presigned_url(
+                "list_objects_v2", Params=params, ExpiresIn=900
+            )
+            response = _http().request("GET", url, preload_content=True)
+        except BOTO_ERRORS as error:
+            raise from_boto(error, endpoint.url, what) from error
+        except urllib3.exceptions.HTTPError as error:
+            # urllib3 has retried already: a store still away may be back later.
+            raise S3Error(
+                "unreachable", f"{endpoint.url} failed while {what}: {error}", transient=True
+            ) from error
+        root = _parse(response, endpoint, what)
+        page = [_listed(item) for item in root.iter(f"{_NS}Contents")]
+        if page:
+            yield page
+        token = root.findtext(f"{_NS}NextContinuationToken")
+        if root.findtext(f"{_NS}IsTruncated") != "true" or not token:
+            return
+        params.pop("StartAfter", None)
+        params["ContinuationToken"] = token
+
+
+def _parse(response: urllib3.BaseHTTPResponse, endpoint: Endpoint, what: str) -> ET.Element:
+    try:
+        root = ET.fromstring(response.data)  # noqa: S314 - the answer of a store the user chose
+    except ET.ParseError as error:
+        if response.status >= 300:
+            raise from_status(response.status, "", endpoint.url, what) from error
+        raise S3Error(
+            "s3-error", f"{endpoint.url} sent an unreadable listing while {what}", transient=True
+        ) from error
+    if response.status >= 300:
+        raise from_status(response.status, root.findtext("Code") or "", endpoint.url, what)
+    return root
+
+
+def _listed(item: ET.Element) -> ListedObject:
+    modified = item.findtext(f"{_NS}LastModified") or ""
+    return ListedObject(
+        key=unquote_plus(item.findtext(f"{_NS}Key") or ""),
+        size=int(item.findtext(f"{_NS}Size") or 0),
+        etag=normalize_etag(item.findtext(f"{_NS}ETag")),
+        last_modified=datetime.fromisoformat(modified.replace("Z", "+00:00")),
+    )
