@@ -183,6 +183,12 @@ class ObjectCopier:
         self._stores: dict[tuple[Endpoint, str], S3Store] = {}
         self._keeps_tags: dict[str, bool] = {}
 
+    def warm_up(self) -> None:
+        """Make the boto3 clients now (blocking), not in the way of the first large copy."""
+        client(self.source, quick=True)
+        client(self.source)
+        client(self.destination)
+
     async def copy(
         self,
         source_bucket: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 from uuid import UUID
 
 from cstor import contracts, s3
@@ -99,4 +100,6 @@ class CopierPool:
                 attempts=config.copy_attempts,
                 journal=self.journal,
             )
+            # In a thread of its own: clients take a moment, and nothing waits for them yet.
+            threading.Thread(target=copier.warm_up, daemon=True).start()
         return copier
