@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cstor.embedded import EmbeddedS3
-from tests.stack import RunningCstor, s3_client_for, start_cstor
+from cstor.embedded import EmbeddedPostgres, EmbeddedS3, free_port, start_nats
+from tests.stack import RunningCstor, create_database, s3_client_for, start_cstor
 
 
-@pytest.fixture
-def cstor(database_url: str, nats_url: str, tmp_path: Path) -> Iterator[RunningCstor]:
-    yield from start_cstor(database_url, nats_url, tmp_path, packet_max_objects=20)
+@pytest.fixture(scope="module")
+def cstor(
+    embedded_postgres: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningCstor]:
+    # One stack for the module: each test works in buckets of its own.
+    data_dir = tmp_path_factory.mktemp("planner")
+    with start_nats(data_dir / "nats", free_port()) as nats:
+        yield from start_cstor(
+            create_database(embedded_postgres), nats.url, data_dir, packet_max_objects=20
+        )
 
 
 def put(server: EmbeddedS3, bucket: str, objects: dict[str, bytes]) -> None:
@@ -150,10 +156,11 @@ def test_filters_and_prefix_mapping(
 def test_an_invalid_filter_is_a_422_naming_the_field(
     cstor: RunningCstor, buckets: dict[str, str], filters: dict[str, Any], field: str
 ) -> None:
+    before = len(cstor.api.get("/api/v1/migrations").json())
     response = cstor.api.post("/api/v1/migrations", json={**buckets, "filters": filters})
     assert response.status_code == 422
     assert field in response.json()["detail"]
-    assert cstor.api.get("/api/v1/migrations").json() == []
+    assert len(cstor.api.get("/api/v1/migrations").json()) == before  # nothing created
 
 
 def test_the_estimate_counts_before_anything_is_copied(
@@ -166,6 +173,7 @@ def test_the_estimate_counts_before_anything_is_copied(
     put(s3_source, buckets["source_bucket"], source)
     put(s3_destination, buckets["destination_bucket"], {"e/0": source["e/0"], "e/1": source["e/1"]})
 
+    before = len(cstor.api.get("/api/v1/migrations").json())
     estimate = cstor.api.post("/api/v1/migrations/estimate", json=buckets)
 
     assert estimate.status_code == 201, estimate.text
@@ -174,7 +182,7 @@ def test_the_estimate_counts_before_anything_is_copied(
     assert estimate.json()["bytes_to_copy"] == sum(len(source[f"e/{n}"]) for n in range(2, 12))
     assert estimate.json()["estimated_seconds"] >= 0
     assert len(keys(s3_destination, buckets["destination_bucket"])) == 2  # nothing copied
-    assert cstor.api.get("/api/v1/migrations").json() == []
+    assert len(cstor.api.get("/api/v1/migrations").json()) == before
 
 
 def test_a_bucket_scan_counts_objects_and_bytes_by_top_level_prefix(
