@@ -31,6 +31,7 @@ from obstore.store import S3Store
 
 from cstor import embedded
 from cstor.credentials import load_or_create_key
+from cstor.local_admin import sign_in_local_admin, wait_for_api
 from cstor.settings import Settings
 from cstor.stack import ServiceProcesses
 
@@ -118,14 +119,8 @@ def _cstor(stack: contextlib.ExitStack, work: Path, replicas: int) -> Iterator[h
     services.start()
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{settings.api_port}", timeout=60) as api:
-            deadline = time.monotonic() + 60
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if api.get("/api/v1/migrations").status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise SystemExit("cstor api did not start")
-                time.sleep(0.2)
+            wait_for_api(api, services)
+            sign_in_local_admin(api, data_dir)
             yield api
     finally:
         services.stop()

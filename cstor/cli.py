@@ -79,9 +79,18 @@ def _options(args: argparse.Namespace) -> StackOptions:
 
 
 def _up(args: argparse.Namespace) -> int:
+    import httpx
+
+    from cstor.local_admin import ADMIN_EMAIL, sign_in_local_admin, wait_for_api
+
     with _terminate_as_interrupt(), running_stack(_options(args)) as services:
+        api = f"http://127.0.0.1:{args.api_port}"
+        with httpx.Client(base_url=api, timeout=30.0) as client:
+            wait_for_api(client, services)
+            password = sign_in_local_admin(client, services.settings.data_dir)
         print(f"event feed: {services.settings.nats_url} (stream {services.settings.stream_name})")
-        print(f"cstor is running: dashboard at http://127.0.0.1:{args.api_port}/  (Ctrl-C stops)")
+        print(f"cstor is running: dashboard at {api}/  (Ctrl-C stops)")
+        print(f"sign in as {ADMIN_EMAIL} with password {password}, or sign up for an account")
         while True:
             time.sleep(1.0)
             services.restart_exited()

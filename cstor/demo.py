@@ -14,6 +14,7 @@ import httpx
 from botocore.config import Config
 
 from cstor import embedded
+from cstor.local_admin import ADMIN_EMAIL, sign_in_local_admin, wait_for_api
 from cstor.stack import ServiceProcesses
 
 SOURCE_KEYS = ("demo-source-key1", "demo-source-secret-0001")
@@ -43,10 +44,12 @@ def run_demo(services: ServiceProcesses, *, objects: int, exit_when_done: bool) 
             )
         )
         client = stack.enter_context(httpx.Client(base_url=api, timeout=30.0))
-        _wait_for_api(client, services)
+        wait_for_api(client, services)
+        password = sign_in_local_admin(client, settings.data_dir)
         migration = _start_migration(client, source, destination)
         print(f"event feed: nats --server {settings.nats_url} sub 'cstor.>'")
         print(f"dashboard: {api}/migrations/{migration['id']}")
+        print(f"sign in as {ADMIN_EMAIL}, password {password} ({settings.data_dir}/admin.json)")
         final = _follow(client, migration["id"], services)
         verified = _verify(source, destination, final)
         size = sum(seeded.values()) / MiB
@@ -89,17 +92,6 @@ def _seed(folder: Path, count: int) -> dict[str, int]:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(rng.randbytes(size))
     return sizes
-
-
-def _wait_for_api(client: httpx.Client, services: ServiceProcesses, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if client.get("/api/v1/migrations").status_code == 200:
-                return
-        services.restart_exited()
-        time.sleep(0.3)
-    raise SystemExit(f"the api did not start; see {services.settings.data_dir}/logs/api.log")
 
 
 def _start_migration(

@@ -97,7 +97,11 @@ def create_database(server: EmbeddedPostgres) -> str:
 
 
 def start_cstor(
-    database_url: str, nats_url: str, data_dir: Path, **settings: Any
+    database_url: str,
+    nats_url: str,
+    data_dir: Path,
+    transfer_replicas: int = 1,
+    **settings: Any,
 ) -> Iterator[RunningCstor]:
     config = Settings(
         database_url=database_url,
@@ -109,7 +113,7 @@ def start_cstor(
         planner_ack_wait=5.0,
         **settings,
     )
-    services = ServiceProcesses(config)
+    services = ServiceProcesses(config, transfer_replicas=transfer_replicas)
     services.start()
     api = httpx.Client(base_url=f"http://127.0.0.1:{config.api_port}", timeout=30.0)
     try:

@@ -19,6 +19,7 @@ from cstor.embedded import EmbeddedS3
 from cstor.settings import Settings
 from services.api.app import create_app
 from services.api.pages import human_bytes, percent
+from tests.sessions import sign_up
 from tests.stack import RunningCstor, s3_client_for, start_cstor
 
 Client = AsyncTestClient[Any]
@@ -32,7 +33,14 @@ async def client(database_url: str, nats_url: str) -> AsyncIterator[Client]:
         database_url=database_url, nats_url=nats_url, secret_key=Fernet.generate_key().decode()
     )
     async with AsyncTestClient(app=create_app(settings)) as client:
+        await sign_up(client)
         yield client
+
+
+@pytest.fixture
+async def owner(client: Client) -> str:
+    """The signed-in user's id: what their migrations are recorded under."""
+    return str((await client.get("/api/v1/me")).json()["id"])
 
 
 def connection_form(server: EmbeddedS3, name: str, **changes: str) -> dict[str, str]:
@@ -56,12 +64,12 @@ async def add_connection(client: Client, server: EmbeddedS3, name: str) -> str:
     return next(str(c["id"]) for c in listed if c["name"] == name)
 
 
-async def record_migration(database_url: str, **columns: Any) -> uuid.UUID:
+async def record_migration(database_url: str, owner: str, **columns: Any) -> uuid.UUID:
     """A migration as the projector would have written it to the read model."""
     now = datetime.now(UTC)
     row: dict[str, Any] = {
         "id": uuid.uuid4(),
-        "owner": "local",
+        "owner": owner,
         "name": "photos",
         "status": "running",
         "source_connection_id": uuid.uuid4(),
@@ -146,11 +154,11 @@ async def test_the_home_page_lists_nothing_yet_under_the_navigation(client: Clie
 
 
 async def test_the_list_polls_while_a_migration_runs_and_stops_when_all_finish(
-    client: Client, database_url: str
+    client: Client, database_url: str, owner: str
 ) -> None:
     # Given one running migration, half its bytes copied, and one finished
-    await record_migration(database_url, name="photos")
-    await record_migration(database_url, name="archive", status="completed")
+    await record_migration(database_url, owner, name="photos")
+    await record_migration(database_url, owner, name="archive", status="completed")
 
     # When the list is shown
     html = (await client.get("/")).text
@@ -179,10 +187,12 @@ async def test_the_list_polls_while_a_migration_runs_and_stops_when_all_finish(
 
 
 async def test_the_detail_page_shows_live_counts_and_pages_through_objects(
-    client: Client, database_url: str
+    client: Client, database_url: str, owner: str
 ) -> None:
     # Given a running migration with 200 objects recorded, a third of them failed
-    migration_id = await record_migration(database_url, objects_planned=200, objects_failed=67)
+    migration_id = await record_migration(
+        database_url, owner, objects_planned=200, objects_failed=67
+    )
     await record_objects(database_url, migration_id, 200)
     here = f"/migrations/{migration_id}"
 
@@ -388,8 +398,20 @@ def test_an_operator_migrates_a_bucket_from_the_dashboard_in_chromium(
             page = browser.new_page()
             page.set_default_timeout(20_000)
 
-            # When the operator adds the two connections through the form
+            # Given an operator who signs up
             page.goto(f"{base}/connections")
+            expect(page).to_have_url(re.compile(r"/sign-in\?next=%2Fconnections$"))
+            page.get_by_role("link", name="Create an account").click()
+            page.get_by_label("Email").fill("operator@example.com")
+            page.get_by_label("Password").fill("correct horse battery")
+            page.get_by_role("button", name="Sign up").click()
+            account = page.get_by_role("navigation", name="Account")
+            expect(account).to_contain_text("operator@example.com")
+
+            # When the operator adds the two connections through the form
+            page.get_by_role("navigation", name="Main").get_by_role(
+                "link", name="Connections"
+            ).click()
             for name, server in (("source", s3_source), ("destination", s3_destination)):
                 page.get_by_label("Name", exact=True).fill(name)
                 page.get_by_label("Endpoint URL").fill(server.endpoint)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import AsyncIterator
+from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from litestar import Litestar, Request, Response
+from litestar.config.csrf import CSRFConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
@@ -19,12 +23,16 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
 from cstor import bus, readmodel
+from cstor.accounts import SCHEMA as ACCOUNTS_SCHEMA
+from cstor.accounts import Accounts
 from cstor.connections import SCHEMA as CONNECTIONS_SCHEMA
 from cstor.connections import ConnectionStore
 from cstor.credentials import SecretCipher
 from cstor.eventstore import Migrations
 from cstor.relay import OutboxRelay
 from cstor.settings import Settings
+from services.api.accounts import ACCOUNT_CONTROLLERS
+from services.api.auth import provide_user
 from services.api.deps import Services
 from services.api.pages import PAGES
 from services.api.queries import ReadModels
@@ -43,11 +51,16 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
         pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=8)
         await readmodel.create_schema(pool)
         await pool.execute(CONNECTIONS_SCHEMA)
+        async with pool.acquire() as conn, conn.transaction():
+            # Several api replicas may start at once; serialise their CREATE IF NOT EXISTS.
+            await conn.execute("SELECT pg_advisory_xact_lock(7366538)")
+            await conn.execute(ACCOUNTS_SCHEMA)
         migrations = Migrations(settings)
         app.state.services = Services(
             migrations=migrations,
             connections=ConnectionStore(pool, SecretCipher(settings.secret_key)),
             read_models=ReadModels(pool),
+            accounts=Accounts(pool),
         )
         stop = asyncio.Event()
         tasks = []
@@ -72,10 +85,23 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
         route_handlers=[
             ConnectionController,
             MigrationController,
+            *ACCOUNT_CONTROLLERS,
             *PAGES,
             create_static_files_router(path="/static", directories=[WEB / "static"]),
         ],
-        dependencies={"services": Provide(_services, sync_to_thread=False)},
+        dependencies={
+            "services": Provide(_services, sync_to_thread=False),
+            # Controllers add "owner" (deps.provide_owner), which needs this "user".
+            "user": Provide(provide_user),
+        },
+        # Form posts carry a token that must match a cookie only this site can set.
+        # REST is exempt: it changes things only with an API token, never a cookie.
+        csrf_config=CSRFConfig(
+            secret=hashlib.sha256(b"cstor-csrf:" + settings.secret_key.encode()).hexdigest(),
+            cookie_httponly=True,
+            cookie_samesite="lax",
+            exclude=["^/api/"],
+        ),
         lifespan=[lifespan],
         plugins=[HTMXPlugin()],
         template_config=TemplateConfig(directory=WEB / "templates", engine=JinjaTemplateEngine),
@@ -90,14 +116,33 @@ def _services(request: Request) -> Services:  # type: ignore[type-arg]
 
 
 def _unexpected_error(request: Request, error: Exception) -> Response:  # type: ignore[type-arg]
-    """HTTP errors keep their message; anything else is logged, never shown as a trace."""
+    """Errors as problem details (RFC 9457): HTTP errors keep their message; anything else
+    is logged, never shown as a trace."""
     if isinstance(error, HTTPException):
-        body = {"status_code": error.status_code, "detail": error.detail}
-        if error.extra:
-            body["extra"] = error.extra
-        return Response(body, status_code=error.status_code, headers=error.headers)
+        return problem(error.status_code, error.detail, headers=error.headers, extra=error.extra)
     log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return problem(500, "Something went wrong on our side; it has been logged.")
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    extra: Any = None,
+) -> Response[dict[str, Any]]:
+    """An ``application/problem+json`` answer: type, title, status and a readable detail."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if extra:
+        body["errors"] = extra
     return Response(
-        {"status_code": 500, "detail": "Something went wrong on our side; it has been logged."},
-        status_code=500,
+        body,
+        status_code=status,
+        headers=headers,
+        media_type="application/problem+json",
     )

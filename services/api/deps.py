@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cstor.accounts import Accounts, User
 from cstor.connections import ConnectionStore
 from cstor.eventstore import Migrations
 from services.api.queries import ReadModels
-
-# Until accounts exist every request acts for the one local operator.
-LOCAL_OWNER = "local"
 
 
 @dataclass(frozen=True)
@@ -19,7 +17,13 @@ class Services:
     migrations: Migrations
     connections: ConnectionStore
     read_models: ReadModels
+    accounts: Accounts
 
 
-async def provide_owner() -> str:
-    return LOCAL_OWNER
+async def provide_owner(user: User) -> str:
+    """What everything a user creates is recorded under, and filtered by: their id.
+
+    ``user`` is the app-wide dependency of services.api.auth: a page without a
+    session redirects to sign-in, a REST call without a token answers 401.
+    """
+    return str(user.id)

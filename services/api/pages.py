@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 from uuid import UUID
 
 import msgspec
@@ -20,6 +20,7 @@ from litestar.plugins.htmx import HTMXTemplate
 from litestar.response import Redirect, Template
 
 from services.api import commands
+from services.api.auth import NotSignedIn
 from services.api.deps import Services, provide_owner
 from services.api.queries import OBJECT_STATUSES
 from services.api.schemas import ConnectionCreate, MigrationCreate, MigrationOut
@@ -157,11 +158,25 @@ def explain(error: msgspec.ValidationError, labels: Mapping[str, str]) -> str:
 
 def error_page(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     """Errors as a page in the layout: HTTP errors keep their message, the rest are logged."""
+    if isinstance(error, NotSignedIn):
+        target = "/sign-in" + query(next=_current_page(request))
+        if request.headers.get("hx-request"):
+            # A poll or a fragment: send the whole page to sign-in, not just the fragment.
+            return Response(b"", status_code=401, headers={"HX-Redirect": target})
+        return Redirect(target, status_code=303)
     if isinstance(error, HTTPException):
         return page("error.html", status_code=error.status_code, detail=error.detail)
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
     detail = "Something went wrong on our side; it has been logged."
     return page("error.html", status_code=500, detail=detail)
+
+
+def _current_page(request: Request[Any, Any, Any]) -> str:
+    """The page to come back to after signing in (for a fragment, the page it is part of)."""
+    if request.headers.get("hx-current-url"):
+        url = urlsplit(request.headers["hx-current-url"])
+        return url.path + (f"?{url.query}" if url.query else "")
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
 # Pages --------------------------------------------------------------------------------
