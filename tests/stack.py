@@ -19,6 +19,7 @@ from psycopg import sql
 from cstor.embedded import EmbeddedPostgres, EmbeddedS3, free_port
 from cstor.settings import Settings
 from cstor.stack import ServiceProcesses
+from tests.sessions import api_token
 
 
 @dataclass
@@ -118,6 +119,8 @@ def start_cstor(
     api = httpx.Client(base_url=f"http://127.0.0.1:{config.api_port}", timeout=30.0)
     try:
         _wait_for_api(api, services)
+        # Everything a test does through the API, it does as a signed-up user with a token.
+        api.headers["Authorization"] = f"Bearer {api_token(api)}"
         yield RunningCstor(config, services, api)
     finally:
         api.close()
@@ -128,7 +131,7 @@ def _wait_for_api(api: httpx.Client, services: ServiceProcesses) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if api.get("/api/v1/migrations").status_code == 200:
+            if api.get("/api/v1/health").status_code == 200:
                 return
         except httpx.HTTPError:
             pass
