@@ -7,14 +7,18 @@ them for an estimate (a dry run) without recording anything.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from queue import Full, Queue
+from typing import Any, TypeVar
 
 from cstor import s3
 from cstor.domain import planning
 from cstor.domain.migration import Migration
+
+T = TypeVar("T")
 
 STAMP = "cstor-source-etag"  # metadata cstor writes on each copy: the source's ETag
 
@@ -60,9 +64,49 @@ def filters_from_dict(raw: dict[str, Any]) -> planning.Filters:
 def _listed(
     endpoint: s3.Endpoint, bucket: str, prefix: str, after: str
 ) -> Iterator[planning.Listed]:
-    for page in s3.list_pages(endpoint, bucket, prefix, start_after=after or None):
+    for page in prefetched(s3.list_pages(endpoint, bucket, prefix, start_after=after or None)):
         for obj in page:
             yield planning.Listed(obj.key, obj.size, obj.etag, obj.last_modified)
+
+
+def prefetched(pages: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """The same pages, fetched up to ``depth`` ahead in a thread.
+
+    Waiting for the store's next page then overlaps with deciding on this one; memory
+    stays bounded by ``depth`` pages.
+    """
+    queue: Queue[tuple[str, Any]] = Queue(maxsize=depth)
+    closed = threading.Event()
+
+    def offer(item: tuple[str, Any]) -> bool:
+        while not closed.is_set():
+            try:
+                queue.put(item, timeout=0.5)
+            except Full:
+                continue
+            return True
+        return False  # the consumer has gone: stop listing
+
+    def fill() -> None:
+        try:
+            for page in pages:
+                if not offer(("page", page)):
+                    return
+            offer(("end", None))
+        except BaseException as error:  # handed over to the consumer, raised there
+            offer(("error", error))
+
+    threading.Thread(target=fill, name="listing", daemon=True).start()
+    try:
+        while True:
+            kind, item = queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        closed.set()
 
 
 def decisions(

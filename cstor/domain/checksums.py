@@ -8,6 +8,7 @@ computing the same from the bytes that were streamed.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 
 MIB = 1024 * 1024
@@ -54,10 +55,12 @@ def is_multipart_etag(etag: str) -> bool:
     return "-" in normalize_etag(etag)
 
 
+_MD5_HEX = re.compile(r"[0-9a-fA-F]{32}")
+
+
 def is_md5_etag(etag: str) -> bool:
     """Whether an ETag looks like the plain MD5 of the object's bytes."""
-    value = normalize_etag(etag)
-    return len(value) == 32 and all(c in "0123456789abcdef" for c in value.lower())
+    return _MD5_HEX.fullmatch(normalize_etag(etag)) is not None
 
 
 def composite_etag(part_md5s: Sequence[bytes]) -> str:
