@@ -13,11 +13,8 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import random
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,7 +31,6 @@ from cstor.domain.checksums import (
     composite_checksum,
     composite_etag,
     is_md5_etag,
-    is_multipart_etag,
     md5_checksum,
     normalize_etag,
     part_size_for,
@@ -44,6 +40,16 @@ from cstor.s3 import metadata
 from cstor.s3.control import Endpoint, client
 from cstor.s3.errors import BOTO_ERRORS, OBSTORE_ERRORS, S3Error, from_boto, from_obstore
 from cstor.s3.multipart import JournaledUpload, Upload, UploadJournal, abort_strays, http_pool
+from cstor.s3.pacing import MemoryBudget, backoff, run_bounded
+from cstor.s3.verify import (
+    changed,
+    check_etag,
+    check_planned,
+    check_size,
+    checksum_of,
+    grown,
+    md5_hex,
+)
 
 if TYPE_CHECKING:
     from obstore import GetOptions, GetResult
@@ -93,61 +99,6 @@ def _store(endpoint: Endpoint, bucket: str) -> S3Store:
 _STREAM_CHUNK = 4 * MIB
 """The least a source stream hands over at once: fewer, larger pieces per part."""
 
-_GIL_KEPT = 2047
-"""hashlib releases the GIL for buffers longer than this."""
-
-
-async def _md5(data: bytes | obstore.Bytes) -> str:
-    """The MD5 hex digest of `data`, without stalling the event loop."""
-    if len(data) >= MIB:
-        # A thread: hashlib drops the GIL on large buffers, so the loop runs on meanwhile.
-        return await anyio.to_thread.run_sync(
-            lambda: hashlib.md5(data, usedforsecurity=False).hexdigest()
-        )
-    # Small slices keep the GIL: dropping it per object, then waiting to get it back
-    # from obstore's threads, cost ten times the hashing itself.
-    digest = hashlib.md5(usedforsecurity=False)
-    view = memoryview(data)
-    for start in range(0, len(view), _GIL_KEPT):
-        digest.update(view[start : start + _GIL_KEPT])
-    return digest.hexdigest()
-
-
-def backoff(attempt: int) -> float:
-    """Exponential backoff with full jitter: up to 0.2 s, 0.4 s, 0.8 s ... at most 10 s."""
-    return random.uniform(0, min(10.0, 0.2 * 2 ** (attempt - 1)))
-
-
-class _MemoryBudget:
-    """Bounds the object bytes held in memory by the copies in flight."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._free = limit
-        self._changed = asyncio.Condition()
-
-    async def acquire(self, amount: int) -> int:
-        """Wait until `amount` bytes (at most the whole budget) are free; what was taken."""
-        amount = min(amount, self.limit)
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._free >= amount)
-            self._free -= amount
-        return amount
-
-    async def release(self, amount: int) -> None:
-        async with self._changed:
-            self._free += amount
-            self._changed.notify_all()
-
-    @asynccontextmanager
-    async def hold(self, amount: int) -> AsyncIterator[None]:
-        taken = await self.acquire(amount)
-        try:
-            yield
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self.release(taken)
-
 
 class ObjectCopier:
     """Copies objects from one endpoint to another and verifies every copy."""
@@ -176,7 +127,7 @@ class ObjectCopier:
         self.copy_part_size = copy_part_size
         self.attempts = max(1, attempts)
         self.journal = journal
-        self._memory = _MemoryBudget(memory_budget)
+        self._memory = MemoryBudget(memory_budget)
         threads = max(8, min(64, memory_budget // min_part_size + 4))
         self._threads = anyio.CapacityLimiter(threads)
         self._http = http_pool(threads)
@@ -235,12 +186,12 @@ class ObjectCopier:
                 source = await obstore.get_async(
                     self._store(self.source, source_bucket), key, options=options
                 )
-                _check_planned(source_bucket, key, source, size, etag)
+                check_planned(source_bucket, key, source, size, etag)
                 data = await source.bytes_async()
             except OBSTORE_ERRORS as error:
                 raise from_obstore(error, self.source.url, source_bucket, key) from error
-            _check_size(key, len(data), size)
-            md5 = await _md5(data)
+            check_size(key, len(data), size)
+            md5 = await md5_hex(data)
             if is_md5_etag(etag) and md5 != etag:
                 raise S3Error(
                     "checksum-mismatch",
@@ -269,7 +220,7 @@ class ObjectCopier:
                 except OBSTORE_ERRORS as error:
                     raise from_obstore(error, self.destination.url, bucket, target) from error
                 written = normalize_etag(result["e_tag"])
-        _check_etag(target, written, md5)
+        check_etag(target, written, md5)
         return CopyOutcome(size=size, checksum=md5_checksum(md5))
 
     def _put_object(
@@ -313,7 +264,7 @@ class ObjectCopier:
                 await self._forget(upload_key)
             raise
         await self._forget(upload_key)
-        _check_etag(target, written, expected)
+        check_etag(target, written, expected)
         return CopyOutcome(size=size, checksum=composite_checksum(written))
 
     async def _stream_parts(
@@ -361,7 +312,7 @@ class ObjectCopier:
                 while view:
                     wanted = min(part_size, size - (number - 1) * part_size)
                     if wanted <= 0:
-                        raise _grown(key, size)
+                        raise grown(key, size)
                     if not reserved and number not in md5s:
                         await settle(in_flight - 1)
                         reserved = await self._memory.acquire(wanted)
@@ -374,7 +325,7 @@ class ObjectCopier:
                             running.add(asyncio.create_task(put(number, pieces, reserved)))
                         number, pieces, held, reserved = number + 1, [], 0, 0
             if (number - 1) * part_size < size:
-                _check_size(key, min(size, (number - 1) * part_size + held), size)
+                check_size(key, min(size, (number - 1) * part_size + held), size)
             await settle(0)
         except OBSTORE_ERRORS as error:
             raise from_obstore(error, self.source.url, bucket, key) from error
@@ -392,7 +343,7 @@ class ObjectCopier:
         """Start reading the source object, insisting it is the planned version."""
         options: GetOptions = {"if_match": f'"{etag}"'} if etag else {}
         result = await obstore.get_async(self._store(self.source, bucket), key, options=options)
-        _check_planned(bucket, key, result, size, etag)
+        check_planned(bucket, key, result, size, etag)
         return result
 
     async def _put_part(self, upload: Upload, number: int, pieces: list[memoryview]) -> str:
@@ -419,7 +370,7 @@ class ObjectCopier:
         )
         found_etag, found_size = normalize_etag(head.get("ETag")), head.get("ContentLength", -1)
         if (etag and found_etag != etag) or found_size != size:
-            raise _changed(bucket, key, size, etag, found_size, found_etag)
+            raise changed(bucket, key, size, etag, found_size, found_etag)
         attributes, extras = metadata.head_attributes(head)
         if head.get("TagCount", 0):
             tags = await self._control(
@@ -540,7 +491,7 @@ class ObjectCopier:
             return CopyOutcome(size=size, checksum=md5_checksum(etag))
         # A multipart source: the copy's ETag is the store's own, so check its size.
         await self._check_written_size(bucket, target, size)
-        return CopyOutcome(size=size, checksum=_checksum_of(written))
+        return CopyOutcome(size=size, checksum=checksum_of(written))
 
     def _copy_object(
         self, source_bucket: str, key: str, bucket: str, target: str, etag: str
@@ -587,7 +538,7 @@ class ObjectCopier:
                 )  # fmt: skip
 
             in_flight = parts_in_flight_for(size, self.max_parts_in_flight)
-            await _run_bounded(send, list(range(1, count + 1)), in_flight)
+            await run_bounded(send, list(range(1, count + 1)), in_flight)
             written = await self._control(
                 self.destination, f"completing {target!r}", upload.complete, etags
             )
@@ -599,15 +550,15 @@ class ObjectCopier:
         await self._forget(upload_key)
         if all(is_md5_etag(part) for part in etags.values()):
             expected = composite_etag([bytes.fromhex(etags[n]) for n in range(1, count + 1)])
-            _check_etag(target, written, expected)
+            check_etag(target, written, expected)
         await self._check_written_size(bucket, target, size)
-        return CopyOutcome(size=size, checksum=_checksum_of(written))
+        return CopyOutcome(size=size, checksum=checksum_of(written))
 
     async def _check_written_size(self, bucket: str, key: str, size: int) -> None:
         head = await self._control(
             self.destination, f"reading {key!r}", self._head, self.destination, bucket, key, ""
         )
-        _check_size(key, head.get("ContentLength", -1), size)
+        check_size(key, head.get("ContentLength", -1), size)
 
     # Plumbing --------------------------------------------------------------------
 
@@ -640,73 +591,3 @@ class ObjectCopier:
                     str(failure),
                 )
             raise failure from error
-
-
-async def _run_bounded(work: Callable[[int], Any], numbers: list[int], in_flight: int) -> None:
-    """Run `work(n)` for every number, `in_flight` at a time; the first failure stops all."""
-    queue = list(reversed(numbers))
-
-    async def worker() -> None:
-        while queue:
-            await work(queue.pop())
-
-    tasks = [asyncio.create_task(worker()) for _ in range(min(in_flight, len(numbers)))]
-    try:
-        while tasks:
-            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            tasks = list(pending)
-            for task in done:
-                task.result()
-    finally:
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            with anyio.CancelScope(shield=True):
-                await asyncio.wait(tasks)
-
-
-def _check_planned(bucket: str, key: str, result: GetResult, size: int | None, etag: str) -> None:
-    # Some stores (rclone serve s3) ignore If-Match, so check what came back too.
-    found_etag = normalize_etag(result.meta["e_tag"])
-    found_size = result.meta["size"]
-    if (etag and found_etag and found_etag != etag) or (size is not None and found_size != size):
-        raise _changed(bucket, key, size, etag, found_size, found_etag)
-
-
-def _changed(
-    bucket: str, key: str, size: int | None, etag: str, found_size: int, found_etag: str
-) -> S3Error:
-    return S3Error(
-        "source-changed",
-        f"{key!r} in {bucket!r} changed since it was planned "
-        f"(planned {size} bytes, ETag {etag!r}; found {found_size}, {found_etag!r})",
-    )
-
-
-def _grown(key: str, size: int) -> S3Error:
-    return S3Error(
-        "size-mismatch", f"more than the planned {size} bytes were read for {key!r}", transient=True
-    )
-
-
-def _checksum_of(etag: str) -> str:
-    return composite_checksum(etag) if is_multipart_etag(etag) else md5_checksum(etag)
-
-
-def _check_size(what: str, read: int, expected: int) -> None:
-    if read != expected:
-        raise S3Error(
-            "size-mismatch",
-            f"{read} bytes were read for {what}, the source has {expected}",
-            transient=True,
-        )
-
-
-def _check_etag(key: str, written: str, expected: str) -> None:
-    if written != expected:
-        raise S3Error(
-            "checksum-mismatch",
-            f"the destination stored {key!r} with ETag {written or 'none'}, "
-            f"the bytes sent give {expected}",
-            transient=True,
-        )

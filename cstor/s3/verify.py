@@ -1,0 +1,87 @@
+"""Checks that make a copy verified: the source is as planned, sizes and checksums agree."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+import anyio
+import obstore
+
+from cstor.domain.checksums import (
+    MIB,
+    composite_checksum,
+    is_multipart_etag,
+    md5_checksum,
+    normalize_etag,
+)
+from cstor.s3.errors import S3Error
+
+if TYPE_CHECKING:
+    from obstore import GetResult
+
+_GIL_KEPT = 2047
+"""hashlib releases the GIL for buffers longer than this."""
+
+
+async def md5_hex(data: bytes | obstore.Bytes) -> str:
+    """The MD5 hex digest of `data`, without stalling the event loop."""
+    if len(data) >= MIB:
+        # A thread: hashlib drops the GIL on large buffers, so the loop runs on meanwhile.
+        return await anyio.to_thread.run_sync(
+            lambda: hashlib.md5(data, usedforsecurity=False).hexdigest()
+        )
+    # Small slices keep the GIL: dropping it per object, then waiting to get it back
+    # from obstore's threads, cost ten times the hashing itself.
+    digest = hashlib.md5(usedforsecurity=False)
+    view = memoryview(data)
+    for start in range(0, len(view), _GIL_KEPT):
+        digest.update(view[start : start + _GIL_KEPT])
+    return digest.hexdigest()
+
+
+def check_planned(bucket: str, key: str, result: GetResult, size: int | None, etag: str) -> None:
+    # Some stores (rclone serve s3) ignore If-Match, so check what came back too.
+    found_etag = normalize_etag(result.meta["e_tag"])
+    found_size = result.meta["size"]
+    if (etag and found_etag and found_etag != etag) or (size is not None and found_size != size):
+        raise changed(bucket, key, size, etag, found_size, found_etag)
+
+
+def changed(
+    bucket: str, key: str, size: int | None, etag: str, found_size: int, found_etag: str
+) -> S3Error:
+    return S3Error(
+        "source-changed",
+        f"{key!r} in {bucket!r} changed since it was planned "
+        f"(planned {size} bytes, ETag {etag!r}; found {found_size}, {found_etag!r})",
+    )
+
+
+def grown(key: str, size: int) -> S3Error:
+    return S3Error(
+        "size-mismatch", f"more than the planned {size} bytes were read for {key!r}", transient=True
+    )
+
+
+def checksum_of(etag: str) -> str:
+    return composite_checksum(etag) if is_multipart_etag(etag) else md5_checksum(etag)
+
+
+def check_size(what: str, read: int, expected: int) -> None:
+    if read != expected:
+        raise S3Error(
+            "size-mismatch",
+            f"{read} bytes were read for {what}, the source has {expected}",
+            transient=True,
+        )
+
+
+def check_etag(key: str, written: str, expected: str) -> None:
+    if written != expected:
+        raise S3Error(
+            "checksum-mismatch",
+            f"the destination stored {key!r} with ETag {written or 'none'}, "
+            f"the bytes sent give {expected}",
+            transient=True,
+        )
