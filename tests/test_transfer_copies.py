@@ -147,6 +147,24 @@ async def test_a_server_side_copy_of_a_changed_source_is_refused(
     assert not raised.value.transient
 
 
+async def test_a_server_side_copy_of_a_deleted_source_is_reported_missing(
+    s3_source: EmbeddedS3, make_bucket: MakeBucket, s3_client: ClientFor
+) -> None:
+    # Given an object planned, then deleted
+    source, destination = make_bucket(s3_source), make_bucket(s3_source)
+    s3_client(s3_source).put_object(Bucket=source, Key="gone", Body=b"soon gone")
+    listed = planned(s3_source, source, "gone")
+    s3_client(s3_source).delete_object(Bucket=source, Key="gone")
+    copier = s3.ObjectCopier(endpoint_of(s3_source), endpoint_of(s3_source))
+
+    # When it is copied on the server
+    with pytest.raises(s3.S3Error) as raised:
+        await copier.copy(source, "gone", destination, "gone", listed.size, listed.etag)
+
+    # Then the copy fails as source-missing, for good
+    assert (raised.value.reason, raised.value.transient) == ("source-missing", False)
+
+
 async def test_a_large_server_side_copy_goes_in_part_copies_and_keeps_everything(
     moto_s3: EmbeddedS3, make_bucket: MakeBucket, s3_client: ClientFor
 ) -> None:

@@ -395,7 +395,10 @@ class ObjectCopier:
             keeps = await anyio.to_thread.run_sync(
                 metadata.supports_tagging, client(self.source, quick=True), bucket, key
             )
-            self._keeps_tags[bucket] = keeps
+            if keeps is None:  # this object is gone, or the store did not answer
+                keeps = True
+            else:
+                self._keeps_tags[bucket] = keeps
         if not keeps:
             return metadata.Extras()
         return await self._control(
@@ -477,8 +480,9 @@ class ObjectCopier:
         self, source_bucket: str, key: str, bucket: str, target: str, size: int, etag: str
     ) -> CopyOutcome:
         """CopyObject: metadata and tags go with it (the COPY directives)."""
+        # Against the source: a missing key is the source missing.
         written = await self._control(
-            self.destination, f"copying {key!r} to {target!r}",
+            self.source, f"copying {key!r} to {target!r}",
             self._copy_object, source_bucket, key, bucket, target, etag,
         )  # fmt: skip
         if is_md5_etag(etag):

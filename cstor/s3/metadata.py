@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import msgspec
+from botocore.exceptions import ClientError
 
 from cstor.s3.errors import BOTO_ERRORS
 
@@ -66,12 +67,15 @@ def head_attributes(head: Mapping[str, Any]) -> tuple[dict[str, str], Extras]:
     return attributes, Extras(expires=head.get("Expires"))
 
 
-def supports_tagging(client: S3Client, bucket: str, key: str) -> bool:
-    """Whether a store keeps tags, asked once of one object (rclone answers 500, say)."""
+def supports_tagging(client: S3Client, bucket: str, key: str) -> bool | None:
+    """Whether a store keeps tags (rclone answers 500, say); None: ask another object."""
     try:
         client.get_object_tagging(Bucket=bucket, Key=key)
+    except ClientError as error:
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return None if status == 404 else False
     except BOTO_ERRORS:
-        return False
+        return None
     return True
 
 
