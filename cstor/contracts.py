@@ -57,6 +57,17 @@ class MigrationFailed(Event, frozen=True, kw_only=True, tag="migration.failed"):
     message: str
 
 
+class MigrationRetryRequested(Event, frozen=True, kw_only=True, tag="migration.retry_requested"):
+    objects: int
+    packets: int
+
+
+class ObjectRetried(Event, frozen=True, kw_only=True, tag="object.retried"):
+    object_id: UUID
+    packet_id: UUID
+    version: int
+
+
 class ObjectPlanned(Event, frozen=True, kw_only=True, tag="object.planned"):
     object_id: UUID
     key: str
@@ -87,6 +98,7 @@ class PacketObject(msgspec.Struct, frozen=True, array_like=True):
     key: str
     size: int
     etag: str
+    version: int = 1  # the object's version once packed: its outcome is the next one
 
 
 class SkippedObject(msgspec.Struct, frozen=True, array_like=True):
@@ -125,6 +137,8 @@ AnyEvent = (
     | MigrationPlanned
     | MigrationCompleted
     | MigrationFailed
+    | MigrationRetryRequested
+    | ObjectRetried
     | ObjectPlanned
     | ObjectCopied
     | ObjectFailed

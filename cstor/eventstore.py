@@ -29,9 +29,20 @@ from cstor.domain.transfer import (
     copied_event,
     failed_event,
     planned_event,
+    retried_event,
     transferred_event,
 )
 from cstor.settings import Settings
+
+
+@dataclass(frozen=True)
+class RetryObject:
+    """A failed object to try again: as the source has it now, at its current version."""
+
+    key: str
+    size: int
+    etag: str
+    version: int
 
 
 @dataclass(frozen=True)
@@ -47,7 +58,7 @@ class PlanTotals:
 class CopyResult:
     """The outcome of one object of a packet, as the transfer service reports it."""
 
-    __slots__ = ("attempts", "checksum", "key", "message", "reason", "size")
+    __slots__ = ("attempts", "checksum", "key", "message", "reason", "size", "version")
 
     def __init__(
         self,
@@ -58,7 +69,9 @@ class CopyResult:
         reason: str = "",
         message: str = "",
         attempts: int = 1,
+        version: int = 1,
     ) -> None:
+        self.version = version  # the object's version when it was packed
         self.key = key
         self.size = size
         self.checksum = checksum
@@ -156,6 +169,44 @@ class Migrations(Application[UUID]):
         )
         self.save(migration)
 
+    def retry_failed(self, migration_id: UUID, failed: Sequence[RetryObject]) -> int:
+        """Put failed objects into new packets, in one transaction; returns how many.
+
+        Each object is given at the version its failure left it; if any has moved on
+        since (another retry won), nothing is recorded and IntegrityError is raised.
+        """
+        migration = self.get(migration_id)
+        now = datetime.now(UTC)
+        events: list[Any] = []
+        packets = [failed[i : i + 1000] for i in range(0, len(failed), 1000)]
+        for offset, chunk in enumerate(packets):
+            sequence = migration.packets + offset
+            packet_id = Packet.create_id(migration.id, sequence)
+            events += [
+                retried_event(migration.id, obj.key, obj.version, packet_id, now) for obj in chunk
+            ]
+            events.append(
+                Packet(
+                    migration_id=migration.id,
+                    sequence=sequence,
+                    source_connection_id=migration.source_connection_id,
+                    source_bucket=migration.source_bucket,
+                    source_prefix=migration.source_prefix,
+                    destination_connection_id=migration.destination_connection_id,
+                    destination_bucket=migration.destination_bucket,
+                    destination_prefix=migration.destination_prefix,
+                    objects=[[o.key, o.size, o.etag, o.version + 1] for o in chunk],
+                    skipped=[],
+                    last_key="",
+                    planned_total=0,
+                    bytes_total=0,
+                    skipped_total=0,
+                )
+            )
+        migration.retry_failed(objects=len(failed), packets=len(packets))
+        self.save(*events, migration)
+        return len(failed)
+
     def fail(self, migration_id: UUID, *, reason: str, message: str) -> None:
         """Record that a migration cannot go on, with the reason a user will read."""
         migration = self.get(migration_id)
@@ -173,7 +224,9 @@ class Migrations(Application[UUID]):
         try:
             migration.complete(
                 copied=sum(c.copied for c in closings),  # type: ignore[attr-defined]
-                failed=sum(c.failed for c in closings),  # type: ignore[attr-defined]
+                # A retried object's first failure is in an earlier packet's count.
+                failed=sum(c.failed for c in closings)  # type: ignore[attr-defined]
+                - migration.retried,
             )
             self.save(migration)
         except (IntegrityError, MigrationStateError):
@@ -253,7 +306,14 @@ class Migrations(Application[UUID]):
                 copied += 1
                 copied_bytes += result.size
                 events.append(
-                    copied_event(migration_id, result.key, result.size, result.checksum, now)
+                    copied_event(
+                        migration_id,
+                        result.key,
+                        result.size,
+                        result.checksum,
+                        now,
+                        result.version,
+                    )
                 )
             else:
                 failed += 1
@@ -265,6 +325,7 @@ class Migrations(Application[UUID]):
                         result.message,
                         result.attempts,
                         now,
+                        result.version,
                     )
                 )
         events.append(transferred_event(migration_id, sequence, copied, failed, copied_bytes, now))

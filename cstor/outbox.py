@@ -63,6 +63,23 @@ def _migration_failed(event: Any, position: int) -> contracts.Event:
     )
 
 
+def _migration_retry_requested(event: Any, position: int) -> contracts.Event:
+    return contracts.MigrationRetryRequested(
+        **_common(event, position, event.originator_id),
+        objects=event.objects,
+        packets=event.packets,
+    )
+
+
+def _object_retried(event: Any, position: int) -> contracts.Event:
+    return contracts.ObjectRetried(
+        **_common(event, position, event.migration_id),
+        object_id=event.originator_id,
+        packet_id=event.packet_id,
+        version=event.originator_version,
+    )
+
+
 def _object_planned(event: Any, position: int) -> contracts.Event:
     return contracts.ObjectPlanned(
         **_common(event, position, event.migration_id),
@@ -107,7 +124,7 @@ def _packet_planned(event: Any, position: int) -> contracts.Event:
         destination_connection_id=event.destination_connection_id,
         destination_bucket=event.destination_bucket,
         destination_prefix=event.destination_prefix,
-        objects=[contracts.PacketObject(key, size, etag) for key, size, etag in event.objects],
+        objects=[contracts.PacketObject(*entry) for entry in event.objects],
         skipped=[
             contracts.SkippedObject(key, size, reason)
             for key, size, reason in getattr(event, "skipped", None) or []
@@ -133,6 +150,8 @@ _TRANSLATIONS: dict[type[Any], Callable[[Any, int], contracts.Event]] = {
     Migration.Planned: _migration_planned,  # type: ignore[attr-defined]
     Migration.Completed: _migration_completed,  # type: ignore[attr-defined]
     Migration.Failed: _migration_failed,  # type: ignore[attr-defined]
+    Migration.RetryRequested: _migration_retry_requested,  # type: ignore[attr-defined]
+    ObjectTransfer.Retried: _object_retried,  # type: ignore[attr-defined]
     ObjectTransfer.Planned: _object_planned,  # type: ignore[attr-defined]
     ObjectTransfer.Copied: _object_copied,  # type: ignore[attr-defined]
     ObjectTransfer.Failed: _object_failed,  # type: ignore[attr-defined]

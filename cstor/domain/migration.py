@@ -52,6 +52,7 @@ class Migration(Aggregate):
         self.objects = 0
         self.bytes = 0
         self.skipped = 0
+        self.retried = 0
         self.finished_at: datetime | None = None
 
     def start_planning(self) -> None:
@@ -88,6 +89,21 @@ class Migration(Aggregate):
     def _completed(self, *, copied: int, failed: int) -> None:
         self.status = self.COMPLETED
         self.finished_at = self.modified_on
+
+    def retry_failed(self, *, objects: int, packets: int) -> None:
+        """Queue a completed migration's failed objects again, in ``packets`` new packets."""
+        if self.status != self.COMPLETED:
+            raise MigrationStateError(
+                f"migration {self.id} is {self.status}; failures are retried once it completes"
+            )
+        self._retry_requested(objects=objects, packets=self.packets + packets)
+
+    @event("RetryRequested")
+    def _retry_requested(self, *, objects: int, packets: int) -> None:
+        self.status = self.RUNNING
+        self.packets = packets
+        self.retried += objects
+        self.finished_at = None
 
     def fail(self, *, reason: str, message: str) -> None:
         """Record that the migration cannot go on (e.g. its source bucket is gone)."""

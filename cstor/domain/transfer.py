@@ -71,6 +71,12 @@ class ObjectTransfer(Aggregate):
         self.status = self.FAILED
         self.error = f"{reason}: {message}"
 
+    @event("Retried")
+    def record_retried(self, *, migration_id: UUID, packet_id: UUID) -> None:
+        self.status = self.PLANNED
+        self.packet_id = packet_id
+        self.error = ""
+
 
 class Packet(Aggregate):
     """A batch of planned objects that one transfer replica copies and records together."""
@@ -137,13 +143,31 @@ def planned_event(
     )
 
 
+def retried_event(
+    migration_id: UUID, key: str, failed_version: int, packet: UUID, timestamp: datetime
+) -> ObjectTransfer.Event:
+    """The event putting a failed object into a new packet (its version after the failure)."""
+    return ObjectTransfer.Retried(  # type: ignore[attr-defined,no-any-return]
+        originator_id=object_id(migration_id, key),
+        originator_version=failed_version + 1,
+        timestamp=timestamp,
+        migration_id=migration_id,
+        packet_id=packet,
+    )
+
+
 def copied_event(
-    migration_id: UUID, key: str, size: int, checksum: str, timestamp: datetime
+    migration_id: UUID,
+    key: str,
+    size: int,
+    checksum: str,
+    timestamp: datetime,
+    planned_version: int = PLANNED_VERSION,
 ) -> ObjectTransfer.Event:
     """The event recording a verified copy of an object still at its planned version."""
     return ObjectTransfer.Copied(  # type: ignore[attr-defined,no-any-return]
         originator_id=object_id(migration_id, key),
-        originator_version=PLANNED_VERSION + 1,
+        originator_version=planned_version + 1,
         timestamp=timestamp,
         migration_id=migration_id,
         size=size,
@@ -152,12 +176,18 @@ def copied_event(
 
 
 def failed_event(
-    migration_id: UUID, key: str, reason: str, message: str, attempts: int, timestamp: datetime
+    migration_id: UUID,
+    key: str,
+    reason: str,
+    message: str,
+    attempts: int,
+    timestamp: datetime,
+    planned_version: int = PLANNED_VERSION,
 ) -> ObjectTransfer.Event:
     """The event recording that an object still at its planned version could not be copied."""
     return ObjectTransfer.Failed(  # type: ignore[attr-defined,no-any-return]
         originator_id=object_id(migration_id, key),
-        originator_version=PLANNED_VERSION + 1,
+        originator_version=planned_version + 1,
         timestamp=timestamp,
         migration_id=migration_id,
         reason=reason,

@@ -1,5 +1,4 @@
-"""Planning use cases of the api: validate a migration's scope, estimate it, scan a bucket,
-and sync a finished migration again."""
+"""Planning use cases of the api: estimate a migration, scan a bucket, retry failures."""
 
 from __future__ import annotations
 
@@ -7,10 +6,13 @@ from collections import defaultdict
 from uuid import UUID
 
 import anyio
+from eventsourcing.persistence import IntegrityError
 
 from cstor import s3
 from cstor.decisions import Scope, estimate, filters_from_dict
-from services.api.commands import Unprocessable, validated_filters
+from cstor.domain.exceptions import MigrationStateError
+from cstor.eventstore import RetryObject
+from services.api.commands import Conflict, Unprocessable, get_migration, validated_filters
 from services.api.deps import Services
 from services.api.schemas import EstimateOut, MigrationCreate, PrefixTotals, ScanOut
 
@@ -86,3 +88,36 @@ async def _endpoint(services: Services, owner: str, connection_id: UUID, role: s
         which = f"The {role} connection" if role else "The connection"
         raise Unprocessable(f"{which} {connection_id} does not exist.")
     return await services.connections.endpoint(connection_id)
+
+
+async def retry_failed(services: Services, owner: str, migration_id: UUID) -> int:
+    """Queue a completed migration's failed objects again, as the source has them now."""
+    await get_migration(services, owner, migration_id)  # 404 unless it is theirs
+    migration = await anyio.to_thread.run_sync(services.migrations.get, migration_id)
+    rows = await services.read_models.pool.fetch(
+        "SELECT key, size, etag, version FROM objects_view"
+        " WHERE migration_id = $1 AND status = 'failed' ORDER BY key",
+        migration_id,
+    )
+    if not rows:
+        raise Conflict(f"Migration {migration_id} has no failed objects to retry.")
+    source = await services.connections.endpoint(migration.source_connection_id)
+
+    def current(key: str, size: int, etag: str, version: int) -> RetryObject:
+        # A failure may have been a changed or missing source: retry what is there now.
+        for page in s3.list_pages(source, migration.source_bucket, key):
+            if page[0].key == key:
+                return RetryObject(key, page[0].size, page[0].etag, version)
+            break
+        return RetryObject(key, size, etag, version)
+
+    def retry() -> int:
+        objects = [current(r["key"], r["size"], r["etag"], r["version"]) for r in rows]
+        return services.migrations.retry_failed(migration_id, objects)
+
+    try:
+        return await anyio.to_thread.run_sync(retry)
+    except MigrationStateError as error:
+        raise Conflict(str(error)) from None
+    except IntegrityError:
+        raise Conflict("The failures changed while retrying them; try again.") from None

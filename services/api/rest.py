@@ -93,6 +93,13 @@ class MigrationController(Controller):
     async def sync(self, services: Services, owner: str, migration_id: UUID) -> MigrationOut:
         return await commands.sync_again(services, owner, migration_id)
 
+    @post("/{migration_id:uuid}/retry-failed", summary="Queue a migration's failed objects again")
+    async def retry_failed(
+        self, services: Services, owner: str, migration_id: UUID
+    ) -> MigrationOut:
+        await planning.retry_failed(services, owner, migration_id)
+        return await commands.get_migration(services, owner, migration_id)
+
     @get("/", summary="List migrations, newest first")
     async def list_migrations(self, services: Services, owner: str) -> list[MigrationOut]:
         return await services.read_models.migrations(owner)

@@ -88,7 +88,13 @@ async def _load_objects(
     ids = [
         e.object_id
         for e in events
-        if isinstance(e, contracts.ObjectPlanned | contracts.ObjectCopied | contracts.ObjectFailed)
+        if isinstance(
+            e,
+            contracts.ObjectPlanned
+            | contracts.ObjectCopied
+            | contracts.ObjectFailed
+            | contracts.ObjectRetried,
+        )
     ]
     for e in events:
         if isinstance(e, contracts.PacketPlanned):
@@ -105,6 +111,8 @@ async def _apply(conn: asyncpg.Connection, batch: _Batch, event: contracts.Event
             _object_planned(batch, event)
         case contracts.ObjectCopied() | contracts.ObjectFailed():
             _object_outcome(batch, event)
+        case contracts.ObjectRetried():
+            _object_retried(batch, event)
         case contracts.PacketPlanned():
             _packet_planned(batch, event)
         case contracts.PacketTransferred():
@@ -139,6 +147,18 @@ def _object_planned(batch: _Batch, event: contracts.ObjectPlanned) -> None:
     totals.objects_planned += 1
     totals.bytes_planned += event.size
     totals.updated_at = event.occurred_at
+
+
+def _object_retried(batch: _Batch, event: contracts.ObjectRetried) -> None:
+    """A failed object queued again: planned once more, no longer counted as failed."""
+    row = batch.objects.get(event.object_id)
+    if row is None or row.version >= event.version:
+        return
+    if row.status == "failed":
+        batch.totals[event.migration_id].objects_failed -= 1
+    row.status, row.error, row.version = "planned", "", event.version
+    row.updated_at = event.occurred_at
+    batch.changed.add(row.id)
 
 
 def _packet_planned(batch: _Batch, event: contracts.PacketPlanned) -> None:
@@ -225,6 +245,8 @@ async def _migration_changed(conn: asyncpg.Connection, event: contracts.Event) -
             sets |= {"status": "running", "planning_done": True, "packets_planned": event.packets}
         case contracts.MigrationCompleted():
             sets |= {"status": "completed", "finished_at": event.occurred_at}
+        case contracts.MigrationRetryRequested():
+            sets |= {"status": "running", "finished_at": None, "packets_planned": event.packets}
         case contracts.MigrationFailed():
             sets |= {
                 "status": "failed",

@@ -62,10 +62,18 @@ class PacketCopier:
                     error,
                 )
                 return CopyResult(
-                    obj.key, reason=error.reason, message=str(error), attempts=attempt
+                    obj.key,
+                    reason=error.reason,
+                    message=str(error),
+                    attempts=attempt,
+                    version=obj.version,
                 )
             return CopyResult(
-                obj.key, size=outcome.size, checksum=outcome.checksum, attempts=attempt
+                obj.key,
+                size=outcome.size,
+                checksum=outcome.checksum,
+                attempts=attempt,
+                version=obj.version,
             )
 
 
