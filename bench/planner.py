@@ -164,6 +164,7 @@ def _rclone_dry_run(
             "DST:data",
             "--config",
             "",
+            "--checksum",  # compare size and MD5 from the listings, as cstor does
             "--checkers",
             "32",
             "--log-level",
