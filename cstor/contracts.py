@@ -68,6 +68,18 @@ class ObjectRetried(Event, frozen=True, kw_only=True, tag="object.retried"):
     version: int
 
 
+class MigrationPaused(Event, frozen=True, kw_only=True, tag="migration.paused"):
+    pass
+
+
+class MigrationResumed(Event, frozen=True, kw_only=True, tag="migration.resumed"):
+    status: str  # what it went back to: planning or running
+
+
+class MigrationCancelled(Event, frozen=True, kw_only=True, tag="migration.cancelled"):
+    pass
+
+
 class ObjectPlanned(Event, frozen=True, kw_only=True, tag="object.planned"):
     object_id: UUID
     key: str
@@ -138,6 +150,9 @@ AnyEvent = (
     | MigrationCompleted
     | MigrationFailed
     | MigrationRetryRequested
+    | MigrationPaused
+    | MigrationResumed
+    | MigrationCancelled
     | ObjectRetried
     | ObjectPlanned
     | ObjectCopied

@@ -28,6 +28,7 @@ from cstor.domain.transfer import (
     Packet,
     copied_event,
     failed_event,
+    object_id,
     planned_event,
     retried_event,
     transferred_event,
@@ -43,6 +44,15 @@ class RetryObject:
     size: int
     etag: str
     version: int
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Outcomes counted: objects copied and failed, and the bytes copied."""
+
+    copied: int = 0
+    failed: int = 0
+    bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -292,15 +302,23 @@ class Migrations(Application[UUID]):
         return planned, last.last_key, totals  # type: ignore[attr-defined]
 
     def record_packet(
-        self, migration_id: UUID, sequence: int, results: Sequence[CopyResult]
+        self,
+        migration_id: UUID,
+        sequence: int,
+        results: Sequence[CopyResult],
+        *,
+        close: bool = True,
+        earlier: Tally | None = None,
     ) -> bool:
-        """Record every object's outcome and close the packet, in one transaction.
+        """Record objects' outcomes and, unless ``close`` is False, close the packet: one
+        transaction. ``earlier`` counts outcomes recorded before a pause.
 
-        Returns False when the packet was already recorded (a redelivered packet).
+        Returns False when the outcomes were already recorded (a redelivered packet).
         """
         now = datetime.now(UTC)
         events: list[DomainEventProtocol[UUID]] = []
-        copied = failed = copied_bytes = 0
+        before = earlier or Tally()
+        copied, failed, copied_bytes = before.copied, before.failed, before.bytes
         for result in results:
             if result.copied:
                 copied += 1
@@ -328,12 +346,70 @@ class Migrations(Application[UUID]):
                         result.version,
                     )
                 )
-        events.append(transferred_event(migration_id, sequence, copied, failed, copied_bytes, now))
+        if close:
+            events.append(
+                transferred_event(migration_id, sequence, copied, failed, copied_bytes, now)
+            )
         try:
             self.save(*events)
         except IntegrityError:
             return False
         return True
+
+    def recorded_outcomes(
+        self, migration_id: UUID, objects: Sequence[tuple[str, int]]
+    ) -> tuple[set[str], Tally]:
+        """Which of a packet's objects (key, packed version) already have their outcome,
+        e.g. recorded before a pause, and the tally of those outcomes."""
+        wanted = {object_id(migration_id, key): (key, version + 1) for key, version in objects}
+        if not wanted:
+            return set(), Tally()
+        recorder = self.pg_recorder
+        statement = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
+            "WHERE originator_id = ANY(%s) AND originator_version > 1"
+        ).format(
+            schema=Identifier(recorder.datastore.schema),
+            table=Identifier(recorder.events_table_name),
+        )
+        with recorder.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (list(wanted),))
+            rows = curs.fetchall()
+        done: set[str] = set()
+        tally = Tally()
+        for row in rows:
+            key, outcome_version = wanted[row["originator_id"]]
+            if row["originator_version"] != outcome_version:
+                continue
+            done.add(key)
+            if row["topic"].endswith("ObjectTransfer.Copied"):
+                event = self.mapper.to_domain_event(
+                    StoredEvent(
+                        row["originator_id"],
+                        row["originator_version"],
+                        row["topic"],
+                        bytes(row["state"]),
+                    )
+                )
+                tally = Tally(tally.copied + 1, tally.failed, tally.bytes + event.size)  # type: ignore[attr-defined]
+            else:
+                tally = Tally(tally.copied, tally.failed + 1, tally.bytes)
+        return done, tally
+
+    def pause(self, migration_id: UUID) -> None:
+        migration = self.get(migration_id)
+        migration.pause()
+        self.save(migration)
+
+    def resume(self, migration_id: UUID) -> None:
+        migration = self.get(migration_id)
+        migration.resume()
+        self.save(migration)
+
+    def cancel(self, migration_id: UUID) -> None:
+        migration = self.get(migration_id)
+        migration.cancel()
+        self.save(migration)
 
     def packet_transferred(self, migration_id: UUID, sequence: int) -> bool:
         """Whether a packet's outcomes are already recorded (so a redelivery has nothing to do)."""

@@ -80,6 +80,20 @@ def _object_retried(event: Any, position: int) -> contracts.Event:
     )
 
 
+def _migration_paused(event: Any, position: int) -> contracts.Event:
+    return contracts.MigrationPaused(**_common(event, position, event.originator_id))
+
+
+def _migration_resumed(event: Any, position: int) -> contracts.Event:
+    return contracts.MigrationResumed(
+        **_common(event, position, event.originator_id), status=event.status
+    )
+
+
+def _migration_cancelled(event: Any, position: int) -> contracts.Event:
+    return contracts.MigrationCancelled(**_common(event, position, event.originator_id))
+
+
 def _object_planned(event: Any, position: int) -> contracts.Event:
     return contracts.ObjectPlanned(
         **_common(event, position, event.migration_id),
@@ -152,6 +166,9 @@ _TRANSLATIONS: dict[type[Any], Callable[[Any, int], contracts.Event]] = {
     Migration.Failed: _migration_failed,  # type: ignore[attr-defined]
     Migration.RetryRequested: _migration_retry_requested,  # type: ignore[attr-defined]
     ObjectTransfer.Retried: _object_retried,  # type: ignore[attr-defined]
+    Migration.Paused: _migration_paused,  # type: ignore[attr-defined]
+    Migration.Resumed: _migration_resumed,  # type: ignore[attr-defined]
+    Migration.Cancelled: _migration_cancelled,  # type: ignore[attr-defined]
     ObjectTransfer.Planned: _object_planned,  # type: ignore[attr-defined]
     ObjectTransfer.Copied: _object_copied,  # type: ignore[attr-defined]
     ObjectTransfer.Failed: _object_failed,  # type: ignore[attr-defined]

@@ -7,6 +7,8 @@ from uuid import UUID
 ALL = "cstor.>"
 MIGRATION_REQUESTED = "cstor.migration.*.requested"
 MIGRATION_PLANNED = "cstor.migration.*.planned"
+MIGRATION_RESUMED = "cstor.migration.*.resumed"
+MIGRATION_CONTROL = "cstor.migration.*.*"  # paused, resumed, cancelled (and the rest)
 PACKET_PLANNED = "cstor.packet.*.planned"
 PACKET_TRANSFERRED = "cstor.packet.*.transferred"
 

@@ -19,6 +19,9 @@ class Migration(Aggregate):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    FINISHED = (COMPLETED, FAILED, CANCELLED)
 
     @event("Requested")
     def __init__(
@@ -53,6 +56,7 @@ class Migration(Aggregate):
         self.bytes = 0
         self.skipped = 0
         self.retried = 0
+        self.paused_from = self.REQUESTED
         self.finished_at: datetime | None = None
 
     def start_planning(self) -> None:
@@ -67,13 +71,19 @@ class Migration(Aggregate):
 
     def finish_planning(self, *, packets: int, objects: int, bytes: int, skipped: int) -> None:
         """Record that the whole source was listed and planned into packets."""
-        if self.status != self.PLANNING:
+        planning = self.status == self.PLANNING or (
+            self.status == self.PAUSED and self.paused_from == self.PLANNING
+        )
+        if not planning:
             raise MigrationStateError(f"migration {self.id} is {self.status}, not planning")
         self._planned(packets=packets, objects=objects, bytes=bytes, skipped=skipped)
 
     @event("Planned")
     def _planned(self, *, packets: int, objects: int, bytes: int, skipped: int = 0) -> None:
-        self.status = self.RUNNING
+        if self.status == self.PAUSED:
+            self.paused_from = self.RUNNING  # planning may finish while copying is paused
+        else:
+            self.status = self.RUNNING
         self.packets = packets
         self.objects = objects
         self.bytes = bytes
@@ -105,9 +115,41 @@ class Migration(Aggregate):
         self.retried += objects
         self.finished_at = None
 
+    def pause(self) -> None:
+        """Stop copying (in flight, between objects); planning and state are kept."""
+        if self.status not in (self.REQUESTED, self.PLANNING, self.RUNNING):
+            raise MigrationStateError(f"migration {self.id} is {self.status}; it cannot pause")
+        self._paused(previous=self.status)
+
+    @event("Paused")
+    def _paused(self, *, previous: str) -> None:
+        self.paused_from = previous
+        self.status = self.PAUSED
+
+    def resume(self) -> None:
+        """Continue a paused migration where it stopped."""
+        if self.status != self.PAUSED:
+            raise MigrationStateError(f"migration {self.id} is {self.status}, not paused")
+        self._resumed(status=self.paused_from)
+
+    @event("Resumed")
+    def _resumed(self, *, status: str) -> None:
+        self.status = status
+
+    def cancel(self) -> None:
+        """End the migration: nothing more is copied; what was copied stays recorded."""
+        if self.status in self.FINISHED:
+            raise MigrationStateError(f"migration {self.id} is already {self.status}")
+        self._cancelled()
+
+    @event("Cancelled")
+    def _cancelled(self) -> None:
+        self.status = self.CANCELLED
+        self.finished_at = self.modified_on
+
     def fail(self, *, reason: str, message: str) -> None:
         """Record that the migration cannot go on (e.g. its source bucket is gone)."""
-        if self.status in (self.COMPLETED, self.FAILED):
+        if self.status in self.FINISHED:
             raise MigrationStateError(f"migration {self.id} is already {self.status}")
         self._failed(reason=reason, message=message)
 

@@ -41,8 +41,14 @@ class Planner:
             migration = await anyio.to_thread.run_sync(self.app.start_planning, migration_id)
         except MigrationStateError:
             migration = await anyio.to_thread.run_sync(self.app.get, migration_id)
-            if migration.status != Migration.PLANNING:
-                return  # planned already: nothing to do for this redelivery
+            paused = migration.status == Migration.PAUSED
+            if paused and migration.paused_from == Migration.REQUESTED:
+                raise bus.TransientError(f"migration {migration_id} is paused") from None
+            planning = migration.status == Migration.PLANNING or (
+                migration.status == Migration.PAUSED and migration.paused_from == Migration.PLANNING
+            )
+            if not planning:
+                return  # planned already, or cancelled: nothing to do for this redelivery
         try:
             source = await self.connections.endpoint(migration.source_connection_id)
             destination = await self.connections.endpoint(migration.destination_connection_id)
@@ -97,7 +103,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         progress = bus.ConsumerSpec(
             stream=settings.stream_name,
             durable="planner-completion",
-            filter_subjects=[subjects.PACKET_TRANSFERRED],
+            filter_subjects=[subjects.PACKET_TRANSFERRED, subjects.MIGRATION_RESUMED],
             batch=100,
         )
         await asyncio.gather(

@@ -242,9 +242,21 @@ async def _migration_changed(conn: asyncpg.Connection, event: contracts.Event) -
         case contracts.MigrationPlanningStarted():
             sets |= {"status": "planning", "started_at": event.occurred_at}
         case contracts.MigrationPlanned():
-            sets |= {"status": "running", "planning_done": True, "packets_planned": event.packets}
+            sets |= {"planning_done": True, "packets_planned": event.packets}
+            # Planning may finish while copying is paused: a paused migration stays paused.
+            await conn.execute(
+                "UPDATE migrations_view SET status = 'running'"
+                " WHERE id = $1 AND status <> 'paused'",
+                event.migration_id,
+            )
         case contracts.MigrationCompleted():
             sets |= {"status": "completed", "finished_at": event.occurred_at}
+        case contracts.MigrationPaused():
+            sets |= {"status": "paused"}
+        case contracts.MigrationResumed():
+            sets |= {"status": event.status}
+        case contracts.MigrationCancelled():
+            sets |= {"status": "cancelled", "finished_at": event.occurred_at}
         case contracts.MigrationRetryRequested():
             sets |= {"status": "running", "finished_at": None, "packets_planned": event.packets}
         case contracts.MigrationFailed():

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 import threading
+from collections.abc import Callable, Sequence
 from uuid import UUID
 
 from cstor import contracts, s3
@@ -25,22 +26,32 @@ class PacketCopier:
         self.attempts = attempts
 
     async def copy_packet(
-        self, packet: contracts.PacketPlanned, copier: s3.ObjectCopier
-    ) -> list[CopyResult]:
-        """One result per object of the packet, in packet order."""
+        self,
+        packet: contracts.PacketPlanned,
+        copier: s3.ObjectCopier,
+        objects: Sequence[contracts.PacketObject],
+        stop: Callable[[], bool],
+    ) -> list[CopyResult | None]:
+        """A result per object, in order; None for objects not started because of ``stop``."""
         return list(
-            await asyncio.gather(*(self._copy_one(packet, obj, copier) for obj in packet.objects))
+            await asyncio.gather(*(self._copy_one(packet, obj, copier, stop) for obj in objects))
         )
 
     async def _copy_one(
-        self, packet: contracts.PacketPlanned, obj: contracts.PacketObject, copier: s3.ObjectCopier
-    ) -> CopyResult:
+        self,
+        packet: contracts.PacketPlanned,
+        obj: contracts.PacketObject,
+        copier: s3.ObjectCopier,
+        stop: Callable[[], bool],
+    ) -> CopyResult | None:
         target = destination_key(obj.key, packet.source_prefix, packet.destination_prefix)
         attempt = 0
         while True:
             attempt += 1
             try:
                 async with self.concurrency:
+                    if stop():
+                        return None  # paused or cancelled: this one waits
                     outcome = await copier.copy(
                         packet.source_bucket,
                         obj.key,

@@ -13,10 +13,12 @@ import asyncpg
 from cstor import bus, contracts, subjects
 from cstor.connections import ConnectionStore
 from cstor.credentials import SecretCipher
+from cstor.domain.migration import Migration
 from cstor.eventstore import Migrations
 from cstor.settings import Settings
 from services.transfer.copying import CopierPool, PacketCopier
 from services.transfer.journal import PostgresUploadJournal
+from services.transfer.states import MigrationStates
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,9 @@ class Transfer:
         connections: ConnectionStore,
         copier: PacketCopier,
         copiers: CopierPool,
+        states: MigrationStates,
     ) -> None:
+        self.states = states
         self.app = app
         self.connections = connections
         self.copier = copier
@@ -47,14 +51,36 @@ class Transfer:
         # A redelivery of a packet already recorded (crash after commit, before ack): done.
         if await anyio.to_thread.run_sync(self.app.packet_transferred, mid, seq):
             return
+        status = await self.states.refresh(mid)
+        if status == Migration.CANCELLED:
+            return  # nothing more is copied for it; the packet stays open, as it stopped
+        if status == Migration.PAUSED:
+            raise bus.TransientError(f"migration {mid} is paused")
+        done, earlier = await anyio.to_thread.run_sync(
+            self.app.recorded_outcomes, mid, [(o.key, o.version) for o in packet.objects]
+        )
+        todo = [obj for obj in packet.objects if obj.key not in done]
         pair = (packet.source_connection_id, packet.destination_connection_id)
         copier = self.copiers.get(
             pair,
             await self.connections.endpoint(pair[0]),
             await self.connections.endpoint(pair[1]),
         )
-        results = await self.copier.copy_packet(packet, copier)
-        recorded = await anyio.to_thread.run_sync(self.app.record_packet, mid, seq, results)
+        attempted = await self.copier.copy_packet(
+            packet, copier, todo, stop=lambda: self.states.stopped(mid)
+        )
+        results = [result for result in attempted if result is not None]
+        if len(results) < len(todo):
+            # Paused or cancelled mid-packet: keep what was copied; the rest waits.
+            await anyio.to_thread.run_sync(
+                lambda: self.app.record_packet(mid, seq, results, close=False)
+            )
+            if self.states.status(mid) == Migration.PAUSED:
+                raise bus.TransientError(f"migration {mid} was paused mid-packet")
+            return
+        recorded = await anyio.to_thread.run_sync(
+            lambda: self.app.record_packet(mid, seq, results, earlier=earlier)
+        )
         if not recorded:
             log.info("packet %d of %s was recorded by another replica", seq, mid)
             return
@@ -79,11 +105,14 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         await bus.ensure_stream(js, settings.stream_name)
         journal = PostgresUploadJournal(pool)
         await journal.create_tables()
+        states = MigrationStates(app)
+        await states.follow(nc)
         transfer = Transfer(
             app,
             ConnectionStore(pool, SecretCipher(settings.secret_key)),
             PacketCopier(asyncio.Semaphore(settings.transfer_concurrency), settings.copy_attempts),
             CopierPool(settings, journal),
+            states,
         )
         spec = bus.ConsumerSpec(
             stream=settings.stream_name,
