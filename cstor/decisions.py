@@ -16,11 +16,10 @@ from typing import Any, TypeVar
 
 from cstor import s3
 from cstor.domain import planning
+from cstor.domain.checksums import SOURCE_ETAG_METADATA
 from cstor.domain.migration import Migration
 
 T = TypeVar("T")
-
-STAMP = "cstor-source-etag"  # metadata cstor writes on each copy: the source's ETag
 
 
 @dataclass(frozen=True)
@@ -130,7 +129,7 @@ def decisions(
         stamp = None
         if target is not None and planning.needs_metadata(obj, target, scope.overwrite):
             metadata = s3.head_metadata(destination, scope.destination_bucket, target.key)
-            stamp = metadata.get(STAMP)
+            stamp = metadata.get(SOURCE_ETAG_METADATA)
         yield planning.decide(obj, target, scope.overwrite, stamp)
 
 

@@ -11,6 +11,10 @@ import hashlib
 import re
 from collections.abc import Sequence
 
+SOURCE_ETAG_METADATA = "cstor-source-etag"
+"""User metadata cstor writes on a multipart copy: the source's ETag. Part sizes make
+multipart ETags incomparable, so a later sync compares this instead."""
+
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 MIN_PART_SIZE = 5 * MIB
