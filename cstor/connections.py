@@ -84,6 +84,20 @@ class ConnectionStore:
         )
         return bool(status == "DELETE 1")
 
+    async def rotate_secret(
+        self, owner: str, connection_id: UUID, *, access_key: str, secret_key: str
+    ) -> Connection | None:
+        """Replace the keys (the secret encrypted); None if the connection is not theirs."""
+        row = await self.pool.fetchrow(
+            f"UPDATE connections SET access_key = $3, secret_ciphertext = $4"  # noqa: S608
+            f" WHERE owner = $1 AND id = $2 RETURNING {_COLUMNS}",
+            owner,
+            connection_id,
+            access_key,
+            self.cipher.encrypt(secret_key),
+        )
+        return None if row is None else _to_connection(row)
+
     async def endpoint(self, connection_id: UUID) -> Endpoint:
         """The connection with its decrypted secret, for the services that talk to S3."""
         row = await self.pool.fetchrow(

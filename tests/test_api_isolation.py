@@ -77,6 +77,7 @@ async def test_another_users_things_are_not_found_anywhere(
     # And each of Alice's ids is 404 to Bob, through REST
     for path in (
         f"/api/v1/connections/{connection_id}",
+        f"/api/v1/connections/{connection_id}/buckets",
         f"/api/v1/migrations/{migration_id}",
         f"/api/v1/migrations/{migration_id}/objects",
     ):
@@ -90,6 +91,7 @@ async def test_another_users_things_are_not_found_anywhere(
 
     # And on the pages
     for path in (
+        f"/connections/{connection_id}",
         f"/migrations/{migration_id}",
         f"/migrations/{migration_id}/objects",
         f"/migrations/{migration_id}/progress",

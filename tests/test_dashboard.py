@@ -263,7 +263,7 @@ async def test_a_blank_field_is_named_in_the_error(client: Client, s3_source: Em
     response = await client.post("/connections", data=connection_form(s3_source, "x", endpoint=""))
 
     assert response.status_code == 422
-    assert "Endpoint URL is required." in response.text
+    assert "Endpoint URL is required for a custom endpoint." in response.text
 
 
 async def test_a_working_connection_is_saved_and_listed_without_its_secret(

@@ -6,13 +6,21 @@ async) and, for multipart parts, plain HTTP PUTs to presigned URLs: both
 measured fastest for cross-endpoint copies (bench/datapath.py).
 """
 
-from cstor.s3.control import Endpoint, ListedObject, check_access, head_metadata
+from cstor.s3.control import (
+    Bucket,
+    Endpoint,
+    ListedObject,
+    check_access,
+    head_metadata,
+    list_buckets,
+)
 from cstor.s3.copier import CopyOutcome, ObjectCopier
 from cstor.s3.errors import S3Error, classify
 from cstor.s3.listing import list_pages
 from cstor.s3.multipart import JournaledUpload, UploadJournal
 
 __all__ = [
+    "Bucket",
     "CopyOutcome",
     "Endpoint",
     "JournaledUpload",
@@ -23,5 +31,6 @@ __all__ = [
     "check_access",
     "classify",
     "head_metadata",
+    "list_buckets",
     "list_pages",
 ]

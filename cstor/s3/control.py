@@ -88,6 +88,27 @@ async def check_access(endpoint: Endpoint, bucket: str | None = None) -> None:
     await anyio.to_thread.run_sync(_check_access, endpoint, bucket)
 
 
+class Bucket(msgspec.Struct, frozen=True, kw_only=True):
+    """A bucket the keys can see."""
+
+    name: str
+    created_at: datetime | None
+
+
+async def list_buckets(endpoint: Endpoint) -> list[Bucket]:
+    """The buckets the keys may list at `endpoint`, by name; raises S3Error."""
+    return await anyio.to_thread.run_sync(_list_buckets, endpoint)
+
+
+def _list_buckets(endpoint: Endpoint) -> list[Bucket]:
+    try:
+        answer = client(endpoint, quick=True).list_buckets()
+    except BOTO_ERRORS as error:
+        raise from_boto(error, endpoint.url, "listing buckets") from error
+    found = [Bucket(name=b["Name"], created_at=b.get("CreationDate")) for b in answer["Buckets"]]
+    return sorted(found, key=lambda bucket: bucket.name)
+
+
 def _check_access(endpoint: Endpoint, bucket: str | None) -> None:
     quick = client(endpoint, quick=True)
     try:

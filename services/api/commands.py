@@ -13,13 +13,16 @@ from litestar.exceptions import ClientException, NotFoundException
 
 from cstor import s3
 from cstor.domain.migration import Migration
+from cstor.presets import PresetError, endpoint_for
 from services.api.deps import Services
 from services.api.schemas import (
+    BucketOut,
     ConnectionCreate,
     ConnectionOut,
     FiltersIn,
     MigrationCreate,
     MigrationOut,
+    SecretRotate,
 )
 
 
@@ -35,8 +38,12 @@ async def create_connection(
     services: Services, owner: str, data: ConnectionCreate
 ) -> ConnectionOut:
     """Test the endpoint and keys, then save the connection (its secret encrypted)."""
+    try:
+        url = endpoint_for(data.provider, data.region, data.endpoint)
+    except PresetError as error:
+        raise Unprocessable(str(error)) from None
     endpoint = s3.Endpoint(
-        url=data.endpoint.rstrip("/"),
+        url=url,
         region=data.region,
         access_key=data.access_key,
         secret_key=data.secret_key,
@@ -54,6 +61,60 @@ async def create_connection(
         secret_key=data.secret_key,
     )
     return ConnectionOut(**{f: getattr(saved, f) for f in ConnectionOut.__struct_fields__})
+
+
+async def rotate_secret(
+    services: Services, owner: str, connection_id: UUID, data: SecretRotate
+) -> ConnectionOut:
+    """Test the new keys against the connection's endpoint, then replace the old ones."""
+    current = await services.connections.get(owner, connection_id)
+    if current is None:
+        raise NotFoundException(f"Connection {connection_id} does not exist.")
+    access_key = data.access_key or current.access_key
+    endpoint = s3.Endpoint(
+        url=current.endpoint,
+        region=current.region,
+        access_key=access_key,
+        secret_key=data.secret_key,
+    )
+    try:
+        await s3.check_access(endpoint)
+    except s3.S3Error as error:
+        raise Unprocessable(f"The new keys were not saved: {error}") from None
+    rotated = await services.connections.rotate_secret(
+        owner, connection_id, access_key=access_key, secret_key=data.secret_key
+    )
+    if rotated is None:
+        raise NotFoundException(f"Connection {connection_id} does not exist.")
+    return ConnectionOut(**{f: getattr(rotated, f) for f in ConnectionOut.__struct_fields__})
+
+
+async def list_buckets(services: Services, owner: str, connection_id: UUID) -> list[BucketOut]:
+    """The buckets the connection's keys can see."""
+    if await services.connections.get(owner, connection_id) is None:
+        raise NotFoundException(f"Connection {connection_id} does not exist.")
+    endpoint = await services.connections.endpoint(connection_id)
+    try:
+        buckets = await s3.list_buckets(endpoint)
+    except s3.S3Error as error:
+        raise Unprocessable(f"The buckets could not be listed: {error}") from None
+    return [BucketOut(name=b.name, created_at=b.created_at) for b in buckets]
+
+
+async def delete_connection(services: Services, owner: str, connection_id: UUID) -> None:
+    """Delete a connection no unfinished migration uses."""
+    found = await services.connections.get(owner, connection_id)
+    if found is None:
+        raise NotFoundException(f"Connection {connection_id} does not exist.")
+    users = await services.read_models.unfinished_migrations_using(owner, connection_id)
+    if users:
+        names = ", ".join(f"{name!r} ({status})" for name, status in users[:3])
+        more = f" and {len(users) - 3} more" if len(users) > 3 else ""
+        raise Conflict(
+            f"Connection {found.name!r} is used by the migration {names}{more}. Delete it once"
+            " that migration has finished, or cancel the migration first."
+        )
+    await services.connections.delete(owner, connection_id)
 
 
 async def create_migration(

@@ -14,16 +14,17 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import ClientException, HTTPException
+from litestar.exceptions import ClientException, HTTPException, NotFoundException
 from litestar.params import Body
 from litestar.plugins.htmx import HTMXTemplate
 from litestar.response import Redirect, Template
 
+from cstor.presets import PROVIDERS
 from services.api import commands
 from services.api.auth import NotSignedIn
 from services.api.deps import Services, provide_owner
 from services.api.queries import OBJECT_STATUSES
-from services.api.schemas import ConnectionCreate, MigrationCreate, MigrationOut
+from services.api.schemas import ConnectionCreate, MigrationCreate, MigrationOut, SecretRotate
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ CONNECTION_LABELS = {
     "name": "Name",
     "endpoint": "Endpoint URL",
     "region": "Region",
+    "provider": "Provider",
     "access_key": "Access key",
     "secret_key": "Secret key",
 }
@@ -288,8 +290,72 @@ class ConnectionPages(Controller):
             )
         return Redirect("/connections", status_code=303)
 
+    @get("/{connection_id:uuid}")
+    async def detail(
+        self, services: Services, owner: str, connection_id: UUID, rotated: bool = False
+    ) -> Template:
+        notice = "The new keys work and replaced the old ones." if rotated else ""
+        return await _connection_page(services, owner, connection_id, notice=notice)
+
+    @post("/{connection_id:uuid}/secret")
+    async def rotate(
+        self, services: Services, owner: str, connection_id: UUID, data: Form
+    ) -> Response[Any]:
+        try:
+            keys = convert_form(data, SecretRotate, CONNECTION_LABELS)
+            await commands.rotate_secret(services, owner, connection_id, keys)
+        except ClientException as error:
+            if error.status_code == 404:
+                raise
+            return await _connection_page(
+                services, owner, connection_id, error=str(error.detail), status_code=422
+            )
+        return Redirect(f"/connections/{connection_id}?rotated=1", status_code=303)
+
+    @post("/{connection_id:uuid}/delete")
+    async def delete(self, services: Services, owner: str, connection_id: UUID) -> Response[Any]:
+        try:
+            await commands.delete_connection(services, owner, connection_id)
+        except ClientException as error:
+            if error.status_code == 404:
+                raise
+            return await _connection_page(
+                services, owner, connection_id, error=str(error.detail), status_code=409
+            )
+        return Redirect("/connections", status_code=303)
+
 
 PAGES = [MigrationPages, ConnectionPages]
+
+
+async def _connection_page(
+    services: Services,
+    owner: str,
+    connection_id: UUID,
+    *,
+    error: str = "",
+    notice: str = "",
+    status_code: int = 200,
+) -> Template:
+    connection = await services.connections.get(owner, connection_id)
+    if connection is None:
+        raise NotFoundException(f"Connection {connection_id} does not exist.")
+    buckets: list[Any] = []
+    buckets_error = ""
+    try:
+        buckets = await commands.list_buckets(services, owner, connection_id)
+    except ClientException as failure:
+        buckets_error = str(failure.detail)
+    return page(
+        "connections/detail.html",
+        nav="connections",
+        connection=connection,
+        buckets=buckets,
+        buckets_error=buckets_error,
+        error=error,
+        notice=notice,
+        status_code=status_code,
+    )
 
 
 def _rows_context(migrations: list[MigrationOut]) -> dict[str, Any]:
@@ -341,6 +407,7 @@ async def _connections_page(
         "connections/index.html",
         nav="connections",
         connections=await services.connections.list(owner),
+        providers=PROVIDERS,
         values=kept,
         error=error,
         status_code=status_code,

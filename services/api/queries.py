@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -25,6 +27,38 @@ class ReadModels:
             limit,
         )
         return [_migration(row) for row in rows]
+
+    async def migrations_page(
+        self, owner: str, *, cursor: str | None = None, limit: int = 100
+    ) -> tuple[list[MigrationOut], str | None]:
+        """Migrations newest first, from after ``cursor``; and the cursor of the next page."""
+        params: list[Any] = [owner, limit + 1]
+        after = ""
+        if cursor:
+            created_at, migration_id = decode_cursor(cursor)
+            params += [created_at, migration_id]
+            after = " AND (created_at, id) < ($3, $4)"
+        rows = await self.pool.fetch(
+            f"SELECT * FROM migrations_view WHERE owner = $1{after}"  # noqa: S608
+            " ORDER BY created_at DESC, id DESC LIMIT $2",
+            *params,
+        )
+        items = [_migration(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        return items, encode_cursor(items[-1].created_at, items[-1].id) if more else None
+
+    async def unfinished_migrations_using(
+        self, owner: str, connection_id: UUID
+    ) -> list[tuple[str, str]]:
+        """Name and status of each unfinished migration from or to the connection."""
+        rows = await self.pool.fetch(
+            "SELECT name, status FROM migrations_view WHERE owner = $1"
+            " AND $2 IN (source_connection_id, destination_connection_id)"
+            " AND status NOT IN ('completed', 'failed', 'cancelled') ORDER BY created_at",
+            owner,
+            connection_id,
+        )
+        return [(row["name"], row["status"]) for row in rows]
 
     async def migration(self, owner: str, migration_id: UUID) -> MigrationOut | None:
         row = await self.pool.fetchrow(
@@ -62,6 +96,24 @@ class ReadModels:
         items = [ObjectOut(**dict(row)) for row in rows[:limit]]
         next_cursor = items[-1].key if len(rows) > limit else None
         return ObjectPage(items=items, next_cursor=next_cursor)
+
+
+class BadCursor(ValueError):
+    """A cursor this api did not hand out."""
+
+
+def encode_cursor(created_at: datetime, migration_id: UUID) -> str:
+    raw = f"{created_at.isoformat()}|{migration_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, _, migration_id = raw.partition("|")
+        return datetime.fromisoformat(created_at), UUID(migration_id)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadCursor("cursor is not one this api handed out; start without one") from error
 
 
 def _migration(row: asyncpg.Record) -> MigrationOut:

@@ -10,7 +10,7 @@ from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.params import Parameter
 
-from services.api import commands, control, planning
+from services.api import commands, planning
 from services.api.deps import Services, provide_owner
 from services.api.queries import OBJECT_STATUSES
 from services.api.schemas import (
@@ -99,18 +99,6 @@ class MigrationController(Controller):
     ) -> MigrationOut:
         await planning.retry_failed(services, owner, migration_id)
         return await commands.get_migration(services, owner, migration_id)
-
-    @post("/{migration_id:uuid}/pause", summary="Pause copying (takes effect within seconds)")
-    async def pause(self, services: Services, owner: str, migration_id: UUID) -> MigrationOut:
-        return await control.pause(services, owner, migration_id)
-
-    @post("/{migration_id:uuid}/resume", summary="Resume a paused migration where it stopped")
-    async def resume(self, services: Services, owner: str, migration_id: UUID) -> MigrationOut:
-        return await control.resume(services, owner, migration_id)
-
-    @post("/{migration_id:uuid}/cancel", summary="Cancel a migration; what was copied stays")
-    async def cancel(self, services: Services, owner: str, migration_id: UUID) -> MigrationOut:
-        return await control.cancel(services, owner, migration_id)
 
     @get("/", summary="List migrations, newest first")
     async def list_migrations(self, services: Services, owner: str) -> list[MigrationOut]:

@@ -13,14 +13,37 @@ Bucket = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
 Prefix = Annotated[str, msgspec.Meta(max_length=1024)]
 
 
+EndpointUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/]+(/.*)?$", max_length=2048)]
+AccessKey = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+SecretKey = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+
+
 class ConnectionCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """A new connection; it is tested against the endpoint before it is saved."""
+    """A new connection; it is tested against the endpoint before it is saved.
+
+    ``provider`` "aws" or "lyve" derives the endpoint from the region
+    (https://s3.<region>.amazonaws.com, https://s3.<region>.lyvecloud.seagate.com);
+    "custom" (the default) takes ``endpoint`` as given.
+    """
 
     name: Name
-    endpoint: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/]+(/.*)?$", max_length=2048)]
-    access_key: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-    secret_key: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]  # write-only
+    access_key: AccessKey
+    secret_key: SecretKey  # write-only
+    endpoint: EndpointUrl | None = None
     region: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "us-east-1"
+    provider: Literal["custom", "aws", "lyve"] = "custom"
+
+
+class SecretRotate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """New keys for a connection, tested before they replace the old ones."""
+
+    secret_key: SecretKey
+    access_key: AccessKey | None = None  # None: keep the access key
+
+
+class BucketOut(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    created_at: datetime | None
 
 
 class ConnectionOut(msgspec.Struct, frozen=True, kw_only=True):
