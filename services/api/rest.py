@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlencode
 from uuid import UUID
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import Provide
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import Parameter
 
-from services.api import commands, planning
+from services.api import commands, control, planning
 from services.api.deps import Services, provide_owner
-from services.api.queries import OBJECT_STATUSES
+from services.api.queries import OBJECT_STATUSES, BadCursor
 from services.api.schemas import (
+    BucketOut,
     ConnectionCreate,
     ConnectionOut,
     EstimateOut,
@@ -21,6 +23,7 @@ from services.api.schemas import (
     MigrationOut,
     ObjectPage,
     ScanOut,
+    SecretRotate,
 )
 
 
@@ -65,10 +68,30 @@ class ConnectionController(Controller):
     ) -> ScanOut:
         return await planning.scan_bucket(services, owner, connection_id, bucket, prefix)
 
-    @delete("/{connection_id:uuid}", summary="Delete a connection")
+    @get("/{connection_id:uuid}/buckets", summary="List the buckets a connection's keys can see")
+    async def list_buckets(
+        self, services: Services, owner: str, connection_id: UUID
+    ) -> list[BucketOut]:
+        return await commands.list_buckets(services, owner, connection_id)
+
+    @put(
+        "/{connection_id:uuid}/secret",
+        summary="Rotate a connection's keys",
+        description="The new keys are tested against the endpoint first; if they fail,"
+        " the old ones stay. Omit access_key to keep the current one.",
+    )
+    async def rotate_secret(
+        self, services: Services, owner: str, connection_id: UUID, data: SecretRotate
+    ) -> ConnectionOut:
+        return await commands.rotate_secret(services, owner, connection_id, data)
+
+    @delete(
+        "/{connection_id:uuid}",
+        summary="Delete a connection",
+        description="Refused (409) while an unfinished migration uses the connection.",
+    )
     async def delete_connection(self, services: Services, owner: str, connection_id: UUID) -> None:
-        if not await services.connections.delete(owner, connection_id):
-            raise NotFoundException(f"Connection {connection_id} does not exist.")
+        await commands.delete_connection(services, owner, connection_id)
 
 
 class MigrationController(Controller):
@@ -100,9 +123,48 @@ class MigrationController(Controller):
         await planning.retry_failed(services, owner, migration_id)
         return await commands.get_migration(services, owner, migration_id)
 
-    @get("/", summary="List migrations, newest first")
-    async def list_migrations(self, services: Services, owner: str) -> list[MigrationOut]:
-        return await services.read_models.migrations(owner)
+    @post("/{migration_id:uuid}/pause", summary="Pause copying (takes effect within seconds)")
+    async def pause(self, services: Services, owner: str, migration_id: UUID) -> MigrationOut:
+        return await control.pause(services, owner, migration_id)
+
+    @post("/{migration_id:uuid}/resume", summary="Resume a paused migration where it stopped")
+    async def resume(self, services: Services, owner: str, migration_id: UUID) -> MigrationOut:
+        return await control.resume(services, owner, migration_id)
+
+    @post("/{migration_id:uuid}/cancel", summary="Cancel a migration; what was copied stays")
+    async def cancel(self, services: Services, owner: str, migration_id: UUID) -> MigrationOut:
+        return await control.cancel(services, owner, migration_id)
+
+    @get(
+        "/",
+        summary="List migrations, newest first",
+        description="A page of migrations. When there are more, the answer's Link header"
+        ' names the next page (rel="next"), and X-Next-Cursor holds its cursor.',
+    )
+    async def list_migrations(
+        self,
+        request: Request[Any, Any, Any],
+        services: Services,
+        owner: str,
+        cursor: Annotated[
+            str | None, Parameter(description="X-Next-Cursor of the last page")
+        ] = None,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+    ) -> Response[list[MigrationOut]]:
+        try:
+            items, next_cursor = await services.read_models.migrations_page(
+                owner, cursor=cursor, limit=limit
+            )
+        except BadCursor as error:
+            raise ValidationException(str(error)) from None
+        headers = {}
+        if next_cursor is not None:
+            following = urlencode({"cursor": next_cursor, "limit": limit})
+            headers = {
+                "Link": f'<{request.url.path}?{following}>; rel="next"',
+                "X-Next-Cursor": next_cursor,
+            }
+        return Response(items, headers=headers)
 
     @get("/{migration_id:uuid}", summary="Get a migration's status and totals")
     async def get_migration(
