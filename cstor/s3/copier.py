@@ -40,6 +40,7 @@ from cstor.s3 import metadata
 from cstor.s3.control import Endpoint, client
 from cstor.s3.errors import BOTO_ERRORS, OBSTORE_ERRORS, S3Error, from_boto, from_obstore
 from cstor.s3.multipart import JournaledUpload, Upload, UploadJournal, abort_strays, http_pool
+from cstor.s3.signed import SignedRequests
 from cstor.s3.pacing import MemoryBudget, backoff, run_bounded
 from cstor.s3.verify import (
     changed,
@@ -131,6 +132,7 @@ class ObjectCopier:
         threads = max(8, min(64, memory_budget // min_part_size + 4))
         self._threads = anyio.CapacityLimiter(threads)
         self._http = http_pool(threads)
+        self._signed = SignedRequests(destination, self._http)
         self._stores: dict[tuple[Endpoint, str], S3Store] = {}
         self._keeps_tags: dict[str, bool] = {}
 
@@ -480,11 +482,18 @@ class ObjectCopier:
         self, source_bucket: str, key: str, bucket: str, target: str, size: int, etag: str
     ) -> CopyOutcome:
         """CopyObject: metadata and tags go with it (the COPY directives)."""
-        # Against the source: a missing key is the source missing.
-        written = await self._control(
-            self.source, f"copying {key!r} to {target!r}",
-            self._copy_object, source_bucket, key, bucket, target, etag,
-        )  # fmt: skip
+        try:
+            written = await anyio.to_thread.run_sync(
+                self._signed.copy_object, source_bucket, key, bucket, target, etag,
+                limiter=self._threads,
+            )  # fmt: skip
+        except S3Error as error:
+            if error.reason != "not-found":
+                raise
+            # The one key the copy reads is the source's.
+            raise S3Error(
+                "source-missing", f"{key!r} no longer exists in {source_bucket!r}"
+            ) from error
         if is_md5_etag(etag):
             if written != etag:
                 raise S3Error(
@@ -496,20 +505,6 @@ class ObjectCopier:
         # A multipart source: the copy's ETag is the store's own, so check its size.
         await self._check_written_size(bucket, target, size)
         return CopyOutcome(size=size, checksum=checksum_of(written))
-
-    def _copy_object(
-        self, source_bucket: str, key: str, bucket: str, target: str, etag: str
-    ) -> str:
-        arguments: dict[str, Any] = {"CopySourceIfMatch": f'"{etag}"'} if etag else {}
-        response = client(self.destination).copy_object(
-            Bucket=bucket,
-            Key=target,
-            CopySource={"Bucket": source_bucket, "Key": key},
-            MetadataDirective="COPY",
-            TaggingDirective="COPY",
-            **arguments,
-        )
-        return normalize_etag(response.get("CopyObjectResult", {}).get("ETag"))
 
     async def _copy_parts_on_server(
         self,
