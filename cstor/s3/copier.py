@@ -40,8 +40,8 @@ from cstor.s3 import metadata
 from cstor.s3.control import Endpoint, client
 from cstor.s3.errors import BOTO_ERRORS, OBSTORE_ERRORS, S3Error, from_boto, from_obstore
 from cstor.s3.multipart import JournaledUpload, Upload, UploadJournal, abort_strays, http_pool
-from cstor.s3.signed import SignedRequests
 from cstor.s3.pacing import MemoryBudget, backoff, run_bounded
+from cstor.s3.signed import SignedRequests
 from cstor.s3.verify import (
     changed,
     check_etag,
