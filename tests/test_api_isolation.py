@@ -80,6 +80,8 @@ async def test_another_users_things_are_not_found_anywhere(
         f"/api/v1/connections/{connection_id}/buckets",
         f"/api/v1/migrations/{migration_id}",
         f"/api/v1/migrations/{migration_id}/objects",
+        f"/api/v1/migrations/{migration_id}/report.csv",
+        f"/api/v1/migrations/{migration_id}/report.json",
     ):
         response = await client.get(path, headers=bob)
         assert response.status_code == 404, path

@@ -36,6 +36,7 @@ from services.api.auth import provide_user
 from services.api.deps import Services
 from services.api.pages import PAGES
 from services.api.queries import ReadModels
+from services.api.reports import ReportController
 from services.api.rest import ConnectionController, MigrationController
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
             ConnectionController,
             MigrationController,
             *ACCOUNT_CONTROLLERS,
+            ReportController,
             *PAGES,
             create_static_files_router(path="/static", directories=[WEB / "static"]),
         ],

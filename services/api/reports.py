@@ -1,0 +1,105 @@
+"""A migration's report: every object's final status, size, checksum and error, as CSV
+or JSON, streamed from the read model a page at a time (never whole in memory)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+import asyncpg
+import msgspec
+from litestar import Controller, get
+from litestar.di import Provide
+from litestar.response import Stream
+
+from services.api import commands
+from services.api.deps import Services, provide_owner
+
+COLUMNS = ("key", "status", "size", "checksum", "error", "reason", "attempts", "updated_at")
+ROWS_PER_FETCH = 1000
+_json = msgspec.json.Encoder()
+
+
+async def report_rows(
+    pool: asyncpg.Pool, migration_id: UUID
+) -> AsyncIterator[list[asyncpg.Record]]:
+    """The migration's objects in key order, ROWS_PER_FETCH at a time, from a server cursor."""
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        cursor = await conn.cursor(
+            f"SELECT {', '.join(COLUMNS)} FROM objects_view"  # noqa: S608
+            " WHERE migration_id = $1 ORDER BY key",
+            migration_id,
+        )
+        while rows := await cursor.fetch(ROWS_PER_FETCH):
+            yield rows
+
+
+async def csv_report(pool: asyncpg.Pool, migration_id: UUID) -> AsyncIterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    async for rows in report_rows(pool, migration_id):
+        for row in rows:
+            writer.writerow(
+                [row["updated_at"].isoformat() if c == "updated_at" else row[c] for c in COLUMNS]
+            )
+        yield buffer.getvalue().encode()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue().encode()
+
+
+async def json_report(pool: asyncpg.Pool, migration_id: UUID) -> AsyncIterator[bytes]:
+    """A JSON array of objects, written element by element."""
+    yield b"["
+    first = True
+    async for rows in report_rows(pool, migration_id):
+        chunk = bytearray()
+        for row in rows:
+            if not first:
+                chunk += b","
+            first = False
+            chunk += _json.encode({column: row[column] for column in COLUMNS})
+        yield bytes(chunk)
+    yield b"]\n"
+
+
+class ReportController(Controller):
+    """Download what happened to every object of a migration."""
+
+    path = "/api/v1/migrations/{migration_id:uuid}"
+    tags = ["migrations"]
+    dependencies = {"owner": Provide(provide_owner)}
+
+    @get(
+        "/report.csv",
+        summary="Every object's final status, size, checksum and error, as CSV",
+        media_type="text/csv; charset=utf-8",
+    )
+    async def csv(self, services: Services, owner: str, migration_id: UUID) -> Stream:
+        await commands.get_migration(services, owner, migration_id)  # 404 unless it is theirs
+        return Stream(
+            csv_report(services.read_models.pool, migration_id),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": _attachment(migration_id, "csv")},
+        )
+
+    @get(
+        "/report.json",
+        summary="Every object's final status, size, checksum and error, as a JSON array",
+        media_type="application/json",
+    )
+    async def json(self, services: Services, owner: str, migration_id: UUID) -> Stream:
+        await commands.get_migration(services, owner, migration_id)
+        return Stream(
+            json_report(services.read_models.pool, migration_id),
+            media_type="application/json",
+            headers={"Content-Disposition": _attachment(migration_id, "json")},
+        )
+
+
+def _attachment(migration_id: UUID, extension: str) -> str:
+    return f'attachment; filename="cstor-{migration_id}.{extension}"'
