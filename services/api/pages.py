@@ -20,7 +20,7 @@ from litestar.plugins.htmx import HTMXTemplate
 from litestar.response import Redirect, Template
 
 from cstor.presets import PROVIDERS
-from services.api import commands
+from services.api import charts, commands
 from services.api.auth import NotSignedIn
 from services.api.deps import Services, provide_owner
 from services.api.queries import OBJECT_STATUSES
@@ -237,6 +237,7 @@ class MigrationPages(Controller):
             source=names.get(migration.source_connection_id, "(deleted connection)"),
             destination=names.get(migration.destination_connection_id, "(deleted connection)"),
             **objects,
+            **await _speed_context(services, migration),
         )
 
     @get("/migrations/{migration_id:uuid}/progress")
@@ -250,6 +251,7 @@ class MigrationPages(Controller):
             trigger_event="migration-finished" if finished else None,
             migration=migration,
             finished=finished,
+            **await _speed_context(services, migration),
         )
 
     @get("/migrations/{migration_id:uuid}/objects")
@@ -356,6 +358,30 @@ async def _connection_page(
         notice=notice,
         status_code=status_code,
     )
+
+
+# The chart sums the copied objects' sizes by time: past this many, it waits for a
+# projector-kept time series rather than scan a huge migration every second.
+CHART_MAX_OBJECTS = 100_000
+
+
+async def _speed_context(services: Services, migration: MigrationOut) -> dict[str, Any]:
+    """Rate, ETA and the throughput chart of the progress card."""
+    now = migration.finished_at or datetime.now(UTC)
+    bytes_per_second = charts.rate(migration.bytes_copied, migration.started_at, now)
+    left = max(migration.bytes_planned - migration.bytes_copied, 0)
+    if is_finished(migration) or not migration.planning_done:
+        eta = "—"  # done, or the total is not known yet
+    else:
+        eta = charts.duration(charts.eta(left, bytes_per_second))
+    chart = charts.throughput_svg([], 0)
+    if migration.started_at is not None and 0 < migration.objects_copied <= CHART_MAX_OBJECTS:
+        bins = await services.read_models.throughput(
+            migration.id, migration.started_at, now, charts.CHART_BINS
+        )
+        seconds = max((now - migration.started_at).total_seconds(), 1) / charts.CHART_BINS
+        chart = charts.throughput_svg(bins, seconds)
+    return {"rate": charts.per_second(bytes_per_second), "eta": eta, "chart": chart}
 
 
 def _rows_context(migrations: list[MigrationOut]) -> dict[str, Any]:

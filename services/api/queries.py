@@ -47,6 +47,24 @@ class ReadModels:
         more = len(rows) > limit
         return items, encode_cursor(items[-1].created_at, items[-1].id) if more else None
 
+    async def throughput(
+        self, migration_id: UUID, start: datetime, end: datetime, bins: int
+    ) -> list[int]:
+        """Bytes copied in each of ``bins`` equal spans of time from ``start`` to ``end``."""
+        rows = await self.pool.fetch(
+            "SELECT least(width_bucket(extract(epoch FROM updated_at), $2, $3, $4), $4) AS bin,"
+            " sum(size)::bigint AS bytes FROM objects_view"
+            " WHERE migration_id = $1 AND status = 'copied' GROUP BY 1",
+            migration_id,
+            start.timestamp(),
+            max(end.timestamp(), start.timestamp() + 1),
+            bins,
+        )
+        totals = [0] * bins
+        for row in rows:
+            totals[max(row["bin"], 1) - 1] += row["bytes"]
+        return totals
+
     async def unfinished_migrations_using(
         self, owner: str, connection_id: UUID
     ) -> list[tuple[str, str]]:
