@@ -50,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--objects", type=int, default=500, help="objects to seed (default 500)")
     demo.set_defaults(command=_demo)
 
+    rotate = commands.add_parser(
+        "rotate-key",
+        help="re-encrypt every stored secret with the first key of CSTOR_SECRET_KEY (new,old)",
+    )
+    rotate.add_argument("--data-dir", type=Path, default=Path(".cstor"))
+    rotate.add_argument("--database-url", default="", help="default: CSTOR_DATABASE_URL")
+    rotate.set_defaults(command=_rotate_key)
+
     service = commands.add_parser("service", help="run one service (what compose runs)")
     service.add_argument("name", choices=SERVICES)
     service.set_defaults(command=_service)
@@ -101,6 +109,28 @@ def _demo(args: argparse.Namespace) -> int:
 
     with _terminate_as_interrupt(), running_stack(_options(args)) as services:
         return run_demo(services, objects=args.objects, exit_when_done=args.exit)
+
+
+def _rotate_key(args: argparse.Namespace) -> int:
+    import asyncpg
+
+    from cstor.connections import ConnectionStore
+    from cstor.credentials import SecretCipher, load_or_create_key
+
+    settings = Settings.from_env()
+    key = settings.secret_key or load_or_create_key(args.data_dir)
+    database_url = args.database_url or settings.database_url
+
+    async def rotate() -> int:
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+        try:
+            return await ConnectionStore(pool, SecretCipher(key)).reencrypt_all()
+        finally:
+            await pool.close()
+
+    count = asyncio.run(rotate())
+    print(f"{count} connection secrets are now encrypted with the first key")
+    return 0
 
 
 def _service(args: argparse.Namespace) -> int:

@@ -98,6 +98,16 @@ class ConnectionStore:
         )
         return None if row is None else _to_connection(row)
 
+    async def reencrypt_all(self) -> int:
+        """Encrypt every stored secret with the current (first) key; how many there were."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch("SELECT id, secret_ciphertext FROM connections FOR UPDATE")
+            await conn.executemany(
+                "UPDATE connections SET secret_ciphertext = $2 WHERE id = $1",
+                [(row["id"], self.cipher.rotate(row["secret_ciphertext"])) for row in rows],
+            )
+        return len(rows)
+
     async def endpoint(self, connection_id: UUID) -> Endpoint:
         """The connection with its decrypted secret, for the services that talk to S3."""
         row = await self.pool.fetchrow(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 
 class CredentialError(Exception):
@@ -13,16 +13,23 @@ class CredentialError(Exception):
 
 
 class SecretCipher:
-    """Encrypts and decrypts connection secrets with the application key (Fernet)."""
+    """Encrypts and decrypts connection secrets with the application key (Fernet).
+
+    To rotate the key, give ``CSTOR_SECRET_KEY`` as ``new,old``: secrets are encrypted
+    with the first key and read with any; ``cstor rotate-key`` then re-encrypts every
+    stored secret with the first, after which the old key can be dropped.
+    """
 
     def __init__(self, key: str) -> None:
-        if not key:
+        keys = [part.strip() for part in key.split(",") if part.strip()]
+        if not keys:
             raise CredentialError("no application key: set CSTOR_SECRET_KEY")
         try:
-            self._fernet = Fernet(key.encode())
+            self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
         except ValueError as error:
             raise CredentialError(
-                "CSTOR_SECRET_KEY is not a valid key (32 url-safe base64-encoded bytes)"
+                "CSTOR_SECRET_KEY is not a valid key (32 url-safe base64-encoded bytes,"
+                " or several separated by commas, the newest first)"
             ) from error
 
     def encrypt(self, secret: str) -> bytes:
@@ -33,6 +40,13 @@ class SecretCipher:
             return self._fernet.decrypt(token).decode()
         except InvalidToken as error:
             raise CredentialError("a stored secret does not match the application key") from error
+
+    def rotate(self, token: bytes) -> bytes:
+        """The same secret, encrypted with the first key."""
+        try:
+            return self._fernet.rotate(token)
+        except InvalidToken as error:
+            raise CredentialError("a stored secret does not match any application key") from error
 
     def __repr__(self) -> str:
         return "SecretCipher(<hidden>)"
