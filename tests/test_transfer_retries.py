@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutErr
 
 from cstor import contracts, s3
 from cstor.embedded import EmbeddedS3, free_port
+from cstor.eventstore import CopyResult
 from cstor.s3.errors import from_boto
 from services.transfer.copying import PacketCopier
 from tests.stack import s3_client_for
@@ -78,6 +79,14 @@ def packet_of(
     )
 
 
+async def copy_all(
+    packet: contracts.PacketPlanned, copier: s3.ObjectCopier
+) -> list[CopyResult | None]:
+    """Every object of the packet, three attempts each, never told to stop."""
+    copying = PacketCopier(asyncio.Semaphore(4), attempts=3)
+    return await copying.copy_packet(packet, copier, packet.objects, lambda: False)
+
+
 async def test_a_permanent_failure_ends_the_object_at_the_first_attempt(
     s3_source: EmbeddedS3, s3_destination: EmbeddedS3, make_bucket: MakeBucket
 ) -> None:
@@ -89,9 +98,10 @@ async def test_a_permanent_failure_ends_the_object_at_the_first_attempt(
     packet = packet_of(source, "no-such-bucket-here", ("k", listed.size, listed.etag))
 
     # When it is copied with three attempts allowed
-    (result,) = await PacketCopier(asyncio.Semaphore(4), attempts=3).copy_packet(packet, copier)
+    (result,) = await copy_all(packet, copier)
 
     # Then the object failed once, with its error class and a message
+    assert result is not None
     assert (result.copied, result.reason, result.attempts) == (False, "no-such-bucket", 1)
     assert "does not exist" in result.message
 
@@ -105,7 +115,8 @@ async def test_a_transient_failure_is_tried_again_then_ends_failed(
     packet = packet_of("b", make_bucket(s3_destination), ("k", 4, ""))
 
     # When it is copied with three attempts allowed
-    (result,) = await PacketCopier(asyncio.Semaphore(4), attempts=3).copy_packet(packet, copier)
+    (result,) = await copy_all(packet, copier)
 
     # Then it was tried three times and ends failed as unreachable
+    assert result is not None
     assert (result.copied, result.reason, result.attempts) == (False, "unreachable", 3)

@@ -7,6 +7,7 @@ the rate. botocore still signs (its signer is cheap); urllib3 sends.
 
 from __future__ import annotations
 
+import html
 import re
 from urllib.parse import quote
 
@@ -49,7 +50,8 @@ class SignedRequests:
         found = _ETAG.search(body)
         if found is None:
             raise S3Error("s3-error", f"{what} at {self.endpoint.url}: no ETag came back")
-        return normalize_etag(found.group(1).decode().replace("&quot;", '"'))
+        # Quotes come escaped, as &quot; or (rclone) &#34;.
+        return normalize_etag(html.unescape(found.group(1).decode()))
 
     def _send(self, method: str, path: str, headers: dict[str, str], what: str) -> bytes:
         url = self._base + path
