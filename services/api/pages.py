@@ -362,7 +362,7 @@ async def _connection_page(
 
 # The chart sums the copied objects' sizes by time: past this many, it waits for a
 # projector-kept time series rather than scan a huge migration every second.
-CHART_MAX_OBJECTS = 100_000
+CHART_MAX_OBJECTS = 20_000
 
 
 async def _speed_context(services: Services, migration: MigrationOut) -> dict[str, Any]:
