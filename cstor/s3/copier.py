@@ -27,6 +27,7 @@ from obstore.store import S3Store
 from cstor.domain.checksums import (
     GIB,
     MIB,
+    SOURCE_ETAG_METADATA,
     ObjectTooLarge,
     composite_checksum,
     composite_etag,
@@ -247,6 +248,8 @@ class ObjectCopier:
         count = -(-size // part_size)
         attributes, extras = await self._source_attributes(source_bucket, key, size, etag)
         arguments = metadata.create_arguments(attributes, extras)
+        # Part sizes make multipart ETags incomparable: keep the source's with the copy.
+        arguments.setdefault("Metadata", {})[SOURCE_ETAG_METADATA] = etag
         upload, md5s = await self._open_upload(
             bucket, target, arguments, part_size, etag, upload_key, resume=True
         )
@@ -521,6 +524,8 @@ class ObjectCopier:
         count = -(-size // part_size)
         attributes, extras = await self._source_attributes(source_bucket, key, size, etag)
         arguments = metadata.create_arguments(attributes, extras)
+        # Part sizes make multipart ETags incomparable: keep the source's with the copy.
+        arguments.setdefault("Metadata", {})[SOURCE_ETAG_METADATA] = etag
         # Parts copied on the server are cheap to copy again: an old upload is aborted.
         upload, _ = await self._open_upload(
             bucket, target, arguments, part_size, etag, upload_key, resume=False
