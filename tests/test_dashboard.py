@@ -356,6 +356,46 @@ async def test_a_valid_migration_lands_the_user_on_its_page(
     assert 'hx-trigger="every 1s"' in page.text  # not finished yet: it keeps itself fresh
 
 
+async def test_the_form_estimates_a_migration_before_it_starts(
+    client: Client,
+    s3_source: EmbeddedS3,
+    s3_destination: EmbeddedS3,
+    make_bucket: Callable[[EmbeddedS3], str],
+) -> None:
+    # Given a source of three objects, one of them already identical at the destination
+    source_id = await add_connection(client, s3_source, "source")
+    destination_id = await add_connection(client, s3_destination, "destination")
+    source_bucket, destination_bucket = make_bucket(s3_source), make_bucket(s3_destination)
+    for key in ("a", "b", "c"):
+        s3_client_for(s3_source).put_object(Bucket=source_bucket, Key=key, Body=b"12345")
+    s3_client_for(s3_destination).put_object(Bucket=destination_bucket, Key="a", Body=b"12345")
+    form = {
+        "source_connection_id": source_id,
+        "source_bucket": source_bucket,
+        "destination_connection_id": destination_id,
+        "destination_bucket": destination_bucket,
+        "overwrite": "if-different",
+    }
+
+    # When the form asks for an estimate (what its "Estimate first" button sends)
+    response = await client.post("/migrations/estimate", data=form, headers={"HX-Request": "true"})
+
+    # Then it says what would be copied and skipped, and nothing has started
+    assert response.status_code == 200
+    assert "would copy <strong>2</strong> objects" in response.text
+    assert "skip 1" in response.text
+    assert "Nothing has been copied yet" in response.text
+    page = await client.get("/")
+    assert source_bucket not in page.text
+    # And a bad filter value is explained in place
+    bad = await client.post(
+        "/migrations/estimate",
+        data={**form, "overwrite": "sometimes"},
+        headers={"HX-Request": "true"},
+    )
+    assert "When the destination already has the key" in bad.text
+
+
 # The browser -----------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from litestar.plugins.htmx import HTMXTemplate
 from litestar.response import Redirect, Template
 
 from cstor.presets import PROVIDERS
-from services.api import charts, commands
+from services.api import charts, commands, planning
 from services.api.auth import NotSignedIn
 from services.api.deps import Services, provide_owner
 from services.api.queries import OBJECT_STATUSES
@@ -50,6 +50,7 @@ MIGRATION_LABELS = {
     "destination_bucket": "Destination bucket",
     "destination_prefix": "Destination prefix",
     "name": "Name",
+    "overwrite": "When the destination already has the key",
 }
 
 
@@ -217,6 +218,16 @@ class MigrationPages(Controller):
                 services, owner, values=data, error=str(error.detail), status_code=422
             )
         return Redirect(f"/migrations/{created.id}", status_code=303)
+
+    @post("/migrations/estimate")
+    async def estimate(self, services: Services, owner: str, data: Form) -> Template:
+        """What the form's migration would copy and skip, counted before anything is copied."""
+        try:
+            request = convert_form(data, MigrationCreate, MIGRATION_LABELS)
+            found = await planning.estimate_migration(services, owner, request)
+        except ClientException as error:
+            return fragment("migrations/_estimate.html", estimate=None, error=str(error.detail))
+        return fragment("migrations/_estimate.html", estimate=found, error="")
 
     @get("/migrations/{migration_id:uuid}")
     async def detail(
