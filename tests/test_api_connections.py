@@ -104,7 +104,7 @@ async def test_a_preset_is_tested_at_its_regional_endpoint(client: Client) -> No
             "name": "aws",
             "provider": "aws",
             "region": "eu-west-1",
-            "access_key": "AKIANOTAREALKEY00000",
+            "access_key": "not-a-real-access-key",
             "secret_key": "not-a-real-secret",
         },
     )
