@@ -54,8 +54,12 @@ def main() -> None:
     parser.add_argument("--small-size", type=int, default=16 * 1024)
     parser.add_argument("--large-count", type=int, default=2)
     parser.add_argument("--large-size", type=int, default=256 * MiB)
-    parser.add_argument("--large-rounds", type=int, default=3,
-                        help="cstor and the plain loop take turns; the medians are reported")
+    parser.add_argument(
+        "--large-rounds",
+        type=int,
+        default=3,
+        help="cstor and the plain loop take turns; the medians are reported",
+    )
     parser.add_argument("--transfer-replicas", type=int, default=1)
     args = parser.parse_args()
 
@@ -93,12 +97,12 @@ def main() -> None:
         cstor_runs, raw_runs = [], []
         with _PeakRss("service transfer") as transfer_rss:
             for round_ in range(args.large_rounds):
-                cstor_runs.append(_migrate(
-                    api, connections, "large", f"cstor-large-{round_}", args.large_count
-                ))
-                raw_runs.append(asyncio.run(
-                    _raw_copy(source, dest, "large", f"raw-large-{round_}")
-                ))
+                cstor_runs.append(
+                    _migrate(api, connections, "large", f"cstor-large-{round_}", args.large_count)
+                )
+                raw_runs.append(
+                    asyncio.run(_raw_copy(source, dest, "large", f"raw-large-{round_}"))
+                )
         seconds = statistics.median(cstor_runs)
         rows.append(("large", "cstor", seconds, large_mib / seconds, "MiB/s"))
         seconds = statistics.median(raw_runs)
@@ -115,14 +119,18 @@ def main() -> None:
     print(f"\n{'workload':<8} {'tool':<22} {'seconds':>9} {'rate':>12}")
     for workload, tool, secs, rate, unit in rows:
         print(f"{workload:<8} {tool:<22} {secs:>9.2f} {rate:>10.1f} {unit}")
-    print(f"small: {args.objects} x {args.small_size} B ({small_bytes / MiB:.0f} MiB); "
-          f"large: {args.large_count} x {args.large_size // MiB} MiB "
-          f"(median of {args.large_rounds}; each: cstor "
-          f"{', '.join(f'{large_mib / s:.0f}' for s in cstor_runs)}, plain "
-          f"{', '.join(f'{large_mib / s:.0f}' for s in raw_runs)} MiB/s); "
-          f"same: the small objects, server-side, within the source endpoint")
-    print(f"peak RSS of the transfer replica(s) during large: "
-          f"{transfer_rss.peak / MiB:.0f} MiB (load average {os.getloadavg()[0]:.1f})")
+    print(
+        f"small: {args.objects} x {args.small_size} B ({small_bytes / MiB:.0f} MiB); "
+        f"large: {args.large_count} x {args.large_size // MiB} MiB "
+        f"(median of {args.large_rounds}; each: cstor "
+        f"{', '.join(f'{large_mib / s:.0f}' for s in cstor_runs)}, plain "
+        f"{', '.join(f'{large_mib / s:.0f}' for s in raw_runs)} MiB/s); "
+        f"same: the small objects, server-side, within the source endpoint"
+    )
+    print(
+        f"peak RSS of the transfer replica(s) during large: "
+        f"{transfer_rss.peak / MiB:.0f} MiB (load average {os.getloadavg()[0]:.1f})"
+    )
     ratio_small = rows[0][3] / rows[1][3]
     ratio_large = rows[2][3] / rows[3][3]
     print(f"ratio_small_vs_rclone={ratio_small:.2f} ratio_large_vs_raw={ratio_large:.2f}")
@@ -171,22 +179,33 @@ def _connect(
 ) -> tuple[str, str]:
     ids = []
     for server in (source, dest):
-        response = api.post("/api/v1/connections", json={
-            "name": server.endpoint, "endpoint": server.endpoint,
-            "access_key": server.access_key, "secret_key": server.secret_key,
-        })
+        response = api.post(
+            "/api/v1/connections",
+            json={
+                "name": server.endpoint,
+                "endpoint": server.endpoint,
+                "access_key": server.access_key,
+                "secret_key": server.secret_key,
+            },
+        )
         response.raise_for_status()
         ids.append(response.json()["id"])
     return ids[0], ids[1]
 
 
-def _migrate(api: httpx.Client, connections: tuple[str, str], bucket: str, target: str,
-             expected: int) -> float:
+def _migrate(
+    api: httpx.Client, connections: tuple[str, str], bucket: str, target: str, expected: int
+) -> float:
     started = time.perf_counter()
-    response = api.post("/api/v1/migrations", json={
-        "source_connection_id": connections[0], "source_bucket": bucket,
-        "destination_connection_id": connections[1], "destination_bucket": target,
-    })
+    response = api.post(
+        "/api/v1/migrations",
+        json={
+            "source_connection_id": connections[0],
+            "source_bucket": bucket,
+            "destination_connection_id": connections[1],
+            "destination_bucket": target,
+        },
+    )
     response.raise_for_status()
     migration_id = response.json()["id"]
     while True:
@@ -200,8 +219,9 @@ def _migrate(api: httpx.Client, connections: tuple[str, str], bucket: str, targe
     return seconds
 
 
-def _rclone_copy(source: embedded.EmbeddedS3, dest: embedded.EmbeddedS3, bucket: str,
-                 target: str) -> float:
+def _rclone_copy(
+    source: embedded.EmbeddedS3, dest: embedded.EmbeddedS3, bucket: str, target: str
+) -> float:
     env = dict(os.environ)
     for name, server in (("SRC", source), ("DST", dest)):
         env |= {
@@ -214,9 +234,20 @@ def _rclone_copy(source: embedded.EmbeddedS3, dest: embedded.EmbeddedS3, bucket:
     rclone = shutil.which("rclone") or "rclone"
     started = time.perf_counter()
     subprocess.run(
-        [rclone, "copy", f"SRC:{bucket}", f"DST:{target}", "--transfers", "32",
-         "--checkers", "32", "--config", ""],
-        env=env, check=True,
+        [
+            rclone,
+            "copy",
+            f"SRC:{bucket}",
+            f"DST:{target}",
+            "--transfers",
+            "32",
+            "--checkers",
+            "32",
+            "--config",
+            "",
+        ],
+        env=env,
+        check=True,
     )
     return time.perf_counter() - started
 
@@ -231,18 +262,32 @@ def _s5cmd_copy(server: embedded.EmbeddedS3, bucket: str, target: str) -> float:
     s5cmd = shutil.which("s5cmd") or str(Path(sys.executable).parent / "s5cmd")
     started = time.perf_counter()
     subprocess.run(
-        [s5cmd, "--endpoint-url", server.endpoint, "--numworkers", "64", "cp",
-         f"s3://{bucket}/*", f"s3://{target}/"],
-        env=env, check=True, stdout=subprocess.DEVNULL,
+        [
+            s5cmd,
+            "--endpoint-url",
+            server.endpoint,
+            "--numworkers",
+            "64",
+            "cp",
+            f"s3://{bucket}/*",
+            f"s3://{target}/",
+        ],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     return time.perf_counter() - started
 
 
 def _list_once(server: embedded.EmbeddedS3, bucket: str) -> None:
     store = S3Store(
-        bucket, endpoint=server.endpoint, access_key_id=server.access_key,
-        secret_access_key=server.secret_key, region="us-east-1",
-        virtual_hosted_style_request=False, client_options={"allow_http": True},
+        bucket,
+        endpoint=server.endpoint,
+        access_key_id=server.access_key,
+        secret_access_key=server.secret_key,
+        region="us-east-1",
+        virtual_hosted_style_request=False,
+        client_options={"allow_http": True},
     )
     for _ in obstore.list(store):
         pass
@@ -274,14 +319,20 @@ class _PeakRss:
                     self.peak = max(self.peak, process.memory_info().rss)
 
 
-async def _raw_copy(source: embedded.EmbeddedS3, dest: embedded.EmbeddedS3, bucket: str,
-                    target: str) -> float:
+async def _raw_copy(
+    source: embedded.EmbeddedS3, dest: embedded.EmbeddedS3, bucket: str, target: str
+) -> float:
     """The plain peer: list, then stream each object GET -> PUT, objects in parallel."""
+
     def store(server: embedded.EmbeddedS3, name: str) -> S3Store:
         return S3Store(
-            name, endpoint=server.endpoint, access_key_id=server.access_key,
-            secret_access_key=server.secret_key, region="us-east-1",
-            virtual_hosted_style_request=False, client_options={"allow_http": True},
+            name,
+            endpoint=server.endpoint,
+            access_key_id=server.access_key,
+            secret_access_key=server.secret_key,
+            region="us-east-1",
+            virtual_hosted_style_request=False,
+            client_options={"allow_http": True},
         )
 
     src, dst = store(source, bucket), store(dest, target)
@@ -290,8 +341,9 @@ async def _raw_copy(source: embedded.EmbeddedS3, dest: embedded.EmbeddedS3, buck
 
     async def copy(key: str) -> None:
         result = await obstore.get_async(src, key)
-        await obstore.put_async(dst, key, result.stream(min_chunk_size=8 * MiB),
-                                chunk_size=16 * MiB, max_concurrency=8)
+        await obstore.put_async(
+            dst, key, result.stream(min_chunk_size=8 * MiB), chunk_size=16 * MiB, max_concurrency=8
+        )
 
     await asyncio.gather(*(copy(key) for key in keys))
     return time.perf_counter() - started

@@ -197,6 +197,40 @@ async def test_a_server_side_copy_of_a_deleted_source_is_reported_missing(
     assert (raised.value.reason, raised.value.transient) == ("source-missing", False)
 
 
+async def test_a_server_side_copy_of_a_multipart_source_keeps_everything_and_is_stamped(
+    moto_s3: EmbeddedS3, make_bucket: MakeBucket, s3_client: ClientFor
+) -> None:
+    # Given a source uploaded in two parts, with headers, metadata, Expires and tags
+    source, destination = make_bucket(moto_s3), make_bucket(moto_s3)
+    client = s3_client(moto_s3)
+    body = os.urandom(7 * MIB)
+    upload = client.create_multipart_upload(Bucket=source, Key="mp", Tagging=TAGS, **HEADERS)
+    parts = []
+    for n, start in enumerate((0, 5 * MIB), start=1):
+        part = client.upload_part(
+            Bucket=source, Key="mp", UploadId=upload["UploadId"], PartNumber=n,
+            Body=body[start : start + 5 * MIB],
+        )  # fmt: skip
+        parts.append({"PartNumber": n, "ETag": part["ETag"]})
+    client.complete_multipart_upload(
+        Bucket=source, Key="mp", UploadId=upload["UploadId"], MultipartUpload={"Parts": parts}
+    )
+    listed = planned(moto_s3, source, "mp")
+    assert listed.etag.endswith("-2")
+    copier = s3.ObjectCopier(endpoint_of(moto_s3), endpoint_of(moto_s3))
+
+    # When it is copied on the server (one CopyObject: it is under 5 GiB)
+    outcome = await copier.copy(source, "mp", destination, "mp", listed.size, listed.etag)
+
+    # Then the copy has the bytes, the headers, metadata and tags, and the source's ETag
+    # stamped on it, so that a sync can tell it is the same object
+    assert outcome.size == 7 * MIB
+    assert client.get_object(Bucket=destination, Key="mp")["Body"].read() == body
+    copy = client.head_object(Bucket=destination, Key="mp")
+    assert_kept_everything(copy, client.get_object_tagging(Bucket=destination, Key="mp")["TagSet"])
+    assert copy["Metadata"][SOURCE_ETAG_METADATA] == listed.etag
+
+
 async def test_a_large_server_side_copy_goes_in_part_copies_and_keeps_everything(
     moto_s3: EmbeddedS3, make_bucket: MakeBucket, s3_client: ClientFor
 ) -> None:

@@ -484,10 +484,19 @@ class ObjectCopier:
     async def _copy_on_server(
         self, source_bucket: str, key: str, bucket: str, target: str, size: int, etag: str
     ) -> CopyOutcome:
-        """CopyObject: metadata and tags go with it (the COPY directives)."""
+        """CopyObject: metadata and tags go with it (the COPY directives).
+
+        A multipart source's copy gets the store's own ETag, so, as with a streamed
+        multipart copy, the source's ETag is stamped on it: its metadata is replaced
+        by the source's own plus the stamp.
+        """
+        replace = None
+        if etag and not is_md5_etag(etag):
+            attributes, extras = await self._source_attributes(source_bucket, key, size, etag)
+            replace = metadata.replace_headers({**attributes, SOURCE_ETAG_METADATA: etag}, extras)
         try:
             written = await anyio.to_thread.run_sync(
-                self._signed.copy_object, source_bucket, key, bucket, target, etag,
+                self._signed.copy_object, source_bucket, key, bucket, target, etag, replace,
                 limiter=self._threads,
             )  # fmt: skip
         except S3Error as error:

@@ -7,7 +7,8 @@ Expires need boto3 (HEAD, GetObjectTagging), asked only of stores that keep tags
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -58,6 +59,19 @@ def create_arguments(attributes: Mapping[str, str], extras: Extras) -> dict[str,
     if extras.expires is not None:
         arguments["Expires"] = extras.expires
     return arguments
+
+
+def replace_headers(attributes: Mapping[str, str], extras: Extras) -> dict[str, str]:
+    """The HTTP headers of a CopyObject that replaces metadata, carrying the same attributes.
+
+    Tags are not among them: the copy keeps the source's (the COPY tagging directive).
+    """
+    headers: dict[str, str] = {}
+    for name, value in attributes.items():
+        headers[name if name in CONTENT_HEADERS else f"x-amz-meta-{name}"] = value
+    if extras.expires is not None:
+        headers["Expires"] = format_datetime(extras.expires.astimezone(UTC), usegmt=True)
+    return headers
 
 
 def head_attributes(head: Mapping[str, Any]) -> tuple[dict[str, str], Extras]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
 from urllib.parse import quote
 
 import urllib3
@@ -39,12 +40,25 @@ class SignedRequests:
         self._base = endpoint.url.rstrip("/")
 
     def copy_object(
-        self, source_bucket: str, key: str, bucket: str, target: str, if_match: str
+        self,
+        source_bucket: str,
+        key: str,
+        bucket: str,
+        target: str,
+        if_match: str,
+        replace: Mapping[str, str] | None = None,
     ) -> str:
-        """CopyObject (metadata and tags copied too); the new object's ETag."""
+        """CopyObject; the new object's ETag.
+
+        Metadata and tags are copied, unless `replace` gives the headers and metadata
+        the copy gets instead (the REPLACE directive; tags are still copied).
+        """
         headers = {"x-amz-copy-source": object_path(source_bucket, key)}
         if if_match:
             headers["x-amz-copy-source-if-match"] = f'"{if_match}"'
+        if replace is not None:
+            headers.update(replace)
+            headers["x-amz-metadata-directive"] = "REPLACE"
         what = f"copying {key!r} to {target!r}"
         body = self._send("PUT", object_path(bucket, target), headers, what)
         found = _ETAG.search(body)
