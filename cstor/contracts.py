@@ -34,6 +34,7 @@ class MigrationRequested(Event, frozen=True, kw_only=True, tag="migration.reques
     overwrite: str = "if-different"
     filters: dict[str, Any] = {}
     sync_of: UUID | None = None
+    storage_class: str | None = None  # of the copies; None: the destination's default
 
 
 class MigrationPlanningStarted(Event, frozen=True, kw_only=True, tag="migration.planning_started"):

@@ -151,7 +151,12 @@ class Migrations(Application[UUID]):
     def request(self, **request: Any) -> UUID:
         """Record a new migration request; the planner takes it from here."""
         # The library's generated event class does not carry keyword-only defaults over.
-        defaults: dict[str, Any] = {"overwrite": "if-different", "filters": {}, "sync_of": None}
+        defaults: dict[str, Any] = {
+            "overwrite": "if-different",
+            "filters": {},
+            "sync_of": None,
+            "storage_class": None,
+        }
         migration = Migration(**(defaults | request))
         self.save(migration)
         return migration.id

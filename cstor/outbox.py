@@ -34,6 +34,7 @@ def _migration_requested(event: Any, position: int) -> contracts.Event:
         overwrite=getattr(event, "overwrite", "if-different"),
         filters=getattr(event, "filters", None) or {},
         sync_of=getattr(event, "sync_of", None),
+        storage_class=getattr(event, "storage_class", None),
     )
 
 

@@ -8,7 +8,29 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from cstor.domain.exceptions import MigrationStateError
+from cstor.domain.exceptions import InvalidRequest, MigrationStateError
+
+STORAGE_CLASSES = (
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "GLACIER_IR",
+    "EXPRESS_ONEZONE",
+)
+"""The S3 storage classes a migration may give its copies (x-amz-storage-class)."""
+
+
+def check_storage_class(storage_class: str | None) -> None:
+    """Raise InvalidRequest unless ``storage_class`` is None or an S3 storage class."""
+    if storage_class is not None and storage_class not in STORAGE_CLASSES:
+        raise InvalidRequest(
+            f"storage_class: {storage_class!r} is not an S3 storage class"
+            f" (one of {', '.join(STORAGE_CLASSES)})."
+        )
 
 
 class Migration(Aggregate):
@@ -38,8 +60,10 @@ class Migration(Aggregate):
         overwrite: str = "if-different",
         filters: dict[str, Any] | None = None,
         sync_of: UUID | None = None,
+        storage_class: str | None = None,
     ) -> None:
         self.overwrite = overwrite
+        self.storage_class = storage_class  # of the copies; None: the destination's default
         self.filters = filters or {}
         self.sync_of = sync_of
         self.name = name
@@ -171,4 +195,5 @@ class Migration(Aggregate):
             "destination_prefix": self.destination_prefix,
             "overwrite": self.overwrite,
             "filters": self.filters,
+            "storage_class": self.storage_class,
         }

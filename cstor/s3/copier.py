@@ -8,6 +8,10 @@
   holding its bytes in memory only while in flight, all copies of the replica
   within `memory_budget` bytes. Parts are recorded in a journal as they finish,
   so a copy killed mid-way resumes from its finished parts.
+
+Each copy is verified by MD5 (ETags), or, for a source with an S3 additional
+checksum and a destination that keeps them, by that checksum (see
+`cstor.s3.checksums`: how either side is learned, and what is recorded).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from cstor.domain.checksums import (
     GIB,
     MIB,
     SOURCE_ETAG_METADATA,
+    AdditionalChecksum,
     ObjectTooLarge,
     composite_checksum,
     composite_etag,
@@ -38,9 +43,18 @@ from cstor.domain.checksums import (
     parts_in_flight_for,
 )
 from cstor.s3 import metadata
+from cstor.s3.checksums import (
+    AdditionalChecksums,
+    StreamChecksums,
+    check_composite,
+    check_read,
+    composite_of,
+    stored_checksum,
+)
 from cstor.s3.control import Endpoint, client
 from cstor.s3.errors import BOTO_ERRORS, OBSTORE_ERRORS, S3Error, from_boto, from_obstore
 from cstor.s3.multipart import JournaledUpload, Upload, UploadJournal, abort_strays, http_pool
+from cstor.s3.options import DEFAULT_OPTIONS, CopyOptions
 from cstor.s3.pacing import MemoryBudget, backoff, run_bounded
 from cstor.s3.signed import SignedRequests
 from cstor.s3.verify import (
@@ -62,7 +76,8 @@ T = TypeVar("T")
 
 
 class CopyOutcome(msgspec.Struct, frozen=True, kw_only=True):
-    """A verified copy: its size and checksum (`md5:<hex>` or `md5-parts:<hex>-<n>`)."""
+    """A verified copy: its size and checksum (`md5:<hex>`, `md5-parts:<hex>-<n>`,
+    or an additional one: `crc32c:<b64>`, `sha256-parts:<b64>-<n>` ...)."""
 
     size: int
     checksum: str
@@ -134,6 +149,7 @@ class ObjectCopier:
         self._threads = anyio.CapacityLimiter(threads)
         self._http = http_pool(threads)
         self._signed = SignedRequests(destination, self._http)
+        self._checksums = AdditionalChecksums(destination, self._http)
         self._stores: dict[tuple[Endpoint, str], S3Store] = {}
         self._keeps_tags: dict[str, bool] = {}
 
@@ -153,41 +169,51 @@ class ObjectCopier:
         expected_etag: str,
         *,
         upload_key: str = "",
+        options: CopyOptions = DEFAULT_OPTIONS,
     ) -> CopyOutcome:
         """Copy one object if it still has the planned ETag and size; raise S3Error if not.
 
         `upload_key` names the copy in the journal (the object's id), so that a
         multipart upload interrupted by a crash is resumed by the next attempt.
+        `options` are its migration's: the copy's storage class.
         """
         etag = normalize_etag(expected_etag)
         if self.server_side:
             if expected_size > self.server_copy_threshold:
                 return await self._copy_parts_on_server(
                     source_bucket, key, destination_bucket, destination_key,
-                    expected_size, etag, upload_key,
+                    expected_size, etag, upload_key, options,
                 )  # fmt: skip
             return await self._copy_on_server(
-                source_bucket, key, destination_bucket, destination_key, expected_size, etag
-            )
+                source_bucket, key, destination_bucket, destination_key, expected_size, etag,
+                options,
+            )  # fmt: skip
         if expected_size > self.multipart_threshold:
             return await self._copy_in_parts(
                 source_bucket, key, destination_bucket, destination_key,
-                expected_size, etag, upload_key,
+                expected_size, etag, upload_key, options,
             )  # fmt: skip
         return await self._copy_whole(
-            source_bucket, key, destination_bucket, destination_key, expected_size, etag
+            source_bucket, key, destination_bucket, destination_key, expected_size, etag, options
         )
 
     # GET -> PUT ------------------------------------------------------------------
 
     async def _copy_whole(
-        self, source_bucket: str, key: str, bucket: str, target: str, size: int, etag: str
+        self,
+        source_bucket: str,
+        key: str,
+        bucket: str,
+        target: str,
+        size: int,
+        etag: str,
+        options: CopyOptions = DEFAULT_OPTIONS,
     ) -> CopyOutcome:
         async with self._memory.hold(size):
-            options: GetOptions = {"if_match": f'"{etag}"'} if etag else {}
+            condition: GetOptions = {"if_match": f'"{etag}"'} if etag else {}
             try:
                 source = await obstore.get_async(
-                    self._store(self.source, source_bucket), key, options=options
+                    self._store(self.source, source_bucket), key, options=condition
                 )
                 check_planned(source_bucket, key, source, size, etag)
                 data = await source.bytes_async()
@@ -203,15 +229,28 @@ class ObjectCopier:
                 )
             attributes = metadata.content_attributes(source.attributes)
             extras = await self._extras(source_bucket, key)
-            if extras.expires is not None:
+            additional, recorded = extras.checksum, ""
+            if additional is not None and not additional.composite:
+                await check_read(key, memoryview(data), additional)
+            if additional and not additional.composite and self._checksums.wanted(bucket):
+                send = partial(
+                    self._checksums.put, bucket, target, memoryview(data), attributes, extras,
+                    additional, options.storage_class,
+                )  # fmt: skip
+                written, recorded = await anyio.to_thread.run_sync(send, limiter=self._threads)
+            elif extras.expires is not None:
                 # obstore cannot send Expires; the rare object that has one goes by boto3.
                 arguments = metadata.create_arguments(attributes, extras)
+                if options.storage_class:
+                    arguments["StorageClass"] = options.storage_class
                 written = await self._control(
                     self.destination, f"writing {target!r}", self._put_object,
                     bucket, target, data, arguments,
                 )  # fmt: skip
             else:
                 try:
+                    if options.storage_class:
+                        attributes["Storage-Class"] = options.storage_class
                     result = await obstore.put_async(
                         self._store(self.destination, bucket),
                         target,
@@ -224,7 +263,7 @@ class ObjectCopier:
                     raise from_obstore(error, self.destination.url, bucket, target) from error
                 written = normalize_etag(result["e_tag"])
         check_etag(target, written, md5)
-        return CopyOutcome(size=size, checksum=md5_checksum(md5))
+        return CopyOutcome(size=size, checksum=recorded or md5_checksum(md5))
 
     def _put_object(
         self, bucket: str, key: str, data: bytes | obstore.Bytes, arguments: dict[str, Any]
@@ -243,6 +282,7 @@ class ObjectCopier:
         size: int,
         etag: str,
         upload_key: str,
+        options: CopyOptions = DEFAULT_OPTIONS,
     ) -> CopyOutcome:
         part_size = self._part_size(key, size, self.min_part_size)
         count = -(-size // part_size)
@@ -250,15 +290,23 @@ class ObjectCopier:
         arguments = metadata.create_arguments(attributes, extras)
         # Part sizes make multipart ETags incomparable: keep the source's with the copy.
         arguments.setdefault("Metadata", {})[SOURCE_ETAG_METADATA] = etag
+        if options.storage_class:
+            arguments["StorageClass"] = options.storage_class
+        additional = extras.checksum
+        if additional is not None and self._checksums.wanted(bucket):
+            arguments["ChecksumAlgorithm"] = additional.algorithm
         upload, md5s = await self._open_upload(
             bucket, target, arguments, part_size, etag, upload_key, resume=True
         )
         if md5s:
             log.info("resuming %r: %d of %d parts already there", target, len(md5s), count)
+        digests = self._stream_checksums(upload, additional, size, part_size)
         try:
             await self._stream_parts(
-                upload, source_bucket, key, size, etag, part_size, md5s, upload_key
+                upload, source_bucket, key, size, etag, part_size, md5s, upload_key, digests
             )
+            if digests is not None and additional is not None and not additional.composite:
+                digests.check_whole(key, additional)
             expected = composite_etag([bytes.fromhex(md5s[n]) for n in range(1, count + 1)])
             written = await self._control(
                 self.destination, f"completing {target!r}", upload.complete, md5s
@@ -270,7 +318,35 @@ class ObjectCopier:
             raise
         await self._forget(upload_key)
         check_etag(target, written, expected)
-        return CopyOutcome(size=size, checksum=composite_checksum(written))
+        recorded = await self._check_kept_checksum(upload, bucket, target, count)
+        return CopyOutcome(size=size, checksum=recorded or composite_checksum(written))
+
+    def _stream_checksums(
+        self, upload: Upload, source: AdditionalChecksum | None, size: int, part_size: int
+    ) -> StreamChecksums | None:
+        """What to hash as the source streams by: parts for the upload, the whole object
+        to check against the source's full-object checksum; None if neither."""
+        whole = source is not None and not source.composite
+        algorithm = upload.checksum_algorithm or (source.algorithm if whole and source else "")
+        if not algorithm:
+            return None
+        parts = upload.part_checksums if upload.checksum_algorithm else None
+        return StreamChecksums(algorithm, size, part_size, parts, whole)
+
+    async def _check_kept_checksum(self, upload: Upload, bucket: str, key: str, count: int) -> str:
+        """The record of a multipart copy by the destination's composite checksum, once
+        checked against the parts sent; "" where the destination keeps none."""
+        algorithm = upload.checksum_algorithm
+        if not algorithm:
+            return ""
+        stored = await self._control(
+            self.destination, f"reading {key!r}",
+            stored_checksum, client(self.destination), bucket, key,
+        )  # fmt: skip
+        expected = composite_of(algorithm, upload.part_checksums, count)
+        kept = check_composite(key, algorithm, expected, stored)
+        self._checksums.learned(bucket, kept is not None)
+        return kept.recorded() if kept else ""
 
     async def _stream_parts(
         self,
@@ -282,11 +358,13 @@ class ObjectCopier:
         part_size: int,
         md5s: dict[int, str],
         upload_key: str,
+        digests: StreamChecksums | None = None,
     ) -> None:
         """Cut one GET stream of the source into parts and upload those not in `md5s`.
 
         Each part holds its bytes (as the stream's own buffers, never joined) from
         its first byte until the store has it; parts already uploaded are skipped.
+        `digests` sees every byte first (parts skipped too).
         """
         in_flight = parts_in_flight_for(size, self.max_parts_in_flight)
         running: set[asyncio.Task[None]] = set()
@@ -312,7 +390,8 @@ class ObjectCopier:
         try:
             source = await self._open(bucket, key, size, etag)
             number, pieces, held = 1, list[memoryview](), 0
-            async for chunk in source.stream(_STREAM_CHUNK):
+            chunks = source.stream(_STREAM_CHUNK)
+            async for chunk in digests.passing(chunks) if digests else chunks:
                 view = memoryview(chunk)
                 while view:
                     wanted = min(part_size, size - (number - 1) * part_size)
@@ -387,6 +466,7 @@ class ObjectCopier:
     @staticmethod
     def _head(endpoint: Endpoint, bucket: str, key: str, etag: str) -> dict[str, Any]:
         arguments: dict[str, Any] = {"IfMatch": f'"{etag}"'} if etag else {}
+        arguments["ChecksumMode"] = "ENABLED"  # the additional checksum, where there is one
         return dict(client(endpoint).head_object(Bucket=bucket, Key=key, **arguments))
 
     def _tags(self, bucket: str, key: str) -> dict[str, str]:
@@ -429,7 +509,10 @@ class ObjectCopier:
         where = self.destination.url
         journaled = await self.journal.find(upload_key) if self.journal and upload_key else None
         if journaled is not None:
-            upload = Upload(destination, self._http, where, bucket, key, journaled.upload_id)
+            upload = Upload(
+                destination, self._http, where, bucket, key, journaled.upload_id,
+                journaled.checksum_algorithm,
+            )  # fmt: skip
             same = (journaled.bucket, journaled.key, journaled.part_size, journaled.source_etag)
             held = None
             if resume and same == (bucket, key, part_size, etag):
@@ -466,6 +549,7 @@ class ObjectCopier:
                     upload_id=upload.upload_id,
                     part_size=part_size,
                     source_etag=etag,
+                    checksum_algorithm=upload.checksum_algorithm,
                 )
                 await self.journal.started(upload_key, record)
         except BaseException:
@@ -482,7 +566,14 @@ class ObjectCopier:
     # Server-side copies -----------------------------------------------------------
 
     async def _copy_on_server(
-        self, source_bucket: str, key: str, bucket: str, target: str, size: int, etag: str
+        self,
+        source_bucket: str,
+        key: str,
+        bucket: str,
+        target: str,
+        size: int,
+        etag: str,
+        options: CopyOptions = DEFAULT_OPTIONS,
     ) -> CopyOutcome:
         """CopyObject: metadata and tags go with it (the COPY directives).
 
@@ -497,7 +588,7 @@ class ObjectCopier:
         try:
             written = await anyio.to_thread.run_sync(
                 self._signed.copy_object, source_bucket, key, bucket, target, etag, replace,
-                limiter=self._threads,
+                options.storage_class, limiter=self._threads,
             )  # fmt: skip
         except S3Error as error:
             if error.reason != "not-found":
@@ -527,6 +618,7 @@ class ObjectCopier:
         size: int,
         etag: str,
         upload_key: str,
+        options: CopyOptions = DEFAULT_OPTIONS,
     ) -> CopyOutcome:
         """UploadPartCopy, parts in parallel: the way past CopyObject's 5 GiB."""
         part_size = self._part_size(key, size, self.copy_part_size)
@@ -535,6 +627,8 @@ class ObjectCopier:
         arguments = metadata.create_arguments(attributes, extras)
         # Part sizes make multipart ETags incomparable: keep the source's with the copy.
         arguments.setdefault("Metadata", {})[SOURCE_ETAG_METADATA] = etag
+        if options.storage_class:
+            arguments["StorageClass"] = options.storage_class
         # Parts copied on the server are cheap to copy again: an old upload is aborted.
         upload, _ = await self._open_upload(
             bucket, target, arguments, part_size, etag, upload_key, resume=False

@@ -47,13 +47,17 @@ class SignedRequests:
         target: str,
         if_match: str,
         replace: Mapping[str, str] | None = None,
+        storage_class: str | None = None,
     ) -> str:
         """CopyObject; the new object's ETag.
 
         Metadata and tags are copied, unless `replace` gives the headers and metadata
-        the copy gets instead (the REPLACE directive; tags are still copied).
+        the copy gets instead (the REPLACE directive; tags are still copied). The copy
+        gets `storage_class` if given, else the store's default.
         """
         headers = {"x-amz-copy-source": object_path(source_bucket, key)}
+        if storage_class:
+            headers["x-amz-storage-class"] = storage_class
         if if_match:
             headers["x-amz-copy-source-if-match"] = f'"{if_match}"'
         if replace is not None:

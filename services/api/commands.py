@@ -12,8 +12,10 @@ from eventsourcing.application import AggregateNotFoundError
 from litestar.exceptions import ClientException, NotFoundException
 
 from cstor import s3
-from cstor.domain.migration import Migration
+from cstor.domain.exceptions import InvalidRequest
+from cstor.domain.migration import Migration, check_storage_class
 from cstor.presets import PresetError, endpoint_for
+from cstor.secret_store import SecretStoreError
 from services.api.deps import Services
 from services.api.schemas import (
     BucketOut,
@@ -34,6 +36,13 @@ class Conflict(ClientException):
     status_code = 409
 
 
+class SecretStoreUnavailable(ClientException):
+    """The secret store failed (unreachable, refused); a ClientException all the same, so
+    the dashboard's forms show the message next to what the user typed."""
+
+    status_code = 503
+
+
 async def create_connection(
     services: Services, owner: str, data: ConnectionCreate
 ) -> ConnectionOut:
@@ -52,14 +61,17 @@ async def create_connection(
         await s3.check_access(endpoint)
     except s3.S3Error as error:
         raise Unprocessable(f"Connection test failed: {error}") from None
-    saved = await services.connections.create(
-        owner=owner,
-        name=data.name,
-        endpoint=endpoint.url,
-        region=data.region,
-        access_key=data.access_key,
-        secret_key=data.secret_key,
-    )
+    try:
+        saved = await services.connections.create(
+            owner=owner,
+            name=data.name,
+            endpoint=endpoint.url,
+            region=data.region,
+            access_key=data.access_key,
+            secret_key=data.secret_key,
+        )
+    except SecretStoreError as error:
+        raise SecretStoreUnavailable(f"The connection was not saved: {error}") from None
     return ConnectionOut(**{f: getattr(saved, f) for f in ConnectionOut.__struct_fields__})
 
 
@@ -81,9 +93,12 @@ async def rotate_secret(
         await s3.check_access(endpoint)
     except s3.S3Error as error:
         raise Unprocessable(f"The new keys were not saved: {error}") from None
-    rotated = await services.connections.rotate_secret(
-        owner, connection_id, access_key=access_key, secret_key=data.secret_key
-    )
+    try:
+        rotated = await services.connections.rotate_secret(
+            owner, connection_id, access_key=access_key, secret_key=data.secret_key
+        )
+    except SecretStoreError as error:
+        raise SecretStoreUnavailable(f"The new keys were not saved: {error}") from None
     if rotated is None:
         raise NotFoundException(f"Connection {connection_id} does not exist.")
     return ConnectionOut(**{f: getattr(rotated, f) for f in ConnectionOut.__struct_fields__})
@@ -93,7 +108,7 @@ async def list_buckets(services: Services, owner: str, connection_id: UUID) -> l
     """The buckets the connection's keys can see."""
     if await services.connections.get(owner, connection_id) is None:
         raise NotFoundException(f"Connection {connection_id} does not exist.")
-    endpoint = await services.connections.endpoint(connection_id)
+    endpoint = await connection_endpoint(services, connection_id)
     try:
         buckets = await s3.list_buckets(endpoint)
     except s3.S3Error as error:
@@ -114,7 +129,18 @@ async def delete_connection(services: Services, owner: str, connection_id: UUID)
             f"Connection {found.name!r} is used by the migration {names}{more}. Delete it once"
             " that migration has finished, or cancel the migration first."
         )
-    await services.connections.delete(owner, connection_id)
+    try:
+        await services.connections.delete(owner, connection_id)
+    except SecretStoreError as error:
+        raise SecretStoreUnavailable(f"The connection was not deleted: {error}") from None
+
+
+async def connection_endpoint(services: Services, connection_id: UUID) -> s3.Endpoint:
+    """The connection's endpoint with its secret; a failing secret store answers 503."""
+    try:
+        return await services.connections.endpoint(connection_id)
+    except SecretStoreError as error:
+        raise SecretStoreUnavailable(str(error)) from None
 
 
 async def create_migration(
@@ -122,13 +148,17 @@ async def create_migration(
 ) -> MigrationOut:
     """Check the filters and that both buckets can be reached, then record the request."""
     filters = validated_filters(data.filters)
+    try:
+        check_storage_class(data.storage_class)
+    except InvalidRequest as error:
+        raise Unprocessable(str(error)) from None
     for role, connection_id, bucket in (
         ("source", data.source_connection_id, data.source_bucket),
         ("destination", data.destination_connection_id, data.destination_bucket),
     ):
         if await services.connections.get(owner, connection_id) is None:
             raise Unprocessable(f"The {role} connection {connection_id} does not exist.")
-        endpoint = await services.connections.endpoint(connection_id)
+        endpoint = await connection_endpoint(services, connection_id)
         try:
             await s3.check_access(endpoint, bucket)
         except s3.S3Error as error:
@@ -147,6 +177,7 @@ async def create_migration(
             overwrite=data.overwrite,
             filters=filters,
             sync_of=sync_of,
+            storage_class=data.storage_class,
         )
     )
     return await get_migration(services, owner, migration_id)
@@ -168,6 +199,7 @@ async def sync_again(services: Services, owner: str, migration_id: UUID) -> Migr
         name=f"{migration.name} (sync)",
         overwrite="if-different",
         filters=msgspec.convert(migration.filters, FiltersIn),
+        storage_class=getattr(migration, "storage_class", None),
     )
     return await create_migration(services, owner, request, sync_of=migration_id)
 

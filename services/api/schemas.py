@@ -83,6 +83,8 @@ class MigrationCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     name: Annotated[str, msgspec.Meta(max_length=200)] = ""
     overwrite: Overwrite = "if-different"
     filters: FiltersIn = FiltersIn()
+    # The copies' S3 storage class (STANDARD_IA, GLACIER_IR, ...); None: the destination's default.
+    storage_class: str | None = None
 
 
 class EstimateOut(msgspec.Struct, frozen=True, kw_only=True):

@@ -30,11 +30,14 @@ class PacketCopier:
         packet: contracts.PacketPlanned,
         copier: s3.ObjectCopier,
         objects: Sequence[contracts.PacketObject],
+        options: s3.CopyOptions,
         stop: Callable[[], bool],
     ) -> list[CopyResult | None]:
         """A result per object, in order; None for objects not started because of ``stop``."""
         return list(
-            await asyncio.gather(*(self._copy_one(packet, obj, copier, stop) for obj in objects))
+            await asyncio.gather(
+                *(self._copy_one(packet, obj, copier, options, stop) for obj in objects)
+            )
         )
 
     async def _copy_one(
@@ -42,6 +45,7 @@ class PacketCopier:
         packet: contracts.PacketPlanned,
         obj: contracts.PacketObject,
         copier: s3.ObjectCopier,
+        options: s3.CopyOptions,
         stop: Callable[[], bool],
     ) -> CopyResult | None:
         target = destination_key(obj.key, packet.source_prefix, packet.destination_prefix)
@@ -60,6 +64,7 @@ class PacketCopier:
                         expected_size=obj.size,
                         expected_etag=obj.etag,
                         upload_key=str(object_id(packet.migration_id, obj.key)),
+                        options=options,
                     )
             except s3.S3Error as error:
                 if error.transient and attempt < self.attempts:

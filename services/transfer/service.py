@@ -10,11 +10,11 @@ import socket
 import anyio
 import asyncpg
 
-from cstor import bus, contracts, subjects
+from cstor import bus, contracts, s3, subjects
 from cstor.connections import ConnectionStore
-from cstor.credentials import SecretCipher
 from cstor.domain.migration import Migration
 from cstor.eventstore import Migrations
+from cstor.secret_store import SecretStoreError, secret_store_for
 from cstor.settings import Settings
 from services.transfer.copying import CopierPool, PacketCopier
 from services.transfer.journal import PostgresUploadJournal
@@ -51,7 +51,8 @@ class Transfer:
         # A redelivery of a packet already recorded (crash after commit, before ack): done.
         if await anyio.to_thread.run_sync(self.app.packet_transferred, mid, seq):
             return
-        status = await self.states.refresh(mid)
+        migration = await self.states.refresh(mid)
+        status = migration.status
         if status == Migration.CANCELLED:
             return  # nothing more is copied for it; the packet stays open, as it stopped
         if status == Migration.PAUSED:
@@ -61,13 +62,16 @@ class Transfer:
         )
         todo = [obj for obj in packet.objects if obj.key not in done]
         pair = (packet.source_connection_id, packet.destination_connection_id)
-        copier = self.copiers.get(
-            pair,
-            await self.connections.endpoint(pair[0]),
-            await self.connections.endpoint(pair[1]),
-        )
+        try:
+            source = await self.connections.endpoint(pair[0])
+            destination = await self.connections.endpoint(pair[1])
+        except SecretStoreError as error:
+            # Unreachable or refused: the packet is redelivered, with backoff, until it works.
+            raise bus.TransientError(str(error)) from None
+        copier = self.copiers.get(pair, source, destination)
+        options = s3.CopyOptions(storage_class=migration.storage_class)
         attempted = await self.copier.copy_packet(
-            packet, copier, todo, stop=lambda: self.states.stopped(mid)
+            packet, copier, todo, options, stop=lambda: self.states.stopped(mid)
         )
         results = [result for result in attempted if result is not None]
         if len(results) < len(todo):
@@ -109,7 +113,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         await states.follow(nc)
         transfer = Transfer(
             app,
-            ConnectionStore(pool, SecretCipher(settings.secret_key)),
+            ConnectionStore(pool, secret_store_for(settings)),
             PacketCopier(asyncio.Semaphore(settings.transfer_concurrency), settings.copy_attempts),
             CopierPool(settings, journal),
             states,

@@ -35,11 +35,11 @@ class MigrationStates:
         for name in ("paused", "resumed", "cancelled"):
             await nc.subscribe(f"cstor.migration.*.{name}", cb=self._on_event)
 
-    async def refresh(self, migration_id: UUID) -> str:
-        """The migration's status as the event store has it now."""
+    async def refresh(self, migration_id: UUID) -> Migration:
+        """The migration as the event store has it now (its status, its storage class...)."""
         migration = await anyio.to_thread.run_sync(self.app.get, migration_id)
         self._status[migration_id] = migration.status
-        return migration.status
+        return migration
 
     def stopped(self, migration_id: UUID) -> bool:
         """Whether copying for this migration should stop (paused or cancelled)."""
