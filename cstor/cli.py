@@ -114,22 +114,28 @@ def _demo(args: argparse.Namespace) -> int:
 def _rotate_key(args: argparse.Namespace) -> int:
     import asyncpg
 
-    from cstor.connections import ConnectionStore
+    from cstor.connections import KeyRotation, reencrypt_secrets
     from cstor.credentials import SecretCipher, load_or_create_key
 
     settings = Settings.from_env()
     key = settings.secret_key or load_or_create_key(args.data_dir)
     database_url = args.database_url or settings.database_url
 
-    async def rotate() -> int:
+    async def rotate() -> KeyRotation:
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
         try:
-            return await ConnectionStore(pool, SecretCipher(key)).reencrypt_all()
+            return await reencrypt_secrets(pool, SecretCipher(key))
         finally:
             await pool.close()
 
-    count = asyncio.run(rotate())
-    print(f"{count} connection secrets are now encrypted with the first key")
+    done = asyncio.run(rotate())
+    print(f"{done.reencrypted} connection secrets are now encrypted with the first key")
+    if done.kept_in_secrets_manager:
+        print(
+            f"{done.kept_in_secrets_manager} connection secrets are kept in AWS Secrets Manager,"
+            " which encrypts them with its own (KMS) key: the application key does not apply"
+            " to them, so there is nothing to re-encrypt"
+        )
     return 0
 
 

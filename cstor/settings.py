@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 import msgspec
@@ -16,6 +17,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     nats_url: str = "nats://127.0.0.1:4222"
     data_dir: Path = Path(".cstor")
     secret_key: str = ""
+    # Where connection secrets are kept: encrypted with secret_key in Postgres, or in AWS
+    # Secrets Manager (Postgres then keeps only each secret's ARN). Empty endpoint: AWS's
+    # own for the region; empty keys: boto3's usual chain (AWS_* variables, an IAM role).
+    secrets_backend: Literal["postgres", "aws-secrets-manager"] = "postgres"
+    secrets_manager_endpoint: str = ""
+    secrets_manager_region: str = "us-east-1"
+    secrets_manager_access_key: str = ""
+    secrets_manager_secret_key: str = ""
+    secrets_manager_prefix: str = "cstor/connections/"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     stream_name: str = "CSTOR"

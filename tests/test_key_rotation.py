@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 
 from cstor.connections import SCHEMA, ConnectionStore
 from cstor.credentials import CredentialError, SecretCipher
+from cstor.secret_store import EncryptedColumn
 
 
 def test_a_key_list_reads_with_any_key_and_writes_with_the_first() -> None:
@@ -38,7 +39,7 @@ async def test_rotate_key_re_encrypts_every_stored_secret(database_url: str) -> 
         await pool.execute(SCHEMA)
         saved = []
         for n in range(2):
-            connection = await ConnectionStore(pool, SecretCipher(old)).create(
+            connection = await ConnectionStore(pool, EncryptedColumn(SecretCipher(old))).create(
                 owner="o",
                 name=f"c{n}",
                 endpoint="http://127.0.0.1:1",
@@ -62,7 +63,7 @@ async def test_rotate_key_re_encrypts_every_stored_secret(database_url: str) -> 
         # Then it says so, and the new key alone reads every secret
         assert result.returncode == 0, result.stderr
         assert "2 connection secrets" in result.stdout
-        store = ConnectionStore(pool, SecretCipher(new))
+        store = ConnectionStore(pool, EncryptedColumn(SecretCipher(new)))
         secrets = [(await store.endpoint(connection_id)).secret_key for connection_id in saved]
         assert secrets == ["secret-0", "secret-1"]
         assert old not in result.stdout + result.stderr

@@ -27,9 +27,9 @@ from cstor.accounts import SCHEMA as ACCOUNTS_SCHEMA
 from cstor.accounts import Accounts
 from cstor.connections import SCHEMA as CONNECTIONS_SCHEMA
 from cstor.connections import ConnectionStore
-from cstor.credentials import SecretCipher
 from cstor.eventstore import Migrations
 from cstor.relay import OutboxRelay
+from cstor.secret_store import SecretStoreError, secret_store_for
 from cstor.settings import Settings
 from services.api.accounts import ACCOUNT_CONTROLLERS
 from services.api.auth import provide_user
@@ -59,7 +59,7 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
         migrations = Migrations(settings)
         app.state.services = Services(
             migrations=migrations,
-            connections=ConnectionStore(pool, SecretCipher(settings.secret_key)),
+            connections=ConnectionStore(pool, secret_store_for(settings)),
             read_models=ReadModels(pool),
             accounts=Accounts(pool),
         )
@@ -122,6 +122,9 @@ def _unexpected_error(request: Request, error: Exception) -> Response:  # type: 
     is logged, never shown as a trace."""
     if isinstance(error, HTTPException):
         return problem(error.status_code, error.detail, headers=error.headers, extra=error.extra)
+    if isinstance(error, SecretStoreError):  # e.g. AWS Secrets Manager unreachable or denying
+        log.warning("%s %s: %s", request.method, request.url.path, error)
+        return problem(503, str(error))
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return problem(500, "Something went wrong on our side; it has been logged.")
 

@@ -12,7 +12,13 @@ from cstor import s3
 from cstor.decisions import Scope, estimate, filters_from_dict
 from cstor.domain.exceptions import MigrationStateError
 from cstor.eventstore import RetryObject
-from services.api.commands import Conflict, Unprocessable, get_migration, validated_filters
+from services.api.commands import (
+    Conflict,
+    Unprocessable,
+    connection_endpoint,
+    get_migration,
+    validated_filters,
+)
 from services.api.deps import Services
 from services.api.schemas import EstimateOut, MigrationCreate, PrefixTotals, ScanOut
 
@@ -87,7 +93,7 @@ async def _endpoint(services: Services, owner: str, connection_id: UUID, role: s
     if await services.connections.get(owner, connection_id) is None:
         which = f"The {role} connection" if role else "The connection"
         raise Unprocessable(f"{which} {connection_id} does not exist.")
-    return await services.connections.endpoint(connection_id)
+    return await connection_endpoint(services, connection_id)
 
 
 async def retry_failed(services: Services, owner: str, migration_id: UUID) -> int:
@@ -101,7 +107,7 @@ async def retry_failed(services: Services, owner: str, migration_id: UUID) -> in
     )
     if not rows:
         raise Conflict(f"Migration {migration_id} has no failed objects to retry.")
-    source = await services.connections.endpoint(migration.source_connection_id)
+    source = await connection_endpoint(services, migration.source_connection_id)
 
     def current(key: str, size: int, etag: str, version: int) -> RetryObject:
         # A failure may have been a changed or missing source: retry what is there now.

@@ -11,11 +11,11 @@ import asyncpg
 
 from cstor import bus, contracts, s3, subjects
 from cstor.connections import ConnectionStore
-from cstor.credentials import SecretCipher
 from cstor.domain.exceptions import MigrationStateError
 from cstor.domain.migration import Migration
 from cstor.domain.planning import PacketLimits
 from cstor.eventstore import Migrations
+from cstor.secret_store import SecretStoreError, secret_store_for
 from cstor.settings import Settings
 from services.planner.planning import plan_migration
 
@@ -63,6 +63,11 @@ class Planner:
         except LookupError as error:
             await self._fail(migration_id, "no-connection", str(error))
             return
+        except SecretStoreError as error:
+            if error.transient:
+                raise bus.TransientError(str(error)) from None
+            await self._fail(migration_id, "secret-unavailable", str(error))
+            return
         await anyio.to_thread.run_sync(self.app.finish_planning, migration_id, totals)
         log.info(
             "planned %s: %d objects in %d packets", migration_id, totals.objects, totals.packets
@@ -92,7 +97,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         limits = PacketLimits(
             max_bytes=settings.packet_max_bytes, max_objects=settings.packet_max_objects
         )
-        planner = Planner(app, ConnectionStore(pool, SecretCipher(settings.secret_key)), limits)
+        planner = Planner(app, ConnectionStore(pool, secret_store_for(settings)), limits)
         requested = bus.ConsumerSpec(
             stream=settings.stream_name,
             durable="planner",
