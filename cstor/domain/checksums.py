@@ -7,9 +7,15 @@ computing the same from the bytes that were streamed.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import crc32c
+import msgspec
 
 SOURCE_ETAG_METADATA = "cstor-source-etag"
 """User metadata cstor writes on a multipart copy: the source's ETag. Part sizes make
@@ -81,3 +87,103 @@ def md5_checksum(md5_hex: str) -> str:
 def composite_checksum(etag: str) -> str:
     """The recorded checksum of a multipart copy: `md5-parts:<hex>-<parts>`."""
     return f"md5-parts:{normalize_etag(etag)}"
+
+
+# S3's additional checksums ---------------------------------------------------------
+
+ADDITIONAL_ALGORITHMS = ("CRC32", "CRC32C", "SHA1", "SHA256")
+"""The additional checksums cstor computes (CRC64NVME is not among them: it falls back to MD5).
+
+A single-part object's value is the digest of its bytes; a multipart object's is a
+full-object one (CRCs only), or a composite: the digest of its parts' digests
+concatenated, `-<number of parts>` after it."""
+
+
+BytesLike = bytes | bytearray | memoryview
+
+
+class Digest(Protocol):
+    """A running checksum: hashlib's interface, which the CRCs below follow."""
+
+    def update(self, data: BytesLike, /) -> None: ...
+
+    def digest(self) -> bytes: ...
+
+
+class _Crc:
+    """A CRC as a running digest: its 32 bits, big-endian, as S3 encodes them."""
+
+    def __init__(self, function: Callable[[BytesLike, int], int]) -> None:
+        self._function = function
+        self._value = 0
+
+    def update(self, data: BytesLike, /) -> None:
+        self._value = self._function(data, self._value)
+
+    def digest(self) -> bytes:
+        return self._value.to_bytes(4, "big")
+
+
+def new_digest(algorithm: str) -> Digest:
+    """A running digest for one of ADDITIONAL_ALGORITHMS."""
+    if algorithm == "CRC32":
+        return _Crc(zlib.crc32)
+    if algorithm == "CRC32C":
+        return _Crc(crc32c.crc32c)
+    if algorithm == "SHA1":
+        return hashlib.sha1(usedforsecurity=False)
+    if algorithm == "SHA256":
+        return hashlib.sha256()
+    raise ValueError(f"not an additional checksum cstor computes: {algorithm!r}")
+
+
+def digest_value(digest: Digest) -> str:
+    """A digest as S3 writes it in x-amz-checksum-* headers: base64."""
+    return base64.b64encode(digest.digest()).decode()
+
+
+def composite_value(algorithm: str, part_values: Sequence[str]) -> str:
+    """A multipart object's composite checksum from its parts' values: `<base64>-<parts>`."""
+    digest = new_digest(algorithm)
+    digest.update(b"".join(base64.b64decode(value) for value in part_values))
+    return f"{digest_value(digest)}-{len(part_values)}"
+
+
+class AdditionalChecksum(msgspec.Struct, frozen=True, kw_only=True):
+    """An object's additional checksum: its algorithm and base64 value.
+
+    `parts` is 0 for a full-object value, else the parts of a composite one
+    (-1 where the store did not say how many).
+    """
+
+    algorithm: str
+    value: str
+    parts: int = 0
+
+    @property
+    def composite(self) -> bool:
+        return self.parts != 0
+
+    def recorded(self) -> str:
+        """How a copy verified by it is recorded: `crc32c:<b64>` or `crc32c-parts:<b64>-<n>`."""
+        name = self.algorithm.lower()
+        if not self.composite:
+            return f"{name}:{self.value}"
+        return (
+            f"{name}-parts:{self.value}-{self.parts}"
+            if self.parts > 0
+            else f"{name}-parts:{self.value}"
+        )
+
+
+def parse_additional(algorithm: str, header: str, kind: str = "") -> AdditionalChecksum:
+    """The checksum in an `x-amz-checksum-<algorithm>` value (`<b64>` or `<b64>-<parts>`).
+
+    `kind` is x-amz-checksum-type, where the store sent it: COMPOSITE or FULL_OBJECT.
+    """
+    value, _, parts = header.partition("-")
+    if parts.isdigit():
+        return AdditionalChecksum(algorithm=algorithm, value=value, parts=int(parts))
+    return AdditionalChecksum(
+        algorithm=algorithm, value=value, parts=-1 if kind == "COMPOSITE" else 0
+    )

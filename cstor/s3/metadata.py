@@ -1,7 +1,8 @@
 """What a copy carries over besides the bytes: content headers, user metadata, tags, Expires.
 
-obstore's GET hands back the content headers and user metadata; tags and
-Expires need boto3 (HEAD, GetObjectTagging), asked only of stores that keep tags.
+obstore's GET hands back the content headers and user metadata; tags, Expires
+and the additional checksum need boto3 (HEAD, GetObjectTagging), asked only of
+stores that keep tags.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from urllib.parse import urlencode
 import msgspec
 from botocore.exceptions import ClientError
 
+from cstor.domain.checksums import ADDITIONAL_ALGORITHMS, AdditionalChecksum, parse_additional
 from cstor.s3.errors import BOTO_ERRORS
 
 if TYPE_CHECKING:
@@ -32,10 +34,11 @@ CONTENT_HEADERS = {
 
 
 class Extras(msgspec.Struct, frozen=True, kw_only=True):
-    """What obstore's GET does not tell: the object's tags and Expires header."""
+    """What obstore's GET does not tell: the object's tags, Expires, additional checksum."""
 
     tags: dict[str, str] = {}
     expires: datetime | None = None
+    checksum: AdditionalChecksum | None = None
 
 
 def content_attributes(attributes: Attributes) -> dict[str, str]:
@@ -78,7 +81,16 @@ def head_attributes(head: Mapping[str, Any]) -> tuple[dict[str, str], Extras]:
     """The attributes and Expires of a boto3 head_object answer (tags come separately)."""
     attributes = {name: head[param] for name, param in CONTENT_HEADERS.items() if head.get(param)}
     attributes.update(head.get("Metadata", {}))
-    return attributes, Extras(expires=head.get("Expires"))
+    return attributes, Extras(expires=head.get("Expires"), checksum=head_checksum(head))
+
+
+def head_checksum(head: Mapping[str, Any]) -> AdditionalChecksum | None:
+    """The additional checksum in a head_object answer asked with ChecksumMode ENABLED."""
+    for algorithm in ADDITIONAL_ALGORITHMS:
+        value = head.get(f"Checksum{algorithm}")
+        if value:
+            return parse_additional(algorithm, value, head.get("ChecksumType", ""))
+    return None
 
 
 def supports_tagging(client: S3Client, bucket: str, key: str) -> bool | None:
@@ -94,10 +106,10 @@ def supports_tagging(client: S3Client, bucket: str, key: str) -> bool | None:
 
 
 def read_extras(client: S3Client, bucket: str, key: str) -> Extras:
-    """The tags and Expires of an object, from a store that keeps tags (blocking)."""
-    head = client.head_object(Bucket=bucket, Key=key)
+    """The tags, Expires and additional checksum of an object, from a store that keeps tags."""
+    head = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     tags: dict[str, str] = {}
     if head.get("TagCount", 0):  # x-amz-tagging-count: sent only when there are tags
         tag_set = client.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
         tags = {tag["Key"]: tag["Value"] for tag in tag_set}
-    return Extras(tags=tags, expires=head.get("Expires"))
+    return Extras(tags=tags, expires=head.get("Expires"), checksum=head_checksum(head))

@@ -3,21 +3,25 @@
 Parts go up as plain HTTP PUTs to presigned URLs (urllib3, in threads): boto3
 would hash every part with SHA-256 over http, and the store would hash it again
 to check; the part's own MD5, compared with the ETag the store gives it, is the
-check that matters.
+check that matters. An upload created with an additional checksum (the store
+echoed its ChecksumAlgorithm) also sends each part's, and completes with them.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import msgspec
 import urllib3
+from botocore.exceptions import ClientError
 
-from cstor.domain.checksums import normalize_etag
+from cstor.domain.checksums import new_digest, normalize_etag
+from cstor.s3.checksums import REFUSALS, checksum_headers, header_name, mismatch
 from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto, from_status
 
 if TYPE_CHECKING:
@@ -37,6 +41,7 @@ class JournaledUpload(msgspec.Struct, kw_only=True):
     part_size: int
     source_etag: str
     parts: dict[int, str] = {}  # part number -> MD5 hex of the bytes sent
+    checksum_algorithm: str = ""  # the additional checksum the upload keeps, if any
 
 
 class UploadJournal(Protocol):
@@ -70,6 +75,10 @@ class Upload:
     bucket: str
     key: str
     upload_id: str
+    checksum_algorithm: str = ""
+    """The additional checksum the store keeps for this upload's parts; "" for none."""
+    part_checksums: dict[int, str] = field(default_factory=dict)
+    """Part number -> the base64 checksum sent with it (with `checksum_algorithm`)."""
 
     @classmethod
     def create(
@@ -81,29 +90,57 @@ class Upload:
         key: str,
         arguments: dict[str, Any],
     ) -> Upload:
+        """Start an upload; with a ChecksumAlgorithm among `arguments` if the store keeps it.
+
+        A store that refuses the algorithm gets an upload without it; one that
+        ignores it does not echo it, and its upload has `checksum_algorithm` "".
+        """
+        what = f"starting an upload of {key!r}"
+        asked = arguments.get("ChecksumAlgorithm", "")
         try:
-            response = client.create_multipart_upload(Bucket=bucket, Key=key, **arguments)
+            try:
+                response = client.create_multipart_upload(Bucket=bucket, Key=key, **arguments)
+            except ClientError as error:
+                if not asked or error.response.get("Error", {}).get("Code") not in REFUSALS:
+                    raise
+                plain = {k: v for k, v in arguments.items() if k != "ChecksumAlgorithm"}
+                response = client.create_multipart_upload(Bucket=bucket, Key=key, **plain)
         except BOTO_ERRORS as error:
-            raise from_boto(error, where, f"starting an upload of {key!r}") from error
-        return cls(client, http, where, bucket, key, response["UploadId"])
+            raise from_boto(error, where, what) from error
+        kept = asked if asked and response.get("ChecksumAlgorithm") == asked else ""
+        return cls(client, http, where, bucket, key, response["UploadId"], kept)
 
     def put_part(self, number: int, pieces: list[memoryview]) -> str:
-        """Upload one part given as pieces; its MD5 hex, checked against the store's ETag."""
+        """Upload one part given as pieces; its MD5 hex, checked against the store's ETag.
+
+        With an additional checksum, the part's goes with it (taken from `part_checksums`
+        when the source stream's pass already put it there): the store checks it.
+        """
         digest = hashlib.md5(usedforsecurity=False)
+        value = self.part_checksums.get(number, "") if self.checksum_algorithm else ""
+        fresh = self.checksum_algorithm and not value
+        checksum = new_digest(self.checksum_algorithm) if fresh else None
         for piece in pieces:
             digest.update(piece)
+            if checksum is not None:
+                checksum.update(piece)
         md5 = digest.hexdigest()
         what = f"uploading part {number} of {self.key!r}"
-        url = self.client.generate_presigned_url(
-            "upload_part",
-            Params={
-                "Bucket": self.bucket,
-                "Key": self.key,
-                "UploadId": self.upload_id,
-                "PartNumber": number,
-            },
-            ExpiresIn=3600,
-        )
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self.key,
+            "UploadId": self.upload_id,
+            "PartNumber": number,
+        }
+        headers: dict[str, str] = {}
+        if checksum is not None:
+            value = base64.b64encode(checksum.digest()).decode()
+        if value:
+            # Signed with the URL: some stores refuse x-amz-* headers left unsigned.
+            params["ChecksumAlgorithm"] = self.checksum_algorithm
+            params[f"Checksum{self.checksum_algorithm}"] = value
+            headers = checksum_headers(self.checksum_algorithm, value)
+        url = self.client.generate_presigned_url("upload_part", Params=params, ExpiresIn=3600)
         length = sum(piece.nbytes for piece in pieces)
         try:
             # The pieces go out one after the other, never joined (any buffer goes,
@@ -112,7 +149,7 @@ class Upload:
                 "PUT",
                 url,
                 body=cast("list[bytes]", pieces),
-                headers={"Content-Length": str(length)},
+                headers={**headers, "Content-Length": str(length)},
             )
         except urllib3.exceptions.HTTPError as error:
             raise S3Error(
@@ -130,6 +167,11 @@ class Upload:
                 f", the bytes sent have MD5 {md5}",
                 transient=True,
             )
+        if value:
+            echoed = response.headers.get(header_name(self.checksum_algorithm))
+            if echoed and echoed != value:
+                raise mismatch(self.key, f"part {number}", echoed, value)
+            self.part_checksums[number] = value
         return md5
 
     def copy_part(
@@ -172,6 +214,10 @@ class Upload:
         parts: list[CompletedPartTypeDef] = [
             {"PartNumber": number, "ETag": f'"{md5s[number]}"'} for number in sorted(md5s)
         ]
+        if self.checksum_algorithm:
+            for part in parts:
+                value = self.part_checksums[part["PartNumber"]]
+                part[f"Checksum{self.checksum_algorithm}"] = value  # type: ignore[literal-required]
         try:
             response = self.client.complete_multipart_upload(
                 Bucket=self.bucket,

@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS transfer_uploads (
     source_etag text NOT NULL,
     started_at timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE transfer_uploads ADD COLUMN IF NOT EXISTS checksum_algorithm text NOT NULL DEFAULT '';
 CREATE TABLE IF NOT EXISTS transfer_upload_parts (
     object_id text NOT NULL REFERENCES transfer_uploads ON DELETE CASCADE,
     number integer NOT NULL,
@@ -45,8 +46,8 @@ class PostgresUploadJournal:
     async def find(self, upload_key: str) -> JournaledUpload | None:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT bucket, key, upload_id, part_size, source_etag FROM transfer_uploads"
-                " WHERE object_id = $1",
+                "SELECT bucket, key, upload_id, part_size, source_etag, checksum_algorithm"
+                " FROM transfer_uploads WHERE object_id = $1",
                 upload_key,
             )
             if row is None:
@@ -61,6 +62,7 @@ class PostgresUploadJournal:
             part_size=row["part_size"],
             source_etag=row["source_etag"],
             parts={part["number"]: part["md5"] for part in parts},
+            checksum_algorithm=row["checksum_algorithm"],
         )
 
     async def started(self, upload_key: str, upload: JournaledUpload) -> None:
@@ -68,13 +70,14 @@ class PostgresUploadJournal:
             await conn.execute("DELETE FROM transfer_uploads WHERE object_id = $1", upload_key)
             await conn.execute(
                 "INSERT INTO transfer_uploads (object_id, bucket, key, upload_id, part_size,"
-                " source_etag) VALUES ($1, $2, $3, $4, $5, $6)",
+                " source_etag, checksum_algorithm) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 upload_key,
                 upload.bucket,
                 upload.key,
                 upload.upload_id,
                 upload.part_size,
                 upload.source_etag,
+                upload.checksum_algorithm,
             )
 
     async def part_done(self, upload_key: str, number: int, md5_hex: str) -> None:

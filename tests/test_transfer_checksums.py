@@ -1,0 +1,262 @@
+"""Copies of objects with S3 additional checksums (CRC32C, SHA-256): sent, checked, recorded.
+
+moto keeps additional checksums; rclone serve s3 does not, and its copies fall
+back to MD5. moto does not check a checksum it is sent against the bytes (it
+keeps what it was told), which is how a source whose bytes and checksum
+disagree is made here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import crc32c
+import pytest
+
+from cstor import s3
+from cstor.domain.checksums import MIB
+from cstor.embedded import EmbeddedS3
+from tests.test_s3 import endpoint_of, open_uploads, planned
+from tests.test_transfer_copies import MemoryJournal, other_keys, parts_of
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+MakeBucket = Callable[[EmbeddedS3], str]
+ClientFor = Callable[[EmbeddedS3], "S3Client"]
+
+
+def crc32c_of(data: bytes) -> str:
+    return base64.b64encode(crc32c.crc32c(data).to_bytes(4, "big")).decode()
+
+
+def sha256_of(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def composite_crc32c(body: bytes, part: int) -> str:
+    """S3's composite CRC32C of `body` uploaded in parts of `part` bytes: `<b64>-<n>`."""
+    parts = [
+        crc32c.crc32c(body[i : i + part]).to_bytes(4, "big") for i in range(0, len(body), part)
+    ]
+    return f"{crc32c_of(b''.join(parts))}-{len(parts)}"
+
+
+def put_with_crc32c(client: S3Client, bucket: str, key: str, body: bytes, value: str) -> None:
+    client.put_object(
+        Bucket=bucket, Key=key, Body=body, ChecksumAlgorithm="CRC32C", ChecksumCRC32C=value
+    )
+
+
+def moto_copier(moto_s3: EmbeddedS3) -> s3.ObjectCopier:
+    """GET -> PUT between two keys of one moto (not the same keys: not on the server)."""
+    return s3.ObjectCopier(
+        endpoint_of(moto_s3), other_keys(moto_s3), multipart_threshold=5 * MIB,
+        min_part_size=5 * MIB,
+    )  # fmt: skip
+
+
+# Single-part copies -----------------------------------------------------------------
+
+
+async def test_a_crc32c_object_is_copied_with_its_checksum_and_recorded_by_it(
+    moto_s3: EmbeddedS3, make_bucket: MakeBucket, s3_client: ClientFor
+) -> None:
+    # Given an object on moto stored with its CRC32C
+    source, destination = make_bucket(moto_s3), make_bucket(moto_s3)
+    client = s3_client(moto_s3)
+    body = os.urandom(3000)
+    put_with_crc32c(client, source, "k", body, crc32c_of(body))
+    listed = planned(moto_s3, source, "k")
+
+    # When it is copied by GET -> PUT
+    outcome = await moto_copier(moto_s3).copy(
+        source, "k", destination, "k", listed.size, listed.etag
+    )
+
+    # Then the copy is recorded by its CRC32C, which the destination keeps too
+    assert outcome == s3.CopyOutcome(size=3000, checksum=f"crc32c:{crc32c_of(body)}")
+    copy = client.head_object(Bucket=destination, Key="k", ChecksumMode="ENABLED")
+    assert copy["ChecksumCRC32C"] == crc32c_of(body)
+    assert client.get_object(Bucket=destination, Key="k")["Body"].read() == body
+
+
+async def test_a_sha256_object_is_copied_with_its_checksum_and_keeps_its_metadata(
+    moto_s3: EmbeddedS3, make_bucket: MakeBucket, s3_client: ClientFor
+) -> None:
+    # Given an object on moto stored with its SHA-256, a content type, metadata and tags
+    source, destination = make_bucket(moto_s3), make_bucket(moto_s3)
+    client = s3_client(moto_s3)
+    body = os.urandom(70_000)
+    client.put_object(
+        Bucket=source, Key="k", Body=body, ChecksumAlgorithm="SHA256",
+        ContentType="image/png", Metadata={"team": "storage"}, Tagging="tier=gold",
+    )  # fmt: skip
+    listed = planned(moto_s3, source, "k")
+
+    # When it is copied by GET -> PUT
+    outcome = await moto_copier(moto_s3).copy(
+        source, "k", destination, "k", listed.size, listed.etag
+    )
+
+    # Then it is recorded by its SHA-256, kept at the destination with the rest
+    assert outcome == s3.CopyOutcome(size=70_000, checksum=f"sha256:{sha256_of(body)}")
+    copy = client.head_object(Bucket=destination, Key="k", ChecksumMode="ENABLED")
+    assert copy["ChecksumSHA256"] == sha256_of(body)
+    assert (copy["ContentType"], copy["Metadata"]) == ("image/png", {"team": "storage"})
+    tags = client.get_object_tagging(Bucket=destination, Key="k")["TagSet"]
+    assert tags == [{"Key": "tier", "Value": "gold"}]
+
+
+async def test_an_object_without_additional_checksum_is_still_recorded_by_md5(
+    moto_s3: EmbeddedS3, make_bucket: MakeBucket, s3_client: ClientFor
+) -> None:
+    # Given an object on moto stored without an additional checksum
+    source, destination = make_bucket(moto_s3), make_bucket(moto_s3)
+    client = s3_client(moto_s3)
+    client.put_object(Bucket=source, Key="k", Body=b"plain")
+    listed = planned(moto_s3, source, "k")
+
+    # When it is copied
+    outcome = await moto_copier(moto_s3).copy(
+        source, "k", destination, "k", listed.size, listed.etag
+    )
+
+    # Then it is recorded by MD5, and the copy has no additional checksum either
+    assert outcome.checksum == f"md5:{hashlib.md5(b'plain').hexdigest()}"
+    copy = client.head_object(Bucket=destination, Key="k", ChecksumMode="ENABLED")
+    assert "ChecksumCRC32C" not in copy
+    assert "ChecksumSHA256" not in copy
+
+
+# Multipart copies -------------------------------------------------------------------
+
+
+async def test_a_large_crc32c_object_goes_in_parts_with_their_checksums(
+    moto_s3: EmbeddedS3, make_bucket: MakeBucket, s3_client: ClientFor
+) -> None:
+    # Given a 12 MiB object on moto stored in one PUT with its CRC32C
+    source, destination = make_bucket(moto_s3), make_bucket(moto_s3)
+    client = s3_client(moto_s3)
+    body = os.urandom(12 * MIB)
+    put_with_crc32c(client, source, "big", body, crc32c_of(body))
+    listed = planned(moto_s3, source, "big")
+
+    # When it is copied in parts of 5 MiB
+    outcome = await moto_copier(moto_s3).copy(
+        source, "big", destination, "big", listed.size, listed.etag
+    )
+
+    # Then the upload carried CRC32Cs, and the copy is recorded by their composite
+    composite = composite_crc32c(body, 5 * MIB)
+    assert outcome == s3.CopyOutcome(size=12 * MIB, checksum=f"crc32c-parts:{composite}")
+    copy = client.get_object(Bucket=destination, Key="big", ChecksumMode="ENABLED")
+    assert (copy["ChecksumCRC32C"], copy["ChecksumType"]) == (composite, "COMPOSITE")
+    assert copy["Body"].read() == body
+    assert open_uploads(client, destination) == []
+
+
+async def test_a_crc32c_upload_interrupted_resumes_with_the_checksums_of_its_parts(
+    moto_s3: EmbeddedS3, make_bucket: MakeBucket, s3_client: ClientFor
+) -> None:
+    # Given a 23 MiB CRC32C object whose upload of 5 MiB parts, with CRC32Cs, crashed
+    # after parts 1 and 2, as the journal recorded
+    source, destination = make_bucket(moto_s3), make_bucket(moto_s3)
+    client = s3_client(moto_s3)
+    body = os.urandom(23 * MIB)
+    put_with_crc32c(client, source, "big", body, crc32c_of(body))
+    listed = planned(moto_s3, source, "big")
+    upload_id = client.create_multipart_upload(
+        Bucket=destination, Key="big", ChecksumAlgorithm="CRC32C"
+    )["UploadId"]
+    md5s = {}
+    for number in (1, 2):
+        part = body[(number - 1) * 5 * MIB : number * 5 * MIB]
+        client.upload_part(
+            Bucket=destination, Key="big", UploadId=upload_id, PartNumber=number, Body=part,
+            ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c_of(part),
+        )  # fmt: skip
+        md5s[number] = hashlib.md5(part).hexdigest()
+    journal = MemoryJournal()
+    journal.uploads["object-1"] = s3.JournaledUpload(
+        bucket=destination, key="big", upload_id=upload_id, part_size=5 * MIB,
+        source_etag=listed.etag, parts=md5s, checksum_algorithm="CRC32C",
+    )  # fmt: skip
+    copier = s3.ObjectCopier(
+        endpoint_of(moto_s3), other_keys(moto_s3),
+        multipart_threshold=5 * MIB, min_part_size=5 * MIB, journal=journal,
+    )  # fmt: skip
+
+    # When the copy runs again under the same journal key
+    outcome = await copier.copy(
+        source, "big", destination, "big", listed.size, listed.etag, upload_key="object-1"
+    )
+
+    # Then only parts 3 to 5 were sent, and the composite of all five is recorded
+    assert sorted(journal.parts_done) == [3, 4, 5]
+    composite = composite_crc32c(body, 5 * MIB)
+    assert outcome == s3.CopyOutcome(size=23 * MIB, checksum=f"crc32c-parts:{composite}")
+    assert client.get_object(Bucket=destination, Key="big")["Body"].read() == body
+    assert open_uploads(client, destination) == []
+
+
+# Sources whose bytes do not match their checksum -------------------------------------
+
+
+@pytest.mark.parametrize("size", [3000, 12 * MIB], ids=["single-part", "multipart"])
+async def test_a_source_whose_bytes_do_not_match_its_checksum_is_not_copied(
+    size: int, moto_s3: EmbeddedS3, make_bucket: MakeBucket, s3_client: ClientFor
+) -> None:
+    # Given an object whose stored CRC32C is not that of its bytes (moto keeps what it is told)
+    source, destination = make_bucket(moto_s3), make_bucket(moto_s3)
+    client = s3_client(moto_s3)
+    body = os.urandom(size)
+    put_with_crc32c(client, source, "k", body, crc32c_of(b"other bytes"))
+    listed = planned(moto_s3, source, "k")
+
+    # When it is copied
+    with pytest.raises(s3.S3Error) as raised:
+        await moto_copier(moto_s3).copy(source, "k", destination, "k", listed.size, listed.etag)
+
+    # Then the copy fails as a checksum mismatch, and nothing is left at the destination
+    assert raised.value.reason == "checksum-mismatch"
+    assert "Contents" not in client.list_objects_v2(Bucket=destination)
+    assert open_uploads(client, destination) == []
+
+
+# Destinations that keep no additional checksums ---------------------------------------
+
+
+@pytest.mark.parametrize("size", [3000, 12 * MIB], ids=["single-part", "multipart"])
+async def test_a_copy_to_rclone_falls_back_to_md5(
+    size: int,
+    moto_s3: EmbeddedS3,
+    s3_destination: EmbeddedS3,
+    make_bucket: MakeBucket,
+    s3_client: ClientFor,
+) -> None:
+    # Given two objects with CRC32Cs on moto, and rclone, which keeps none, as destination
+    source, destination = make_bucket(moto_s3), make_bucket(s3_destination)
+    bodies = {"a": os.urandom(size), "b": os.urandom(size)}
+    for key, body in bodies.items():
+        put_with_crc32c(s3_client(moto_s3), source, key, body, crc32c_of(body))
+    copier = s3.ObjectCopier(
+        endpoint_of(moto_s3), endpoint_of(s3_destination), multipart_threshold=5 * MIB,
+        min_part_size=5 * MIB,
+    )  # fmt: skip
+
+    for key, body in bodies.items():
+        # When each is copied
+        listed = planned(moto_s3, source, key)
+        outcome = await copier.copy(source, key, destination, key, listed.size, listed.etag)
+
+        # Then each is verified and recorded by MD5, as before
+        md5 = hashlib.md5(body).hexdigest()
+        expected = f"md5:{md5}" if size <= 5 * MIB else f"md5-parts:{parts_of(body, 5 * MIB)}"
+        assert outcome == s3.CopyOutcome(size=size, checksum=expected)
+        copy = s3_client(s3_destination).get_object(Bucket=destination, Key=key)
+        assert copy["Body"].read() == body
