@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from cstor.settings import Settings
+from cstor.settings import Settings, SettingsError
 from cstor.stack import SERVICES, StackOptions, running_stack
 
 ServiceRun = Callable[[Settings, asyncio.Event], Awaitable[None]]
@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> None:
         code = args.command(args)
     except KeyboardInterrupt:
         code = 130
+    except SettingsError as error:
+        print(f"cstor: {error}", file=sys.stderr)
+        code = 2
     sys.exit(code)
 
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 import msgspec
+
+
+class SettingsError(ValueError):
+    """A CSTOR_* variable holds a value cstor cannot use; the message names the variable."""
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,7 +60,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raw = env.get("CSTOR_" + field.name.upper())
             if raw is not None and raw != "":
                 values[field.name] = raw
-        return msgspec.convert(values, cls, strict=False, dec_hook=_decode_path)
+        try:
+            return msgspec.convert(values, cls, strict=False, dec_hook=_decode_path)
+        except msgspec.ValidationError as error:
+            # msgspec names the field as `$.name`; the operator set CSTOR_NAME.
+            message = re.sub(r"`\$\.(\w+)`", lambda m: "CSTOR_" + m[1].upper(), str(error))
+            raise SettingsError(message) from None
 
     def to_env(self) -> dict[str, str]:
         """The CSTOR_* variables that reproduce these settings in a child process."""

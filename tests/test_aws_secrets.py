@@ -5,6 +5,9 @@ connection, replaced on rotation, deleted with it, and found nowhere else."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -24,7 +27,7 @@ from cstor.connections import SCHEMA, ConnectionStore
 from cstor.credentials import SecretCipher
 from cstor.embedded import EmbeddedS3, free_port, start_moto
 from cstor.secret_store import EncryptedColumn, SecretStoreError, secret_store_for
-from cstor.settings import Settings
+from cstor.settings import Settings, SettingsError
 from tests.stack import RunningCstor, s3_client_for, start_cstor
 from tests.test_api_secrets import every_row_as_text, every_stream_message
 
@@ -246,6 +249,49 @@ async def test_a_refusing_secrets_manager_is_a_clear_error(
     assert not raised.value.transient
     assert "refused-secret-value" not in message
     assert await pool.fetchval("SELECT count(*) FROM connections") == 0
+
+
+async def test_rotate_key_re_encrypts_what_postgres_holds_and_says_what_it_leaves(
+    pool: asyncpg.Pool, database_url: str, moto_s3: EmbeddedS3
+) -> None:
+    # Given a connection saved in Postgres under the old key, and one in Secrets Manager
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    details = {"endpoint": "http://127.0.0.1:1", "region": "us-east-1", "access_key": "A"}
+    in_postgres = await ConnectionStore(pool, EncryptedColumn(SecretCipher(old))).create(
+        owner="o", name="pg", secret_key="secret-in-postgres", **details
+    )
+    in_aws = await store_for(pool, moto_s3.endpoint, secret_key=old).create(
+        owner="o", name="aws", secret_key="secret-in-aws", **details
+    )
+
+    # When `cstor rotate-key` runs, set to keep secrets in Secrets Manager, with the new key
+    env = {
+        **os.environ,
+        "CSTOR_SECRET_KEY": f"{new},{old}",
+        **{f"CSTOR_{k.upper()}": v for k, v in aws_settings(moto_s3.endpoint).items()},
+    }
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "cstor", "rotate-key", "--database-url", database_url],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    # Then it re-encrypts the one and says why it leaves the other alone
+    assert result.returncode == 0, result.stderr
+    assert "1 connection secrets are now encrypted with the first key" in result.stdout
+    assert "1 connection secrets are kept in AWS Secrets Manager" in result.stdout
+    # And the new key alone now reads both
+    after = store_for(pool, moto_s3.endpoint, secret_key=new)
+    assert (await after.endpoint(in_postgres.id)).secret_key == "secret-in-postgres"
+    assert (await after.endpoint(in_aws.id)).secret_key == "secret-in-aws"
+
+
+def test_an_unknown_secrets_backend_is_named_in_a_plain_error() -> None:
+    with pytest.raises(SettingsError, match="'vault' - at CSTOR_SECRETS_BACKEND"):
+        Settings.from_env({"CSTOR_SECRETS_BACKEND": "vault"})
 
 
 # The whole stack ------------------------------------------------------------------------
