@@ -160,6 +160,54 @@ async def test_a_large_crc32c_object_goes_in_parts_with_their_checksums(
     assert open_uploads(client, destination) == []
 
 
+def upload_with_crc32c(client: S3Client, bucket: str, key: str, body: bytes, part: int) -> None:
+    """Store `body` on moto as a multipart upload with CRC32Cs: its checksum is a composite."""
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32C")[
+        "UploadId"
+    ]
+    parts = []
+    for number, start in enumerate(range(0, len(body), part), start=1):
+        chunk = body[start : start + part]
+        answer = client.upload_part(
+            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk,
+            ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c_of(chunk),
+        )  # fmt: skip
+        parts.append(
+            {"PartNumber": number, "ETag": answer["ETag"], "ChecksumCRC32C": crc32c_of(chunk)}
+        )
+    client.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+    )
+
+
+@pytest.mark.parametrize("threshold", [64 * MIB, 5 * MIB], ids=["single-part", "multipart"])
+async def test_a_source_with_a_composite_checksum_is_not_mistaken_for_a_corrupt_one(
+    threshold: int, moto_s3: EmbeddedS3, make_bucket: MakeBucket, s3_client: ClientFor
+) -> None:
+    # Given an 11 MiB object uploaded to moto in 5 MiB parts with CRC32Cs (moto's HEAD
+    # gives its composite without the number of parts or the checksum type)
+    source, destination = make_bucket(moto_s3), make_bucket(moto_s3)
+    client = s3_client(moto_s3)
+    body = os.urandom(11 * MIB)
+    upload_with_crc32c(client, source, "mp", body, 5 * MIB)
+    listed = planned(moto_s3, source, "mp")
+    copier = s3.ObjectCopier(
+        endpoint_of(moto_s3), other_keys(moto_s3), multipart_threshold=threshold,
+        min_part_size=5 * MIB,
+    )  # fmt: skip
+
+    # When it is copied in one PUT, or in parts
+    outcome = await copier.copy(source, "mp", destination, "mp", listed.size, listed.etag)
+
+    # Then it verifies: by MD5 in one PUT (a composite says nothing of the whole), by
+    # the parts' composite CRC32C in parts
+    if threshold > 11 * MIB:
+        assert outcome.checksum == f"md5:{hashlib.md5(body).hexdigest()}"
+    else:
+        assert outcome.checksum == f"crc32c-parts:{composite_crc32c(body, 5 * MIB)}"
+    assert client.get_object(Bucket=destination, Key="mp")["Body"].read() == body
+
+
 async def test_a_crc32c_upload_interrupted_resumes_with_the_checksums_of_its_parts(
     moto_s3: EmbeddedS3, make_bucket: MakeBucket, s3_client: ClientFor
 ) -> None:

@@ -176,14 +176,21 @@ class AdditionalChecksum(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
-def parse_additional(algorithm: str, header: str, kind: str = "") -> AdditionalChecksum:
+def parse_additional(
+    algorithm: str, header: str, kind: str = "", etag: str = ""
+) -> AdditionalChecksum:
     """The checksum in an `x-amz-checksum-<algorithm>` value (`<b64>` or `<b64>-<parts>`).
 
     `kind` is x-amz-checksum-type, where the store sent it: COMPOSITE or FULL_OBJECT.
+    Without either hint, a multipart object's (by its `etag`) is taken as composite:
+    some stores (moto) leave both off.
     """
     value, _, parts = header.partition("-")
     if parts.isdigit():
         return AdditionalChecksum(algorithm=algorithm, value=value, parts=int(parts))
-    return AdditionalChecksum(
-        algorithm=algorithm, value=value, parts=-1 if kind == "COMPOSITE" else 0
-    )
+    if kind == "COMPOSITE" or (kind != "FULL_OBJECT" and is_multipart_etag(etag)):
+        count = normalize_etag(etag).rpartition("-")[2]
+        return AdditionalChecksum(
+            algorithm=algorithm, value=value, parts=int(count) if count.isdigit() else -1
+        )
+    return AdditionalChecksum(algorithm=algorithm, value=value)

@@ -89,7 +89,8 @@ def head_checksum(head: Mapping[str, Any]) -> AdditionalChecksum | None:
     for algorithm in ADDITIONAL_ALGORITHMS:
         value = head.get(f"Checksum{algorithm}")
         if value:
-            return parse_additional(algorithm, value, head.get("ChecksumType", ""))
+            kind = head.get("ChecksumType", "")
+            return parse_additional(algorithm, value, kind, head.get("ETag", ""))
     return None
 
 
