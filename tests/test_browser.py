@@ -8,6 +8,7 @@ import csv
 import io
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,10 +40,17 @@ pytestmark = [
 def cstor(
     embedded_postgres: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningCstor]:
-    # One stack for the module: every test signs up a user of its own.
+    # One stack for the module: every test signs up a user of its own. It copies two
+    # objects at a time, so a migration of a few hundred is still running when paused.
     data_dir = tmp_path_factory.mktemp("browser")
     with start_nats(data_dir / "nats", free_port()) as nats:
-        yield from start_cstor(create_database(embedded_postgres), nats.url, data_dir)
+        yield from start_cstor(
+            create_database(embedded_postgres),
+            nats.url,
+            data_dir,
+            packet_max_objects=50,
+            transfer_concurrency=2,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -320,3 +328,158 @@ def test_a_connection_page_lists_buckets_and_refuses_a_bad_rotation(
     expect(page.get_by_role("alert")).to_contain_text("not saved")
     expect(page.get_by_text(bucket)).to_be_visible()
     assert "definitely-wrong-1" not in page.content()
+
+
+def destination_state(server: EmbeddedS3, bucket: str) -> dict[str, Any]:
+    """Each key at the destination with when it was written: a rewrite changes it."""
+    pages = s3_client_for(server).get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return {
+        obj["Key"]: (obj["LastModified"], obj["ETag"])
+        for page in pages
+        for obj in page.get("Contents", [])
+    }
+
+
+def stat(page: Any, label: str) -> Any:
+    """One figure of the progress card, by its label ("Copied", "Failed", ...)."""
+    figure = page.locator("#progress .stats > div", has=page.locator("dt", has_text=label))
+    return figure.locator("dd")
+
+
+def objects(count: int) -> re.Pattern[str]:
+    """A figure that starts with this many objects (and not, say, ten times as many)."""
+    return re.compile(rf"^{count} objects")
+
+
+def test_an_operator_pauses_and_resumes_a_migration_from_its_page(
+    cstor: RunningCstor,
+    new_page: Callable[[], Any],
+    s3_source: EmbeddedS3,
+    s3_destination: EmbeddedS3,
+    make_bucket: Callable[[EmbeddedS3], str],
+) -> None:
+    from playwright.sync_api import expect
+
+    # Given a migration of 300 objects, part of the way through: copying is fast here, so
+    # the transfer service is stopped once 20 are copied, to hold it mid-run for the clicks
+    source_bucket, destination_bucket = make_bucket(s3_source), make_bucket(s3_destination)
+    client = s3_client_for(s3_source)
+    for n in range(300):
+        client.put_object(Bucket=source_bucket, Key=f"p/{n:04d}", Body=bytes([n % 256]) * 131072)
+    page = new_page()
+    sign_up(page, f"pause-{uuid.uuid4().hex[:6]}@example.com")
+    add_connection(page, "big-source", s3_source)
+    add_connection(page, "big-destination", s3_destination)
+    transfer = cstor.services.processes["transfer"]
+    try:
+        start_migration(
+            page,
+            "big move",
+            (f"big-source — {s3_source.endpoint}", source_bucket),
+            (f"big-destination — {s3_destination.endpoint}", destination_bucket),
+        )
+        deadline = time.monotonic() + 60
+        while len(destination_state(s3_destination, destination_bucket)) < 20:
+            assert time.monotonic() < deadline, "copying never started"
+            time.sleep(0.05)
+        transfer.terminate()
+        transfer.wait()
+        badge = page.locator("#progress .badge")
+        expect(badge).to_have_text("running")
+        expect(stat(page, "Copied")).to_have_text(re.compile(r"^[1-9]"))
+        assert len(destination_state(s3_destination, destination_bucket)) < 300
+
+        # When the operator clicks Pause (and copying could go on again)
+        expect(page.get_by_role("button", name="Resume")).to_have_count(0)
+        page.get_by_role("button", name="Pause").click()
+    finally:
+        cstor.services.restart_exited()
+
+    # Then the page says so, and offers Resume and Cancel in place of Pause
+    expect(page.get_by_role("status")).to_contain_text("Pausing")
+    expect(badge).to_have_text("paused")
+    expect(page.get_by_role("button", name="Resume")).to_be_visible()
+    expect(page.get_by_role("button", name="Cancel migration")).to_be_visible()
+    expect(page.get_by_role("button", name="Pause")).to_have_count(0)
+    screenshot(page, "migration-paused")
+
+    # And nothing more is copied while it is paused
+    at_pause = destination_state(s3_destination, destination_bucket)
+    time.sleep(8)
+    assert destination_state(s3_destination, destination_bucket) == at_pause
+    assert len(at_pause) < 300
+
+    # When Resume is clicked
+    page.get_by_role("button", name="Resume").click()
+
+    # Then it runs on to the end: every object copied, none failed, no button left
+    expect(badge).to_have_text("completed", timeout=180_000)
+    expect(stat(page, "Copied")).to_have_text(objects(300))
+    expect(stat(page, "Failed")).to_have_text(objects(0))
+    expect(page.locator("#progress").get_by_role("button")).to_have_count(0)
+    # And the objects copied before the pause were not written again
+    after = destination_state(s3_destination, destination_bucket)
+    assert len(after) == 300
+    assert all(after[key] == seen for key, seen in at_pause.items())
+
+
+def test_an_operator_retries_failed_objects_from_the_migrations_page(
+    cstor: RunningCstor,
+    new_page: Callable[[], Any],
+    s3_source: EmbeddedS3,
+    s3_destination: EmbeddedS3,
+    make_bucket: Callable[[EmbeddedS3], str],
+) -> None:
+    from playwright.sync_api import expect
+
+    # Given a source of 10 objects, and a migration planned while nothing copies
+    source_bucket, destination_bucket = make_bucket(s3_source), make_bucket(s3_destination)
+    client = s3_client_for(s3_source)
+    for n in range(10):
+        client.put_object(Bucket=source_bucket, Key=f"r/{n}", Body=b"body %d" % n)
+    page = new_page()
+    sign_up(page, f"retry-{uuid.uuid4().hex[:6]}@example.com")
+    add_connection(page, "flaky-source", s3_source)
+    add_connection(page, "safe-destination", s3_destination)
+    transfer = cstor.services.processes["transfer"]
+    transfer.terminate()
+    transfer.wait()
+    try:
+        start_migration(
+            page,
+            "flaky move",
+            (f"flaky-source — {s3_source.endpoint}", source_bucket),
+            (f"safe-destination — {s3_destination.endpoint}", destination_bucket),
+        )
+        expect(page.locator("#progress .badge")).to_have_text("running", timeout=60_000)
+        expect(stat(page, "Planned")).to_have_text(objects(10))
+
+        # When two source objects vanish before they are copied
+        client.delete_object(Bucket=source_bucket, Key="r/3")
+        client.delete_object(Bucket=source_bucket, Key="r/7")
+    finally:
+        cstor.services.restart_exited()
+
+    # Then it completes with those two failed, each with its reason, and offers a retry
+    expect(page.locator("#progress .badge")).to_have_text("completed", timeout=60_000)
+    expect(stat(page, "Copied")).to_have_text(objects(8))
+    expect(stat(page, "Failed")).to_have_text(objects(2))
+    expect(page.locator("#objects")).to_contain_text("source-missing")
+    retry = page.get_by_role("button", name="Retry failed")
+    expect(retry).to_be_visible()
+    screenshot(page, "migration-failures")
+
+    # When the objects are back and Retry failed is clicked
+    client.put_object(Bucket=source_bucket, Key="r/3", Body=b"body 3")
+    client.put_object(Bucket=source_bucket, Key="r/7", Body=b"changed since")
+    retry.click()
+
+    # Then the page says so, and the migration completes with all ten copied, none failed
+    expect(page.get_by_role("status")).to_contain_text("queued to be copied again")
+    expect(stat(page, "Copied")).to_have_text(objects(10), timeout=60_000)
+    expect(page.locator("#progress .badge")).to_have_text("completed")
+    expect(stat(page, "Failed")).to_have_text(objects(0))
+    expect(page.get_by_role("button", name="Retry failed")).to_have_count(0)
+    destination = s3_client_for(s3_destination)
+    body = destination.get_object(Bucket=destination_bucket, Key="r/7")["Body"].read()
+    assert body == b"changed since"

@@ -356,6 +356,82 @@ async def test_a_valid_migration_lands_the_user_on_its_page(
     assert 'hx-trigger="every 1s"' in page.text  # not finished yet: it keeps itself fresh
 
 
+def buttons(html: str) -> list[str]:
+    """The migration controls a page offers, by the action each one posts to."""
+    return re.findall(r'action="/migrations/[0-9a-f-]{36}/([a-z-]+)"', html)
+
+
+async def test_the_pause_resume_and_cancel_buttons_follow_the_migrations_state(
+    client: Client,
+    s3_source: EmbeddedS3,
+    s3_destination: EmbeddedS3,
+    make_bucket: Callable[[EmbeddedS3], str],
+) -> None:
+    # Given a migration just requested (no planner runs here, so it stays requested)
+    source_id = await add_connection(client, s3_source, "source")
+    destination_id = await add_connection(client, s3_destination, "destination")
+    created = await client.post(
+        "/migrations",
+        data={
+            "source_connection_id": source_id,
+            "source_bucket": make_bucket(s3_source),
+            "destination_connection_id": destination_id,
+            "destination_bucket": make_bucket(s3_destination),
+        },
+        follow_redirects=False,
+    )
+    here = created.headers["location"]
+
+    # Then its page offers Pause and Cancel, not Resume
+    assert buttons((await client.get(here)).text) == ["pause", "cancel"]
+
+    # When it is paused from the page
+    paused = await client.post(f"{here}/pause", follow_redirects=False)
+
+    # Then the browser comes back to the page, which says so and offers Resume instead
+    assert paused.status_code == 303
+    assert paused.headers["location"] == f"{here}?done=pause"
+    html = (await client.get(paused.headers["location"])).text
+    assert "Pausing: copying stops within seconds" in html
+    assert buttons(html) == ["resume", "cancel"]
+    assert 'class="badge badge-paused"' in html
+
+    # When it is resumed, then cancelled
+    resumed = await client.post(f"{here}/resume")
+    assert buttons(resumed.text) == ["pause", "cancel"]
+    cancelled = await client.post(f"{here}/cancel")
+
+    # Then no button is left, and a late click is explained on the page, not traced
+    assert "nothing more is copied" in cancelled.text
+    assert buttons(cancelled.text) == []
+    late = await client.post(f"{here}/resume")
+    assert late.status_code == 409
+    assert "is cancelled, not paused" in late.text
+    assert 'role="alert"' in late.text
+    retried = await client.post(f"{here}/retry-failed")
+    assert retried.status_code == 409
+    assert "no failed objects to retry" in retried.text
+    assert (await client.post(f"{here}/explode")).status_code == 404
+
+
+async def test_retry_failed_is_offered_once_a_migration_completes_with_failures(
+    client: Client, database_url: str, owner: str
+) -> None:
+    running = await record_migration(database_url, owner, objects_failed=1)
+    completed = await record_migration(
+        database_url, owner, status="completed", finished_at=datetime.now(UTC)
+    )
+    clean = await record_migration(
+        database_url, owner, status="completed", objects_failed=0, finished_at=datetime.now(UTC)
+    )
+
+    assert buttons((await client.get(f"/migrations/{running}")).text) == ["pause", "cancel"]
+    html = (await client.get(f"/migrations/{completed}")).text
+    assert buttons(html) == ["retry-failed"]
+    assert "Retry failed" in html
+    assert buttons((await client.get(f"/migrations/{clean}")).text) == []
+
+
 async def test_the_form_estimates_a_migration_before_it_starts(
     client: Client,
     s3_source: EmbeddedS3,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 from uuid import UUID
 
+import anyio
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
@@ -20,7 +21,7 @@ from litestar.plugins.htmx import HTMXTemplate
 from litestar.response import Redirect, Template
 
 from cstor.presets import PROVIDERS
-from services.api import charts, commands, planning
+from services.api import charts, commands, control, planning
 from services.api.auth import NotSignedIn
 from services.api.deps import Services, provide_owner
 from services.api.queries import OBJECT_STATUSES
@@ -33,6 +34,20 @@ Struct = TypeVar("Struct", bound=msgspec.Struct)
 
 FINISHED = frozenset({"completed", "failed", "cancelled"})
 OBJECTS_PER_PAGE = 50
+
+# What the buttons of a migration's page do; each answers 409 when the state forbids it.
+MIGRATION_ACTIONS: dict[str, Callable[[Services, str, UUID], Awaitable[object]]] = {
+    "pause": control.pause,
+    "resume": control.resume,
+    "cancel": control.cancel,
+    "retry-failed": planning.retry_failed,
+}
+ACTION_NOTICES = {
+    "pause": "Pausing: copying stops within seconds. Resume continues where it stopped.",
+    "resume": "Resumed: copying continues where it stopped.",
+    "cancel": "Cancelled: nothing more is copied; what was copied stays.",
+    "retry-failed": "The failed objects are queued to be copied again.",
+}
 
 CONNECTION_LABELS = {
     "name": "Name",
@@ -237,19 +252,29 @@ class MigrationPages(Controller):
         migration_id: UUID,
         status: str = "",
         cursor: str = "",
+        done: str = "",
     ) -> Template:
-        migration = await commands.get_migration(services, owner, migration_id)
-        names = {c.id: c.name for c in await services.connections.list(owner)}
-        objects = await _objects_context(services, migration_id, status, cursor)
-        return page(
-            "migrations/detail.html",
-            migration=migration,
-            finished=is_finished(migration),
-            source=names.get(migration.source_connection_id, "(deleted connection)"),
-            destination=names.get(migration.destination_connection_id, "(deleted connection)"),
-            **objects,
-            **await _speed_context(services, migration),
-        )
+        notice = ACTION_NOTICES.get(done, "")
+        return await _detail_page(services, owner, migration_id, status, cursor, notice=notice)
+
+    @post("/migrations/{migration_id:uuid}/{action:str}")
+    async def act(
+        self, services: Services, owner: str, migration_id: UUID, action: str
+    ) -> Response[Any]:
+        """Pause, resume, cancel or retry the failures, then back to the migration's page."""
+        command = MIGRATION_ACTIONS.get(action)
+        if command is None:
+            raise NotFoundException(f"A migration cannot {action!r}.")
+        try:
+            await command(services, owner, migration_id)
+        except ClientException as error:
+            if error.status_code == 404:
+                raise
+            return await _detail_page(
+                services, owner, migration_id, error=str(error.detail), status_code=409
+            )
+        await _read_models_caught_up(services, owner, migration_id)
+        return Redirect(f"/migrations/{migration_id}?done={action}", status_code=303)
 
     @get("/migrations/{migration_id:uuid}/progress")
     async def progress(self, services: Services, owner: str, migration_id: UUID) -> Template:
@@ -368,6 +393,50 @@ async def _connection_page(
         error=error,
         notice=notice,
         status_code=status_code,
+    )
+
+
+# The read models trail the event store by a moment. The page shown after a click waits
+# that moment, or it would show the state from before the click (and a migration that
+# looks finished stops refreshing itself).
+READ_MODEL_WAIT_SECONDS = 3.0
+
+
+async def _read_models_caught_up(services: Services, owner: str, migration_id: UUID) -> None:
+    recorded = await anyio.to_thread.run_sync(services.migrations.get, migration_id)
+    deadline = anyio.current_time() + READ_MODEL_WAIT_SECONDS
+    while anyio.current_time() < deadline:
+        shown = await services.read_models.migration(owner, migration_id)
+        if shown is None or shown.status == recorded.status:
+            return
+        await anyio.sleep(0.1)
+
+
+async def _detail_page(
+    services: Services,
+    owner: str,
+    migration_id: UUID,
+    status: str = "",
+    cursor: str = "",
+    *,
+    notice: str = "",
+    error: str = "",
+    status_code: int = 200,
+) -> Template:
+    migration = await commands.get_migration(services, owner, migration_id)
+    names = {c.id: c.name for c in await services.connections.list(owner)}
+    objects = await _objects_context(services, migration_id, status, cursor)
+    return page(
+        "migrations/detail.html",
+        migration=migration,
+        finished=is_finished(migration),
+        source=names.get(migration.source_connection_id, "(deleted connection)"),
+        destination=names.get(migration.destination_connection_id, "(deleted connection)"),
+        notice=notice,
+        error=error,
+        status_code=status_code,
+        **objects,
+        **await _speed_context(services, migration),
     )
 
 
