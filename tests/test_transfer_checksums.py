@@ -18,7 +18,14 @@ import crc32c
 import pytest
 
 from cstor import s3
-from cstor.domain.checksums import MIB
+from cstor.domain.checksums import (
+    MIB,
+    AdditionalChecksum,
+    composite_value,
+    digest_value,
+    new_digest,
+    parse_additional,
+)
 from cstor.embedded import EmbeddedS3
 from tests.test_s3 import endpoint_of, open_uploads, planned
 from tests.test_transfer_copies import MemoryJournal, other_keys, parts_of
@@ -58,6 +65,58 @@ def moto_copier(moto_s3: EmbeddedS3) -> s3.ObjectCopier:
         endpoint_of(moto_s3), other_keys(moto_s3), multipart_threshold=5 * MIB,
         min_part_size=5 * MIB,
     )  # fmt: skip
+
+
+# How checksums are computed, read and recorded (unit) --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "value"),
+    [
+        ("CRC32", "NhCmhg=="),  # 0x3610a686
+        ("CRC32C", "mnG7TA=="),  # 0x9a71bb4c
+        ("SHA1", "qvTGHdzF6KLavt4PO0gs2a6pQ00="),
+        ("SHA256", "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="),
+    ],
+)
+def test_each_algorithm_gives_the_value_s3_gives(algorithm: str, value: str) -> None:
+    digest = new_digest(algorithm)
+    digest.update(b"hel")
+    digest.update(b"lo")
+    assert digest_value(digest) == value
+
+
+def test_a_composite_is_the_checksum_of_the_parts_checksums_with_their_count() -> None:
+    body = os.urandom(3 * 1000 + 7)
+    parts = [crc32c_of(body[i : i + 1000]) for i in range(0, len(body), 1000)]
+    assert composite_value("CRC32C", parts) == composite_crc32c(body, 1000)
+
+
+@pytest.mark.parametrize(
+    ("header", "kind", "etag", "parsed"),
+    [
+        ("mnG7TA==", "", "5d41402abc4b2a76b9719d911017c592", ("mnG7TA==", 0)),
+        ("HOobSQ==-2", "COMPOSITE", "", ("HOobSQ==", 2)),
+        ("HOobSQ==", "COMPOSITE", "", ("HOobSQ==", -1)),
+        ("HOobSQ==", "", "0f343b0931126a20f133d67c2b018a3b-2", ("HOobSQ==", 2)),
+        ("HOobSQ==", "FULL_OBJECT", "0f343b0931126a20f133d67c2b018a3b-2", ("HOobSQ==", 0)),
+    ],
+    ids=["single-part", "composite", "composite-uncounted", "multipart-etag", "full-object"],
+)
+def test_a_stores_checksum_header_is_read_as_full_object_or_composite(
+    header: str, kind: str, etag: str, parsed: tuple[str, int]
+) -> None:
+    checksum = parse_additional("CRC32C", header, kind, etag)
+    assert (checksum.value, checksum.parts) == parsed
+
+
+def test_copies_are_recorded_by_algorithm_value_and_parts() -> None:
+    assert AdditionalChecksum(algorithm="CRC32C", value="mnG7TA==").recorded() == (
+        "crc32c:mnG7TA=="
+    )
+    assert AdditionalChecksum(algorithm="SHA256", value="x=", parts=3).recorded() == (
+        "sha256-parts:x=-3"
+    )
 
 
 # Single-part copies -----------------------------------------------------------------
