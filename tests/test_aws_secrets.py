@@ -22,12 +22,17 @@ import pytest
 from botocore.exceptions import ClientError
 from cryptography.fernet import Fernet
 
+from cstor import bus
 from cstor.aws_secrets import AwsSecretsManager
 from cstor.connections import SCHEMA, ConnectionStore
 from cstor.credentials import SecretCipher
+from cstor.domain.migration import Migration
+from cstor.domain.planning import PacketLimits
 from cstor.embedded import EmbeddedS3, free_port, start_moto
+from cstor.eventstore import Migrations
 from cstor.secret_store import EncryptedColumn, SecretStoreError, secret_store_for
 from cstor.settings import Settings, SettingsError
+from services.planner.service import Planner
 from tests.stack import RunningCstor, s3_client_for, start_cstor
 from tests.test_api_secrets import every_row_as_text, every_stream_message
 
@@ -292,6 +297,53 @@ async def test_rotate_key_re_encrypts_what_postgres_holds_and_says_what_it_leave
 def test_an_unknown_secrets_backend_is_named_in_a_plain_error() -> None:
     with pytest.raises(SettingsError, match="'vault' - at CSTOR_SECRETS_BACKEND"):
         Settings.from_env({"CSTOR_SECRETS_BACKEND": "vault"})
+
+
+async def test_planning_fails_plainly_if_a_secret_is_gone_and_waits_if_unreachable(
+    pool: asyncpg.Pool, database_url: str, moto_s3: EmbeddedS3
+) -> None:
+    # Given a migration requested between two connections whose secrets are in Secrets Manager
+    store = store_for(pool, moto_s3.endpoint)
+    details = {"endpoint": "http://127.0.0.1:1", "region": "us-east-1", "access_key": "A"}
+    source = await store.create(owner="o", name="s", secret_key="planner-secret-1", **details)
+    dest = await store.create(owner="o", name="d", secret_key="planner-secret-2", **details)
+    app = Migrations(Settings(database_url=database_url))
+    request = {
+        "name": "m",
+        "owner": "o",
+        "source_connection_id": uuid.UUID(str(source.id)),  # asyncpg has its own UUID
+        "source_bucket": "b",
+        "source_prefix": "",
+        "destination_connection_id": uuid.UUID(str(dest.id)),
+        "destination_bucket": "b",
+        "destination_prefix": "",
+    }
+    limits = PacketLimits(max_bytes=1 << 20, max_objects=10)
+    try:
+        # When Secrets Manager cannot be reached while it is planned
+        unreachable = store_for(pool, f"http://127.0.0.1:{free_port()}")
+        waiting = app.request(**request)
+        with pytest.raises(bus.TransientError, match="could not be reached"):
+            await Planner(app, unreachable, limits).plan(waiting)
+        # Then the request is retried later, not failed
+        assert app.get(waiting).status == Migration.PLANNING
+
+        # When the source's secret was deleted from Secrets Manager behind cstor's back
+        arn = await pool.fetchval("SELECT secret_arn FROM connections WHERE id = $1", source.id)
+        secrets_manager_client(moto_s3.endpoint).delete_secret(
+            SecretId=arn, ForceDeleteWithoutRecovery=True
+        )
+        failing = app.request(**request)
+        await Planner(app, store, limits).plan(failing)
+
+        # Then the migration fails with a reason that says what to do, and no secret
+        migration = app.get(failing)
+        assert migration.status == Migration.FAILED
+        assert migration.error.startswith("secret-unavailable: ")
+        assert "rotate the connection's secret" in migration.error
+        assert "planner-secret" not in migration.error
+    finally:
+        app.close()
 
 
 # The whole stack ------------------------------------------------------------------------
