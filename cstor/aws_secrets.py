@@ -120,13 +120,14 @@ class AwsSecretsManager:
             )
 
     async def _call(
-        self, action: str, secret: str, call: Callable[..., Any], **params: Any
+        self, action: str, name: str, call: Callable[..., Any], **params: Any
     ) -> Mapping[str, Any]:
-        """One Secrets Manager request, off the event loop; its errors as plain messages."""
+        """One Secrets Manager request about the secret `name` (its name or ARN), off the event
+        loop; its errors as plain messages that name the secret, never hold its value."""
         try:
             response: Mapping[str, Any] = await anyio.to_thread.run_sync(lambda: call(**params))
         except aws.ClientError as error:
-            raise self._explain_refusal(action, secret, error) from None
+            raise self._explain_refusal(action, name, error) from None
         except aws.NoCredentialsError:
             raise SecretStoreError(
                 f"cstor has no credentials for AWS Secrets Manager ({self.where}): set"
@@ -136,45 +137,43 @@ class AwsSecretsManager:
         except (aws.ConnectionError, aws.HTTPClientError) as error:
             raise SecretStoreError(
                 f"AWS Secrets Manager ({self.where}) could not be reached"
-                f" ({type(error).__name__}), so {action} on {secret} did not happen;"
+                f" ({type(error).__name__}), so {action} on {name} did not happen;"
                 " try again once it can be.",
                 transient=True,
             ) from None
         except aws.BotoCoreError as error:
             raise SecretStoreError(
-                f"{action} on {secret} in AWS Secrets Manager ({self.where}) failed:"
+                f"{action} on {name} in AWS Secrets Manager ({self.where}) failed:"
                 f" {type(error).__name__}.",
                 transient=True,
             ) from None
         return response
 
-    def _explain_refusal(
-        self, action: str, secret: str, error: aws.ClientError
-    ) -> SecretStoreError | _Missing:
+    def _explain_refusal(self, action: str, name: str, error: aws.ClientError) -> SecretStoreError:
         # Built from the error code alone: AWS's own message is not needed, nor shown.
         code = error.response.get("Error", {}).get("Code", "")
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code == "ResourceNotFoundException":
-            return _Missing(f"{secret} is not in AWS Secrets Manager")
+            return _Missing(f"{name} is not in AWS Secrets Manager")
         if code in _DENIED or status in (401, 403):
             return SecretStoreError(
-                f"AWS Secrets Manager ({self.where}) refused {action} on {secret}: the"
+                f"AWS Secrets Manager ({self.where}) refused {action} on {name}: the"
                 " credentials cstor uses for it are not valid, or their IAM policy does not"
                 f" allow secretsmanager:{action} there ({code or status})."
             )
         if code in _BUSY or status >= 500:
             return SecretStoreError(
-                f"AWS Secrets Manager ({self.where}) could not do {action} on {secret} right"
+                f"AWS Secrets Manager ({self.where}) could not do {action} on {name} right"
                 f" now ({code or status}); try again.",
                 transient=True,
             )
         if code == "ResourceExistsException":
             return SecretStoreError(
-                f"AWS Secrets Manager already holds a secret named {secret}; cstor will not"
+                f"AWS Secrets Manager already holds a secret named {name}; cstor will not"
                 " overwrite a secret it did not create."
             )
         return SecretStoreError(
-            f"AWS Secrets Manager ({self.where}) would not do {action} on {secret}"
+            f"AWS Secrets Manager ({self.where}) would not do {action} on {name}"
             f" ({code or status})."
         )
 
