@@ -6,6 +6,7 @@ holder once, and stored only as SHA-256 digests: a copy of the table signs no on
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import re
@@ -18,6 +19,7 @@ import asyncpg
 import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet, InvalidToken
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -47,9 +49,15 @@ CREATE TABLE IF NOT EXISTS sign_in_failures (
     failed_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS sign_in_failures_subject ON sign_in_failures (subject, failed_at);
+CREATE TABLE IF NOT EXISTS session_flashes (
+    session_digest bytea PRIMARY KEY REFERENCES sessions (digest) ON DELETE CASCADE,
+    sealed bytea NOT NULL,
+    expires_at timestamptz NOT NULL
+);
 """
 
 SESSION_LIFETIME = timedelta(days=14)
+FLASH_LIFETIME = timedelta(minutes=5)
 TOKEN_PREFIX = "cstor_"  # noqa: S105 - a label, not a secret
 MIN_PASSWORD_LENGTH = 8
 # Failed sign-ins allowed per minute, for one account and from one address.
@@ -91,6 +99,12 @@ class ApiToken(msgspec.Struct, frozen=True, kw_only=True):
 
 def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
+
+
+def _flash_cipher(session_id: str) -> Fernet:
+    """A key only the session's cookie gives (the table keeps another digest of it)."""
+    key = hashlib.sha256(b"cstor-flash:" + session_id.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
 
 
 def normalise_email(email: str) -> str:
@@ -184,6 +198,38 @@ class Accounts:
 
     async def end_session(self, session_id: str) -> None:
         await self.pool.execute("DELETE FROM sessions WHERE digest = $1", _digest(session_id))
+
+    async def put_flash(self, session_id: str, message: dict[str, str]) -> None:
+        """Keep a message for the session's next page, the target of a redirect.
+
+        It is sealed with a key that only the session cookie gives, so the table alone
+        reveals nothing (the message may be a new API token, shown once).
+        """
+        sealed = _flash_cipher(session_id).encrypt(msgspec.json.encode(message))
+        await self.pool.execute("DELETE FROM session_flashes WHERE expires_at < now()")
+        await self.pool.execute(
+            "INSERT INTO session_flashes (session_digest, sealed, expires_at)"
+            " VALUES ($1, $2, now() + $3) ON CONFLICT (session_digest)"
+            " DO UPDATE SET sealed = EXCLUDED.sealed, expires_at = EXCLUDED.expires_at",
+            _digest(session_id),
+            sealed,
+            FLASH_LIFETIME,
+        )
+
+    async def pop_flash(self, session_id: str) -> dict[str, str]:
+        """The session's message, once: taking it deletes it. Empty if there is none."""
+        row = await self.pool.fetchrow(
+            "DELETE FROM session_flashes WHERE session_digest = $1"
+            " RETURNING sealed, expires_at > now() AS fresh",
+            _digest(session_id),
+        )
+        if row is None or not row["fresh"]:
+            return {}
+        try:
+            opened = _flash_cipher(session_id).decrypt(row["sealed"])
+        except InvalidToken:
+            return {}
+        return msgspec.json.decode(opened, type=dict[str, str])
 
     # API tokens -------------------------------------------------------------------------
 

@@ -242,16 +242,30 @@ async def test_a_browser_session_may_read_the_api_but_not_change_anything(
     assert response.status_code == 401
 
 
-async def test_a_token_made_on_the_account_page_is_shown_once(client: Client) -> None:
+async def test_a_token_made_on_the_account_page_is_shown_once(
+    client: Client, database_url: str
+) -> None:
     # Given a signed-in user on their account page
     await sign_up(client)
 
     # When they create a token
-    created = await client.post("/account/tokens", data={"name": "nightly"})
+    posted = await client.post("/account/tokens", data={"name": "nightly"}, follow_redirects=False)
 
-    # Then it is shown this once, and works as a Bearer token
-    assert created.status_code == 200
-    secret = created.text.split('<code class="token">')[1].split("</code>")[0]
+    # Then the browser is redirected (a reload must not make another token)
+    assert posted.status_code == 303
+    assert posted.headers["location"] == "/account"
+    conn = await asyncpg.connect(database_url)
+    try:
+        kept = await conn.fetchval("SELECT sealed FROM session_flashes")
+        # And the account page shows the token this once, and it works as a Bearer token
+        created = await client.get("/account")
+        assert created.status_code == 200
+        secret = created.text.split('<code class="token">')[1].split("</code>")[0]
+        # While it waited for that page, the token was kept only sealed, and is gone now
+        assert secret.encode() not in bytes(kept)
+        assert await conn.fetchval("SELECT count(*) FROM session_flashes") == 0
+    finally:
+        await conn.close()
     assert secret.startswith("cstor_")
     assert "not shown again" in created.text
     page = await client.get("/account")

@@ -73,7 +73,9 @@ def test_a_secret_key_is_nowhere_but_encrypted_in_its_table(
     )
     account = api.get("/account")
     created = api.post(
-        "/account/tokens", data={"name": "grep", "_csrf_token": csrf_field(account.text)}
+        "/account/tokens",
+        data={"name": "grep", "_csrf_token": csrf_field(account.text)},
+        follow_redirects=True,  # to the account page, which shows the new token once
     )
     token = re.search(r'<code class="token">([^<]+)</code>', created.text)
     assert token is not None

@@ -110,7 +110,9 @@ def add_connection(page: Any, name: str, server: EmbeddedS3) -> None:
     page.get_by_label("Access key").fill(server.access_key)
     page.get_by_label("Secret key").fill(server.secret_key)
     page.get_by_role("button", name="Test and save").click()
-    expect(page.get_by_role("row", name=re.compile(name))).to_be_visible()
+    # Saved, the user lands on the new connection's page
+    expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("saved")
 
 
 def start_migration(page: Any, name: str, source: tuple[str, str], dest: tuple[str, str]) -> None:
@@ -148,6 +150,7 @@ def test_an_operator_migrates_watches_it_finish_and_downloads_the_report(
     sign_up(page, f"ops-{uuid.uuid4().hex[:6]}@example.com")
     add_connection(page, "lyve-source", s3_source)
     add_connection(page, "archive", s3_destination)
+    page.goto("/connections")
     screenshot(page, "connections")
     page.goto("/migrations/new")
     page.get_by_label("Source connection").select_option(
@@ -297,9 +300,11 @@ def test_an_api_token_is_shown_once_and_can_be_revoked(new_page: Callable[[], An
     expect(shown).to_contain_text("cstor_")
     token = shown.inner_text()
     screenshot(page, "account")
-    page.goto("/account")
+    # And reloading the page neither shows it again nor makes a second token
+    page.reload()
     expect(page.locator("code.token")).to_have_count(0)
     assert token not in page.content()
+    expect(page.get_by_role("row", name=re.compile("nightly-ci"))).to_have_count(1)
 
     # And revoking it takes it off the list
     page.get_by_role("button", name="Revoke nightly-ci").click()
@@ -316,7 +321,8 @@ def test_a_connection_page_lists_buckets_and_refuses_a_bad_rotation(
     sign_up(page, f"conn-{uuid.uuid4().hex[:6]}@example.com")
     add_connection(page, "lab", s3_source)
 
-    # When the connection is opened, its buckets are listed
+    # When the connection is opened from the list, its buckets are listed
+    page.goto("/connections")
     page.get_by_role("link", name="lab").click()
     expect(page.get_by_role("heading", name="lab")).to_be_visible()
     expect(page.get_by_text(bucket)).to_be_visible()

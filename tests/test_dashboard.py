@@ -274,14 +274,19 @@ async def test_a_working_connection_is_saved_and_listed_without_its_secret(
         "/connections", data=connection_form(s3_source, "source"), follow_redirects=False
     )
 
-    # Then the browser is sent back to the list, which shows it
+    # Then the browser is sent to the new connection's page, which says it is saved
     assert response.status_code == 303
-    assert response.headers["location"] == "/connections"
+    location = response.headers["location"]
+    assert re.fullmatch(r"/connections/[0-9a-f-]{36}\?added=1", location)
+    landed = (await client.get(location)).text
+    assert "<h1>source</h1>" in landed
+    assert "The connection works and is saved." in landed
+    # And the list shows it
     html = (await client.get("/connections")).text
     assert "source" in html
     assert s3_source.endpoint in html
     # And the secret key appears nowhere
-    assert s3_source.secret_key not in html
+    assert s3_source.secret_key not in html + landed
 
 
 async def test_a_missing_bucket_is_explained_on_the_migration_form(
@@ -525,17 +530,18 @@ def test_an_operator_migrates_a_bucket_from_the_dashboard_in_chromium(
             expect(account).to_contain_text("operator@example.com")
 
             # When the operator adds the two connections through the form
-            page.get_by_role("navigation", name="Main").get_by_role(
-                "link", name="Connections"
-            ).click()
             for name, server in (("source", s3_source), ("destination", s3_destination)):
+                page.get_by_role("navigation", name="Main").get_by_role(
+                    "link", name="Connections"
+                ).click()
                 page.get_by_label("Name", exact=True).fill(name)
                 page.get_by_label("Endpoint URL").fill(server.endpoint)
                 page.get_by_label("Access key").fill(server.access_key)
                 page.get_by_label("Secret key").fill(server.secret_key)
                 page.get_by_role("button", name="Test and save").click()
-                expect(page.get_by_role("row", name=re.compile(name))).to_be_visible()
-            assert s3_source.secret_key not in page.content()
+                # Then each time they land on the new connection's page
+                expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
+                assert server.secret_key not in page.content()
 
             # And starts a migration from the new-migration form
             nav = page.get_by_role("navigation", name="Main")

@@ -249,11 +249,19 @@ class AccountPages(Controller):
     exception_handlers = {Exception: error_page}
 
     @get("/")
-    async def index(self, services: Services, user: User) -> Template:
-        return await _account_page(services, user)
+    async def index(
+        self, request: Request[Any, Any, Any], services: Services, user: User
+    ) -> Template:
+        # A token just created is shown on this page once, after the redirect from the form.
+        flash = await services.accounts.pop_flash(request.cookies[SESSION_COOKIE])
+        return await _account_page(
+            services, user, created=flash.get("token_name", ""), secret=flash.get("token", "")
+        )
 
     @post("/tokens")
-    async def create_token(self, services: Services, user: User, data: Form) -> Template:
+    async def create_token(
+        self, request: Request[Any, Any, Any], services: Services, user: User, data: Form
+    ) -> Response[Any]:
         name = data.get("name", "").strip()
         if not name or len(name) > 100:
             return await _account_page(
@@ -263,7 +271,11 @@ class AccountPages(Controller):
                 status_code=422,
             )
         token, secret = await services.accounts.create_token(user.id, name)
-        return await _account_page(services, user, created=token, secret=secret)
+        # Post, redirect, get: reloading the page shows the token list, not a second token.
+        await services.accounts.put_flash(
+            request.cookies[SESSION_COOKIE], {"token_name": token.name, "token": secret}
+        )
+        return Redirect("/account", status_code=303)
 
     @post("/tokens/{token_id:uuid}/revoke")
     async def revoke_token(self, services: Services, user: User, token_id: UUID) -> Redirect:
@@ -284,7 +296,7 @@ async def _account_page(
     services: Services,
     user: User,
     *,
-    created: ApiToken | None = None,
+    created: str = "",
     secret: str = "",
     error: str = "",
     status_code: int = 200,

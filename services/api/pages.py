@@ -321,18 +321,27 @@ class ConnectionPages(Controller):
     async def create(self, services: Services, owner: str, data: Form) -> Response[Any]:
         try:
             request = convert_form(data, ConnectionCreate, CONNECTION_LABELS)
-            await commands.create_connection(services, owner, request)
+            created = await commands.create_connection(services, owner, request)
         except ClientException as error:
             return await _connections_page(
                 services, owner, values=data, error=str(error.detail), status_code=422
             )
-        return Redirect("/connections", status_code=303)
+        return Redirect(f"/connections/{created.id}?added=1", status_code=303)
 
     @get("/{connection_id:uuid}")
     async def detail(
-        self, services: Services, owner: str, connection_id: UUID, rotated: bool = False
+        self,
+        services: Services,
+        owner: str,
+        connection_id: UUID,
+        rotated: bool = False,
+        added: bool = False,
     ) -> Template:
-        notice = "The new keys work and replaced the old ones." if rotated else ""
+        notice = ""
+        if added:
+            notice = "The connection works and is saved."
+        elif rotated:
+            notice = "The new keys work and replaced the old ones."
         return await _connection_page(services, owner, connection_id, notice=notice)
 
     @post("/{connection_id:uuid}/secret")
