@@ -22,6 +22,13 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     position: int  # the event's position in the event store's notification log
 
 
+class MigrationLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """How much a migration may do at once, across every transfer replica; None: no limit."""
+
+    bandwidth_bytes_per_second: int | None = None
+    concurrent_objects: int | None = None
+
+
 class MigrationRequested(Event, frozen=True, kw_only=True, tag="migration.requested"):
     name: str
     owner: str
@@ -35,6 +42,7 @@ class MigrationRequested(Event, frozen=True, kw_only=True, tag="migration.reques
     filters: dict[str, Any] = {}
     sync_of: UUID | None = None
     storage_class: str | None = None  # of the copies; None: the destination's default
+    limits: MigrationLimits = MigrationLimits()
 
 
 class MigrationPlanningStarted(Event, frozen=True, kw_only=True, tag="migration.planning_started"):

@@ -156,6 +156,7 @@ class Migrations(Application[UUID]):
             "filters": {},
             "sync_of": None,
             "storage_class": None,
+            "limits": {},
         }
         migration = Migration(**(defaults | request))
         self.save(migration)

@@ -35,6 +35,7 @@ def _migration_requested(event: Any, position: int) -> contracts.Event:
         filters=getattr(event, "filters", None) or {},
         sync_of=getattr(event, "sync_of", None),
         storage_class=getattr(event, "storage_class", None),
+        limits=contracts.MigrationLimits(**(getattr(event, "limits", None) or {})),
     )
 
 

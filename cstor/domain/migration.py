@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -33,6 +34,24 @@ def check_storage_class(storage_class: str | None) -> None:
         )
 
 
+LIMITS = ("bandwidth_bytes_per_second", "concurrent_objects")
+"""What a migration may limit, across every transfer replica; an absent limit: none."""
+
+
+def checked_limits(limits: Mapping[str, int | None]) -> dict[str, int]:
+    """The limits as a migration keeps them (None dropped); InvalidRequest if one is not >= 1."""
+    kept: dict[str, int] = {}
+    for name, value in limits.items():
+        if name not in LIMITS:
+            raise InvalidRequest(f"limits.{name}: there is no such limit (one of {LIMITS}).")
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidRequest(f"limits.{name}: {value!r} is not a whole number of at least 1.")
+        kept[name] = value
+    return kept
+
+
 class Migration(Aggregate):
     """A migration from a source bucket to a destination bucket; its status is a fold of events."""
 
@@ -61,9 +80,11 @@ class Migration(Aggregate):
         filters: dict[str, Any] | None = None,
         sync_of: UUID | None = None,
         storage_class: str | None = None,
+        limits: dict[str, int] | None = None,
     ) -> None:
         self.overwrite = overwrite
         self.storage_class = storage_class  # of the copies; None: the destination's default
+        self.limits = limits or {}  # see LIMITS; honoured by every transfer replica together
         self.filters = filters or {}
         self.sync_of = sync_of
         self.name = name
@@ -196,4 +217,5 @@ class Migration(Aggregate):
             "overwrite": self.overwrite,
             "filters": self.filters,
             "storage_class": self.storage_class,
+            "limits": self.limits,
         }

@@ -175,7 +175,8 @@ class ObjectCopier:
 
         `upload_key` names the copy in the journal (the object's id), so that a
         multipart upload interrupted by a crash is resumed by the next attempt.
-        `options` are its migration's: the copy's storage class.
+        `options` are its migration's: the copy's storage class, and the throttle that
+        shares its bandwidth (drawn from before each object, part or server-side copy).
         """
         etag = normalize_etag(expected_etag)
         if self.server_side:
@@ -209,6 +210,7 @@ class ObjectCopier:
         etag: str,
         options: CopyOptions = DEFAULT_OPTIONS,
     ) -> CopyOutcome:
+        await options.pace(size)
         async with self._memory.hold(size):
             condition: GetOptions = {"if_match": f'"{etag}"'} if etag else {}
             try:
@@ -303,8 +305,9 @@ class ObjectCopier:
         digests = self._stream_checksums(upload, additional, size, part_size)
         try:
             await self._stream_parts(
-                upload, source_bucket, key, size, etag, part_size, md5s, upload_key, digests
-            )
+                upload, source_bucket, key, size, etag, part_size, md5s, upload_key, digests,
+                options,
+            )  # fmt: skip
             if digests is not None and additional is not None and not additional.composite:
                 digests.check_whole(key, additional)
             expected = composite_etag([bytes.fromhex(md5s[n]) for n in range(1, count + 1)])
@@ -359,12 +362,14 @@ class ObjectCopier:
         md5s: dict[int, str],
         upload_key: str,
         digests: StreamChecksums | None = None,
+        options: CopyOptions = DEFAULT_OPTIONS,
     ) -> None:
         """Cut one GET stream of the source into parts and upload those not in `md5s`.
 
         Each part holds its bytes (as the stream's own buffers, never joined) from
         its first byte until the store has it; parts already uploaded are skipped.
-        `digests` sees every byte first (parts skipped too).
+        `digests` sees every byte first (parts skipped too). Each part to send waits
+        for its bytes' share of the migration's bandwidth (`options.pace`) first.
         """
         in_flight = parts_in_flight_for(size, self.max_parts_in_flight)
         running: set[asyncio.Task[None]] = set()
@@ -399,6 +404,7 @@ class ObjectCopier:
                         raise grown(key, size)
                     if not reserved and number not in md5s:
                         await settle(in_flight - 1)
+                        await options.pace(wanted)
                         reserved = await self._memory.acquire(wanted)
                     take = min(len(view), wanted - held)
                     if number not in md5s:
@@ -585,6 +591,7 @@ class ObjectCopier:
         if etag and not is_md5_etag(etag):
             attributes, extras = await self._source_attributes(source_bucket, key, size, etag)
             replace = metadata.replace_headers({**attributes, SOURCE_ETAG_METADATA: etag}, extras)
+        await options.pace(size)  # the store moves the bytes, but they count all the same
         try:
             written = await anyio.to_thread.run_sync(
                 self._signed.copy_object, source_bucket, key, bucket, target, etag, replace,
@@ -639,6 +646,7 @@ class ObjectCopier:
             async def send(number: int) -> None:
                 first = (number - 1) * part_size
                 last = min(size, first + part_size) - 1
+                await options.pace(last - first + 1)
                 etags[number] = await self._control(
                     self.destination, f"copying part {number} of {key!r}",
                     upload.copy_part, number, source_bucket, key, first, last, etag,

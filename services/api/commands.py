@@ -13,7 +13,7 @@ from litestar.exceptions import ClientException, NotFoundException
 
 from cstor import s3
 from cstor.domain.exceptions import InvalidRequest
-from cstor.domain.migration import Migration, check_storage_class
+from cstor.domain.migration import Migration, check_storage_class, checked_limits
 from cstor.presets import PresetError, endpoint_for
 from cstor.secret_store import SecretStoreError
 from services.api.deps import Services
@@ -22,6 +22,7 @@ from services.api.schemas import (
     ConnectionCreate,
     ConnectionOut,
     FiltersIn,
+    LimitsIn,
     MigrationCreate,
     MigrationOut,
     SecretRotate,
@@ -150,6 +151,7 @@ async def create_migration(
     filters = validated_filters(data.filters)
     try:
         check_storage_class(data.storage_class)
+        limits = checked_limits(msgspec.structs.asdict(data.limits))
     except InvalidRequest as error:
         raise Unprocessable(str(error)) from None
     for role, connection_id, bucket in (
@@ -178,6 +180,7 @@ async def create_migration(
             filters=filters,
             sync_of=sync_of,
             storage_class=data.storage_class,
+            limits=limits,
         )
     )
     return await get_migration(services, owner, migration_id)
@@ -200,6 +203,7 @@ async def sync_again(services: Services, owner: str, migration_id: UUID) -> Migr
         overwrite="if-different",
         filters=msgspec.convert(migration.filters, FiltersIn),
         storage_class=getattr(migration, "storage_class", None),
+        limits=msgspec.convert(getattr(migration, "limits", {}), LimitsIn),
     )
     return await create_migration(services, owner, request, sync_of=migration_id)
 

@@ -68,6 +68,18 @@ class FiltersIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     modified_before: str | None = None
 
 
+class LimitsIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How much a migration may do at once, counted across every transfer replica.
+
+    ``bandwidth_bytes_per_second``: the bytes all its copies move per second together;
+    ``concurrent_objects``: how many of its objects are copied at the same time. None (the
+    default) sets no limit; a limit is a whole number of at least 1.
+    """
+
+    bandwidth_bytes_per_second: int | None = None
+    concurrent_objects: int | None = None
+
+
 Overwrite = Literal["if-different", "skip-existing", "always"]
 
 
@@ -85,6 +97,7 @@ class MigrationCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     filters: FiltersIn = FiltersIn()
     # The copies' S3 storage class (STANDARD_IA, GLACIER_IR, ...); None: the destination's default.
     storage_class: str | None = None
+    limits: LimitsIn = LimitsIn()
 
 
 class EstimateOut(msgspec.Struct, frozen=True, kw_only=True):

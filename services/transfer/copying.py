@@ -6,39 +6,69 @@ import asyncio
 import logging
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from uuid import UUID
 
 from cstor import contracts, s3
 from cstor.domain.planning import destination_key
 from cstor.domain.transfer import object_id
 from cstor.eventstore import CopyResult
+from cstor.s3.options import DEFAULT_OPTIONS
 from cstor.settings import Settings
+from services.transfer.limits import ObjectSlots
 
 log = logging.getLogger(__name__)
 
 
 class PacketCopier:
-    """Copies a packet's objects concurrently, bounded by a per-replica limit."""
+    """Copies a packet's objects concurrently, bounded by a per-replica limit and by the
+    migration's concurrent-objects limit, which `slots` counts across every replica."""
 
-    def __init__(self, concurrency: asyncio.Semaphore, attempts: int) -> None:
+    def __init__(
+        self, concurrency: asyncio.Semaphore, attempts: int, slots: ObjectSlots | None = None
+    ) -> None:
         self.concurrency = concurrency
         self.attempts = attempts
+        self.slots = slots
 
     async def copy_packet(
         self,
         packet: contracts.PacketPlanned,
         copier: s3.ObjectCopier,
         objects: Sequence[contracts.PacketObject],
-        options: s3.CopyOptions,
         stop: Callable[[], bool],
+        options: s3.CopyOptions = DEFAULT_OPTIONS,
+        concurrent_objects: int | None = None,
     ) -> list[CopyResult | None]:
-        """A result per object, in order; None for objects not started because of ``stop``."""
+        """A result per object, in order; None for objects not started because of ``stop``.
+
+        With `concurrent_objects`, an object is copied only while it holds one of the
+        migration's slots, so that no more are copied at once on all replicas together.
+        """
         return list(
             await asyncio.gather(
-                *(self._copy_one(packet, obj, copier, options, stop) for obj in objects)
+                *(
+                    self._copy_one(packet, obj, copier, options, stop, concurrent_objects)
+                    for obj in objects
+                )
             )
         )
+
+    @asynccontextmanager
+    async def _slot(
+        self, migration_id: UUID, limit: int | None, stop: Callable[[], bool]
+    ) -> AsyncIterator[bool]:
+        """Hold one of the migration's slots (if it has a limit); False if stopped first."""
+        if not limit or self.slots is None:
+            yield True
+            return
+        slot = await self.slots.take(migration_id, limit, stop)
+        try:
+            yield slot is not None
+        finally:
+            if slot is not None:
+                await self.slots.give_back(slot)
 
     async def _copy_one(
         self,
@@ -47,25 +77,29 @@ class PacketCopier:
         copier: s3.ObjectCopier,
         options: s3.CopyOptions,
         stop: Callable[[], bool],
+        limit: int | None,
     ) -> CopyResult | None:
         target = destination_key(obj.key, packet.source_prefix, packet.destination_prefix)
         attempt = 0
         while True:
             attempt += 1
             try:
-                async with self.concurrency:
-                    if stop():
-                        return None  # paused or cancelled: this one waits
-                    outcome = await copier.copy(
-                        packet.source_bucket,
-                        obj.key,
-                        packet.destination_bucket,
-                        target,
-                        expected_size=obj.size,
-                        expected_etag=obj.etag,
-                        upload_key=str(object_id(packet.migration_id, obj.key)),
-                        options=options,
-                    )
+                async with self._slot(packet.migration_id, limit, stop) as admitted:
+                    if not admitted:
+                        return None  # paused or cancelled while it waited for a slot
+                    async with self.concurrency:
+                        if stop():
+                            return None  # paused or cancelled: this one waits
+                        outcome = await copier.copy(
+                            packet.source_bucket,
+                            obj.key,
+                            packet.destination_bucket,
+                            target,
+                            expected_size=obj.size,
+                            expected_etag=obj.etag,
+                            upload_key=str(object_id(packet.migration_id, obj.key)),
+                            options=options,
+                        )
             except s3.S3Error as error:
                 if error.transient and attempt < self.attempts:
                     await asyncio.sleep(_backoff(attempt))

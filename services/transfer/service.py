@@ -18,6 +18,7 @@ from cstor.secret_store import SecretStoreError, secret_store_for
 from cstor.settings import Settings
 from services.transfer.copying import CopierPool, PacketCopier
 from services.transfer.journal import PostgresUploadJournal
+from services.transfer.limits import ObjectSlots, SharedBandwidth, create_tables
 from services.transfer.states import MigrationStates
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,10 @@ class Transfer:
         copier: PacketCopier,
         copiers: CopierPool,
         states: MigrationStates,
+        pool: asyncpg.Pool,
     ) -> None:
         self.states = states
+        self.pool = pool
         self.app = app
         self.connections = connections
         self.copier = copier
@@ -69,9 +72,19 @@ class Transfer:
             # Unreachable or refused: the packet is redelivered, with backoff, until it works.
             raise bus.TransientError(str(error)) from None
         copier = self.copiers.get(pair, source, destination)
-        options = s3.CopyOptions(storage_class=migration.storage_class)
+        limits = migration.limits
+        rate = limits.get("bandwidth_bytes_per_second")
+        options = s3.CopyOptions(
+            storage_class=migration.storage_class,
+            throttle=SharedBandwidth(self.pool, mid, rate) if rate else None,
+        )
         attempted = await self.copier.copy_packet(
-            packet, copier, todo, options, stop=lambda: self.states.stopped(mid)
+            packet,
+            copier,
+            todo,
+            stop=lambda: self.states.stopped(mid),
+            options=options,
+            concurrent_objects=limits.get("concurrent_objects"),
         )
         results = [result for result in attempted if result is not None]
         if len(results) < len(todo):
@@ -104,19 +117,24 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     app = Migrations(settings)
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
     nc = await bus.connect(settings.nats_url, "cstor-transfer")
+    slots = ObjectSlots(settings.database_url)  # connects when a limited migration needs it
     try:
         js = nc.jetstream()
         await bus.ensure_stream(js, settings.stream_name)
         journal = PostgresUploadJournal(pool)
         await journal.create_tables()
+        await create_tables(pool)
         states = MigrationStates(app)
         await states.follow(nc)
         transfer = Transfer(
             app,
             ConnectionStore(pool, secret_store_for(settings)),
-            PacketCopier(asyncio.Semaphore(settings.transfer_concurrency), settings.copy_attempts),
+            PacketCopier(
+                asyncio.Semaphore(settings.transfer_concurrency), settings.copy_attempts, slots
+            ),
             CopierPool(settings, journal),
             states,
+            pool,
         )
         spec = bus.ConsumerSpec(
             stream=settings.stream_name,
@@ -128,5 +146,6 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         await bus.consume(js, spec, transfer.on_packet, stop)
     finally:
         await nc.drain()
+        await slots.close()
         await pool.close()
         app.close()
