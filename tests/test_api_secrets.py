@@ -122,6 +122,9 @@ def test_a_secret_key_is_nowhere_but_encrypted_in_its_table(
         f"/migrations/{migration_id}/objects",
         f"/migrations/{migration_id}/progress",
         "/account",
+        "/buckets",
+        f"/buckets/{source_id}",
+        f"/buckets/{source_id}/{source_bucket}/scan",
     ]
     html = b""
     for path in pages:

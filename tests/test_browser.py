@@ -489,3 +489,40 @@ def test_an_operator_retries_failed_objects_from_the_migrations_page(
     destination = s3_client_for(s3_destination)
     body = destination.get_object(Bucket=destination_bucket, Key="r/7")["Body"].read()
     assert body == b"changed since"
+
+
+def test_an_operator_scans_a_bucket_from_the_buckets_page(
+    new_page: Callable[[], Any], s3_source: EmbeddedS3, make_bucket: Callable[[EmbeddedS3], str]
+) -> None:
+    from playwright.sync_api import expect
+
+    # Given a connection to a bucket of 12 reports and 3 photos
+    bucket = make_bucket(s3_source)
+    seed(s3_source, bucket, 12)
+    client = s3_client_for(s3_source)
+    for n in range(3):
+        client.put_object(Bucket=bucket, Key=f"photos/2024/{n}.jpg", Body=b"p" * 4096)
+    page = new_page()
+    sign_up(page, f"scan-{uuid.uuid4().hex[:6]}@example.com")
+    add_connection(page, "lake", s3_source)
+
+    # When the operator opens Buckets from the navigation, then the bucket
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Buckets").click()
+    page.get_by_role("link", name=bucket).click()
+
+    # Then the scan shows the totals and a row per top-level prefix
+    scan = page.locator("#scan")
+    expect(scan.locator(".stats")).to_contain_text("15")
+    photos = page.get_by_role("row", name=re.compile(r"^photos\/"))
+    expect(photos).to_contain_text("12.0 KiB")
+    expect(page.get_by_role("row", name=re.compile(r"^reports\/"))).to_contain_text("12")
+    screenshot(page, "bucket-scan")
+
+    # When a prefix is opened, the scan goes one level down, and back up
+    photos.get_by_role("link").click()
+    expect(page.get_by_role("row", name=re.compile(r"^photos\/2024\/"))).to_contain_text("3")
+    page.get_by_role("link", name="Up to the whole bucket").click()
+    expect(page.get_by_role("row", name=re.compile(r"^reports\/"))).to_be_visible()
+    page.goto("/buckets")
+    expect(page.get_by_role("link", name=bucket)).to_be_visible()
+    screenshot(page, "buckets")

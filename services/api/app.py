@@ -33,6 +33,7 @@ from cstor.secret_store import SecretStoreError, secret_store_for
 from cstor.settings import Settings
 from services.api.accounts import ACCOUNT_CONTROLLERS
 from services.api.auth import provide_user
+from services.api.bucket_pages import BucketPages
 from services.api.deps import Services
 from services.api.pages import PAGES
 from services.api.queries import ReadModels
@@ -89,6 +90,7 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
             *ACCOUNT_CONTROLLERS,
             ReportController,
             *PAGES,
+            BucketPages,
             create_static_files_router(path="/static", directories=[WEB / "static"]),
         ],
         dependencies={
