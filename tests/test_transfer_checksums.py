@@ -12,6 +12,7 @@ import base64
 import hashlib
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import crc32c
@@ -190,6 +191,33 @@ async def test_an_object_without_additional_checksum_is_still_recorded_by_md5(
     copy = client.head_object(Bucket=destination, Key="k", ChecksumMode="ENABLED")
     assert "ChecksumCRC32C" not in copy
     assert "ChecksumSHA256" not in copy
+
+
+@pytest.mark.parametrize("size", [3000, 12 * MIB], ids=["single-part", "multipart"])
+async def test_a_checksummed_copy_gets_the_migrations_storage_class_and_expires(
+    size: int, moto_s3: EmbeddedS3, make_bucket: MakeBucket, s3_client: ClientFor
+) -> None:
+    # Given a CRC32C object with an Expires header
+    source, destination = make_bucket(moto_s3), make_bucket(moto_s3)
+    client = s3_client(moto_s3)
+    body = os.urandom(size)
+    expires = datetime(2031, 1, 1, tzinfo=UTC)
+    client.put_object(
+        Bucket=source, Key="k", Body=body, Expires=expires,
+        ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c_of(body),
+    )  # fmt: skip
+    listed = planned(moto_s3, source, "k")
+
+    # When it is copied for a migration that asks for STANDARD_IA
+    outcome = await moto_copier(moto_s3).copy(
+        source, "k", destination, "k", listed.size, listed.etag,
+        options=s3.CopyOptions(storage_class="STANDARD_IA"),
+    )  # fmt: skip
+
+    # Then the copy is recorded by CRC32C and keeps the class and Expires
+    assert outcome.checksum.startswith("crc32c")
+    copy = client.head_object(Bucket=destination, Key="k")
+    assert (copy["StorageClass"], copy["Expires"]) == ("STANDARD_IA", expires)
 
 
 # Multipart copies -------------------------------------------------------------------
