@@ -3,6 +3,7 @@ and once end to end in Debian's Chromium."""
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -475,6 +476,114 @@ async def test_the_form_estimates_a_migration_before_it_starts(
         headers={"HX-Request": "true"},
     )
     assert "When the destination already has the key" in bad.text
+
+
+async def test_the_forms_filters_storage_class_and_limits_reach_the_migration(
+    client: Client,
+    s3_source: EmbeddedS3,
+    s3_destination: EmbeddedS3,
+    make_bucket: Callable[[EmbeddedS3], str],
+) -> None:
+    # Given a source of csv files, small and large, some under logs/, and a text file
+    source_id = await add_connection(client, s3_source, "source")
+    destination_id = await add_connection(client, s3_destination, "destination")
+    source_bucket, destination_bucket = make_bucket(s3_source), make_bucket(s3_destination)
+    for key, size in {"a.csv": 5, "b.csv": 5000, "c.txt": 5000, "logs/d.csv": 5000}.items():
+        s3_client_for(s3_source).put_object(Bucket=source_bucket, Key=key, Body=b"x" * size)
+    form = {
+        "source_connection_id": source_id,
+        "source_bucket": source_bucket,
+        "destination_connection_id": destination_id,
+        "destination_bucket": destination_bucket,
+        "include": "*.csv\r\n\r\n",
+        "exclude": "logs/*",
+        "min_size": "1 KiB",
+        "max_size": "1 MiB",
+        "modified_after": "2020-01-31",
+        "storage_class": "STANDARD_IA",
+        "bandwidth_bytes_per_second": "50 MiB",
+        "concurrent_objects": "4",
+    }
+
+    # When the form, with its filters, asks for an estimate
+    estimate = await client.post("/migrations/estimate", data=form, headers={"HX-Request": "true"})
+
+    # Then only the large csv outside logs/ would be copied
+    assert "would copy <strong>1</strong> objects" in estimate.text
+    # And a bandwidth limit counts in the time it would take: 5000 bytes at 1 KiB/s
+    slow = form | {"bandwidth_bytes_per_second": "1 KiB"}
+    estimate = await client.post("/migrations/estimate", data=slow, headers={"HX-Request": "true"})
+    assert re.search(r"about\s+5 s\.", estimate.text)
+
+    # When the migration is started
+    response = await client.post("/migrations", data=form, follow_redirects=False)
+
+    # Then it is recorded with the filters, storage class and limits, sizes in bytes
+    assert response.status_code == 303, response.text
+    migration_id = uuid.UUID(response.headers["location"].rsplit("/", 1)[1])
+    migration = client.app.state.services.migrations.get(migration_id)
+    assert migration.filters == {
+        "include": ["*.csv"],
+        "exclude": ["logs/*"],
+        "min_size": 1024,
+        "max_size": 1024 * 1024,
+        "modified_after": "2020-01-31T00:00:00+00:00",
+    }
+    assert migration.storage_class == "STANDARD_IA"
+    assert migration.limits == {
+        "bandwidth_bytes_per_second": 50 * 1024 * 1024,
+        "concurrent_objects": 4,
+    }
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("modified_after", "last tuesday", "Modified after: 'last tuesday' is not an ISO 8601"),
+        ("min_size", "ten", "Smallest size: 'ten' is not a size"),
+        ("max_size", "1 KiB", "Largest size: it is smaller than Smallest size."),
+        ("include", "*.jpg\n ", None),
+        ("concurrent_objects", "0", "Objects at a time: 0 is not a whole number of at least 1."),
+        ("concurrent_objects", "many", "Objects at a time: 'many' is not a whole number."),
+        ("bandwidth_bytes_per_second", "fast", "Bandwidth limit: 'fast' is not a size"),
+        ("storage_class", "COLD", "Storage class: 'COLD' is not an S3 storage class"),
+    ],
+)
+async def test_a_bad_filter_or_limit_is_explained_on_the_form(
+    client: Client,
+    s3_source: EmbeddedS3,
+    make_bucket: Callable[[EmbeddedS3], str],
+    field: str,
+    value: str,
+    message: str | None,
+) -> None:
+    # Given a form otherwise right, with a filter of 2 MiB at least
+    connection_id = await add_connection(client, s3_source, "lab")
+    bucket = make_bucket(s3_source)
+    form = {
+        "source_connection_id": connection_id,
+        "source_bucket": bucket,
+        "destination_connection_id": connection_id,
+        "destination_bucket": bucket,
+        "min_size": "2 MiB",
+        field: value,
+    }
+
+    # When it is sent
+    response = await client.post("/migrations", data=form)
+
+    # Then the form comes back with the message in its words, the values kept, and no trace
+    if message is None:  # blank lines among the globs are nothing wrong
+        assert response.status_code == 200
+        return
+    assert response.status_code == 422
+    assert 'role="alert"' in response.text
+    assert message in html.unescape(response.text)
+    assert "filters." not in response.text
+    assert "Traceback" not in response.text
+    assert value in html.unescape(response.text)
+    assert " open>" in response.text  # the part of the form with the problem is open
+    assert (await client.get("/api/v1/migrations")).json() == []
 
 
 # The browser -----------------------------------------------------------------------------

@@ -20,8 +20,9 @@ from litestar.params import Body
 from litestar.plugins.htmx import HTMXTemplate
 from litestar.response import Redirect, Template
 
+from cstor.domain.migration import STORAGE_CLASSES
 from cstor.presets import PROVIDERS
-from services.api import charts, commands, control, planning
+from services.api import charts, commands, control, migration_form, planning
 from services.api.auth import NotSignedIn
 from services.api.deps import Services, provide_owner
 from services.api.queries import OBJECT_STATUSES
@@ -56,16 +57,6 @@ CONNECTION_LABELS = {
     "provider": "Provider",
     "access_key": "Access key",
     "secret_key": "Secret key",
-}
-MIGRATION_LABELS = {
-    "source_connection_id": "Source connection",
-    "source_bucket": "Source bucket",
-    "source_prefix": "Source prefix",
-    "destination_connection_id": "Destination connection",
-    "destination_bucket": "Destination bucket",
-    "destination_prefix": "Destination prefix",
-    "name": "Name",
-    "overwrite": "When the destination already has the key",
 }
 
 
@@ -153,10 +144,18 @@ def convert_form(form: Mapping[str, str], into: type[Struct], labels: Mapping[st
         raise commands.Unprocessable(explain(error, labels)) from None
 
 
+def migration_request(form: Mapping[str, str]) -> MigrationCreate:
+    """The new-migration form as the API's request; errors name the form's fields."""
+    try:
+        return msgspec.convert(migration_form.request_fields(form), MigrationCreate)
+    except msgspec.ValidationError as error:
+        raise commands.Unprocessable(explain(error, migration_form.LABELS)) from None
+
+
 def explain(error: msgspec.ValidationError, labels: Mapping[str, str]) -> str:
     """Turn msgspec's ``Expected ... - at `$.field``` into a sentence about the form's field."""
     text = str(error)
-    found = re.search(r"`\$\.(\w+)`|required field `(\w+)`", text)
+    found = re.search(r"`\$\.(?:\w+\.)*(\w+)`|required field `(\w+)`", text)
     if found is None:
         return f"The form could not be read: {text}"
     label = labels.get(found[1] or found[2], found[1] or found[2])
@@ -226,11 +225,14 @@ class MigrationPages(Controller):
     @post("/migrations")
     async def create(self, services: Services, owner: str, data: Form) -> Response[Any]:
         try:
-            request = convert_form(data, MigrationCreate, MIGRATION_LABELS)
-            created = await commands.create_migration(services, owner, request)
+            created = await commands.create_migration(services, owner, migration_request(data))
         except ClientException as error:
             return await _migration_form(
-                services, owner, values=data, error=str(error.detail), status_code=422
+                services,
+                owner,
+                values=data,
+                error=migration_form.in_form_words(str(error.detail)),
+                status_code=422,
             )
         return Redirect(f"/migrations/{created.id}", status_code=303)
 
@@ -238,10 +240,10 @@ class MigrationPages(Controller):
     async def estimate(self, services: Services, owner: str, data: Form) -> Template:
         """What the form's migration would copy and skip, counted before anything is copied."""
         try:
-            request = convert_form(data, MigrationCreate, MIGRATION_LABELS)
-            found = await planning.estimate_migration(services, owner, request)
+            found = await planning.estimate_migration(services, owner, migration_request(data))
         except ClientException as error:
-            return fragment("migrations/_estimate.html", estimate=None, error=str(error.detail))
+            error_text = migration_form.in_form_words(str(error.detail))
+            return fragment("migrations/_estimate.html", estimate=None, error=error_text)
         return fragment("migrations/_estimate.html", estimate=found, error="")
 
     @get("/migrations/{migration_id:uuid}")
@@ -502,6 +504,7 @@ async def _migration_form(
         "migrations/new.html",
         nav="new",
         connections=await services.connections.list(owner),
+        storage_classes=STORAGE_CLASSES,
         values=values,
         error=error,
         status_code=status_code,

@@ -47,9 +47,11 @@ async def estimate_migration(services: Services, owner: str, data: MigrationCrea
         counts = await anyio.to_thread.run_sync(estimate, scope, source, destination)
     except s3.S3Error as error:
         raise Unprocessable(f"The estimate could not list the buckets: {error}") from None
+    limit = data.limits.bandwidth_bytes_per_second  # a migration's limit slows it down
+    line_rate = min(NOMINAL_BYTES_PER_SECOND, limit) if limit and limit > 0 else None
     seconds = max(
         counts["objects_to_copy"] / NOMINAL_OBJECTS_PER_SECOND,
-        counts["bytes_to_copy"] / NOMINAL_BYTES_PER_SECOND,
+        counts["bytes_to_copy"] / (line_rate or NOMINAL_BYTES_PER_SECOND),
     )
     return EstimateOut(**counts, estimated_seconds=round(seconds, 1))
 
