@@ -161,7 +161,7 @@ class Migration(Aggregate):
         self.finished_at = None
 
     def pause(self) -> None:
-        """Stop copying (in flight, between objects); planning and state are kept."""
+        """Stop copying (in flight, between objects and parts); planning and state are kept."""
         if self.status not in (self.REQUESTED, self.PLANNING, self.RUNNING):
             raise MigrationStateError(f"migration {self.id} is {self.status}; it cannot pause")
         self._paused(previous=self.status)

@@ -18,10 +18,11 @@ from cstor.s3.copier import CopyOutcome, ObjectCopier
 from cstor.s3.errors import S3Error, classify
 from cstor.s3.listing import list_pages
 from cstor.s3.multipart import JournaledUpload, UploadJournal
-from cstor.s3.options import CopyOptions
+from cstor.s3.options import CopyHalted, CopyOptions
 
 __all__ = [
     "Bucket",
+    "CopyHalted",
     "CopyOptions",
     "CopyOutcome",
     "Endpoint",

@@ -54,7 +54,7 @@ from cstor.s3.checksums import (
 from cstor.s3.control import Endpoint, client
 from cstor.s3.errors import BOTO_ERRORS, OBSTORE_ERRORS, S3Error, from_boto, from_obstore
 from cstor.s3.multipart import JournaledUpload, Upload, UploadJournal, abort_strays, http_pool
-from cstor.s3.options import DEFAULT_OPTIONS, CopyOptions
+from cstor.s3.options import DEFAULT_OPTIONS, CopyHalted, CopyOptions
 from cstor.s3.pacing import MemoryBudget, backoff, run_bounded
 from cstor.s3.signed import SignedRequests
 from cstor.s3.verify import (
@@ -177,6 +177,7 @@ class ObjectCopier:
         multipart upload interrupted by a crash is resumed by the next attempt.
         `options` are its migration's: the copy's storage class, and the throttle that
         shares its bandwidth (drawn from before each object, part or server-side copy).
+        Between parts, a paused or cancelled migration stops the copy (CopyHalted).
         """
         etag = normalize_etag(expected_etag)
         if self.server_side:
@@ -314,6 +315,13 @@ class ObjectCopier:
             written = await self._control(
                 self.destination, f"completing {target!r}", upload.complete, md5s
             )
+        except CopyHalted as halted:
+            if not halted.paused:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(upload.abort)
+                    await self._forget(upload_key)
+            # Paused: the upload and its journaled parts stay for the copy after the resume.
+            raise
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(upload.abort)
@@ -369,7 +377,9 @@ class ObjectCopier:
         Each part holds its bytes (as the stream's own buffers, never joined) from
         its first byte until the store has it; parts already uploaded are skipped.
         `digests` sees every byte first (parts skipped too). Each part to send waits
-        for its bytes' share of the migration's bandwidth (`options.pace`) first.
+        for its bytes' share of the migration's bandwidth (`options.pace`) first, and
+        none starts once the migration is paused or cancelled (CopyHalted, raised when
+        the parts in flight are done).
         """
         in_flight = parts_in_flight_for(size, self.max_parts_in_flight)
         running: set[asyncio.Task[None]] = set()
@@ -404,7 +414,11 @@ class ObjectCopier:
                         raise grown(key, size)
                     if not reserved and number not in md5s:
                         await settle(in_flight - 1)
-                        await options.pace(wanted)
+                        try:
+                            await options.pace(wanted)  # CopyHalted if paused or cancelled
+                        except CopyHalted:
+                            await settle(0)  # parts in flight finish and are journaled
+                            raise
                         reserved = await self._memory.acquire(wanted)
                     take = min(len(view), wanted - held)
                     if number not in md5s:
@@ -568,6 +582,20 @@ class ObjectCopier:
     async def _forget(self, upload_key: str) -> None:
         if self.journal and upload_key:
             await self.journal.forget(upload_key)
+
+    async def discard(self, upload_key: str) -> bool:
+        """Abort the upload the journal keeps under `upload_key` (a paused copy's, say,
+        once its migration is cancelled); whether there was one."""
+        journaled = await self.journal.find(upload_key) if self.journal and upload_key else None
+        if journaled is None:
+            return False
+        upload = Upload(
+            client(self.destination), self._http, self.destination.url,
+            journaled.bucket, journaled.key, journaled.upload_id,
+        )  # fmt: skip
+        await anyio.to_thread.run_sync(upload.abort, limiter=self._threads)
+        await self._forget(upload_key)
+        return True
 
     # Server-side copies -----------------------------------------------------------
 

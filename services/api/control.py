@@ -15,7 +15,7 @@ from services.api.schemas import MigrationOut
 
 
 async def pause(services: Services, owner: str, migration_id: UUID) -> MigrationOut:
-    """Stop copying within seconds (between objects); resume continues where it stopped."""
+    """Stop copying within seconds (between objects and parts); resume goes on from there."""
     return await _change(services, owner, migration_id, services.migrations.pause)
 
 

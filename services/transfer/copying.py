@@ -100,6 +100,8 @@ class PacketCopier:
                             upload_key=str(object_id(packet.migration_id, obj.key)),
                             options=options,
                         )
+            except s3.CopyHalted:
+                return None  # paused or cancelled between parts: its outcome waits
             except s3.S3Error as error:
                 if error.transient and attempt < self.attempts:
                     await asyncio.sleep(_backoff(attempt))

@@ -13,7 +13,9 @@ import asyncpg
 from cstor import bus, contracts, s3, subjects
 from cstor.connections import ConnectionStore
 from cstor.domain.migration import Migration
+from cstor.domain.transfer import object_id
 from cstor.eventstore import Migrations
+from cstor.s3.options import CANCELLED, PAUSED
 from cstor.secret_store import SecretStoreError, secret_store_for
 from cstor.settings import Settings
 from services.transfer.copying import CopierPool, PacketCopier
@@ -22,6 +24,9 @@ from services.transfer.limits import ObjectSlots, SharedBandwidth, create_tables
 from services.transfer.states import MigrationStates
 
 log = logging.getLogger(__name__)
+
+HALTS = {Migration.PAUSED: PAUSED, Migration.CANCELLED: CANCELLED}
+"""What a copy in flight is told when its migration stops: keep its parts, or discard them."""
 
 
 class Transfer:
@@ -57,26 +62,23 @@ class Transfer:
         migration = await self.states.refresh(mid)
         status = migration.status
         if status == Migration.CANCELLED:
-            return  # nothing more is copied for it; the packet stays open, as it stopped
+            # Nothing more is copied for it; the packet stays open, as it stopped. Uploads
+            # a pause kept open for the resume are aborted.
+            await self._discard_uploads(packet)
+            return
         if status == Migration.PAUSED:
             raise bus.TransientError(f"migration {mid} is paused")
         done, earlier = await anyio.to_thread.run_sync(
             self.app.recorded_outcomes, mid, [(o.key, o.version) for o in packet.objects]
         )
         todo = [obj for obj in packet.objects if obj.key not in done]
-        pair = (packet.source_connection_id, packet.destination_connection_id)
-        try:
-            source = await self.connections.endpoint(pair[0])
-            destination = await self.connections.endpoint(pair[1])
-        except SecretStoreError as error:
-            # Unreachable or refused: the packet is redelivered, with backoff, until it works.
-            raise bus.TransientError(str(error)) from None
-        copier = self.copiers.get(pair, source, destination)
+        copier = await self._copier(packet)
         limits = migration.limits
         rate = limits.get("bandwidth_bytes_per_second")
         options = s3.CopyOptions(
             storage_class=migration.storage_class,
             throttle=SharedBandwidth(self.pool, mid, rate) if rate else None,
+            halted=lambda: HALTS.get(self.states.status(mid), ""),
         )
         attempted = await self.copier.copy_packet(
             packet,
@@ -110,6 +112,41 @@ class Transfer:
             copied,
             len(results) - copied,
         )
+
+    async def _copier(self, packet: contracts.PacketPlanned) -> s3.ObjectCopier:
+        pair = (packet.source_connection_id, packet.destination_connection_id)
+        try:
+            source = await self.connections.endpoint(pair[0])
+            destination = await self.connections.endpoint(pair[1])
+        except SecretStoreError as error:
+            # Unreachable or refused: the packet is redelivered, with backoff, until it works.
+            raise bus.TransientError(str(error)) from None
+        return self.copiers.get(pair, source, destination)
+
+    async def _discard_uploads(self, packet: contracts.PacketPlanned) -> None:
+        """Abort the multipart uploads the journal keeps for the packet's objects."""
+        journal, settings = self.copiers.journal, self.copiers.settings
+        if journal is None:
+            return
+        large = min(settings.transfer_multipart_threshold, settings.server_copy_threshold)
+        keys = [
+            str(object_id(packet.migration_id, obj.key))
+            for obj in packet.objects
+            if obj.size > large
+        ]
+        kept = [key for key in keys if await journal.find(key) is not None]
+        if not kept:
+            return
+        try:
+            copier = await self._copier(packet)
+        except LookupError as error:  # a connection deleted since: nothing to abort with
+            log.warning(
+                "could not abort %d upload(s) of %s: %s", len(kept), packet.migration_id, error
+            )
+            return
+        for key in kept:
+            if await copier.discard(key):
+                log.info("aborted upload %s: its migration was cancelled", key)
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:

@@ -2,7 +2,8 @@
 
 The event store is the truth and is read at the start of every packet; between
 packets, NATS tells the replica at once when a migration is paused, resumed or
-cancelled, so copying stops within seconds, between objects.
+cancelled, so copying stops within seconds: between objects, and between the parts
+of a large object (whose upload is kept when paused, aborted when cancelled).
 """
 
 from __future__ import annotations
