@@ -150,3 +150,32 @@ def test_cancel_after_a_pause_mid_object_aborts_the_kept_upload(
     assert "big.bin" not in [
         obj["Key"] for obj in destination.list_objects_v2(Bucket=dest_bucket).get("Contents", [])
     ]
+
+
+def test_cancel_mid_object_aborts_its_upload(
+    cstor: RunningCstor,
+    database_url: str,
+    s3_source: EmbeddedS3,
+    moto_s3: EmbeddedS3,
+    make_bucket: MakeBucket,
+) -> None:
+    # Given a 60 MiB object being copied to moto in twelve parts, three of them in
+    migration_id, dest_bucket, _ = start_large_copy(
+        cstor, database_url, s3_source, moto_s3, make_bucket
+    )
+    destination = s3_client_for(moto_s3)
+    assert len(open_uploads(destination, dest_bucket)) == 1
+
+    # When the migration is cancelled while the parts go up
+    assert cstor.api.post(f"/api/v1/migrations/{migration_id}/cancel").status_code == 201
+
+    # Then it ends cancelled, its upload aborted between parts, the journal empty
+    state = cstor.wait_until(migration_id, lambda s: s["status"] == "cancelled")
+    assert (state["objects_copied"], state["objects_failed"]) == (0, 0)
+    deadline = time.monotonic() + 30
+    while open_uploads(destination, dest_bucket) or journaled_parts(database_url):
+        assert time.monotonic() < deadline, "the upload was never aborted"
+        time.sleep(0.2)
+    assert "big.bin" not in [
+        obj["Key"] for obj in destination.list_objects_v2(Bucket=dest_bucket).get("Contents", [])
+    ]

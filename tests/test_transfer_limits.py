@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from cstor.domain.checksums import MIB
@@ -156,3 +159,60 @@ def test_a_bandwidth_limit_holds_for_both_replicas_together(
     assert state["bytes_copied"] == volume
     assert len(copied_by_replica(cstor, migration_id)) == 2
     assert elapsed >= volume / rate
+
+
+def slot_holders(database_url: str) -> list[int]:
+    """The pids of the transfer replicas holding a slot, from Postgres's lock table."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.granted"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ).fetchall()
+    return [int(name.rsplit(":", 1)[1]) for (name,) in rows]
+
+
+def test_a_replica_killed_holding_the_only_slot_does_not_keep_it(
+    cstor: RunningCstor,
+    database_url: str,
+    s3_source: EmbeddedS3,
+    moto_s3: EmbeddedS3,
+    make_bucket: MakeBucket,
+) -> None:
+    # Given two replicas copying four 16 MiB objects one at a time, at 8 MiB/s
+    source_bucket, dest_bucket = make_bucket(s3_source), make_bucket(moto_s3)
+    put_objects(s3_source, source_bucket, 4, 16 * MIB)
+    source = s3_client_for(s3_source)
+    digests = {
+        f"o/{n:02d}": hashlib.md5(
+            source.get_object(Bucket=source_bucket, Key=f"o/{n:02d}")["Body"].read()
+        ).hexdigest()
+        for n in range(4)
+    }
+    migration_id = cstor.migrate(
+        cstor.connect(s3_source, "rclone"), source_bucket, cstor.connect(moto_s3, "moto"),
+        dest_bucket, limits={"concurrent_objects": 1, "bandwidth_bytes_per_second": 8 * MIB},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (holders := slot_holders(database_url)):
+        assert time.monotonic() < deadline, "no replica ever took the slot"
+        time.sleep(0.05)
+
+    # When the replica holding the one slot is killed with SIGKILL mid-copy
+    assert len(holders) == 1
+    (victim,) = [p for p in cstor.services.processes.values() if p.pid == holders[0]]
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+
+    # Then the other replica takes the slot and the migration completes, every object
+    # copied once and verified, and no upload left open
+    state = cstor.wait_finished(migration_id, timeout=240)
+    assert (state["status"], state["objects_copied"], state["objects_failed"]) == (
+        "completed", 4, 0,
+    )  # fmt: skip
+    destination = s3_client_for(moto_s3)
+    for key, digest in digests.items():
+        copy = destination.get_object(Bucket=dest_bucket, Key=key)["Body"].read()
+        assert hashlib.md5(copy).hexdigest() == digest
+    assert destination.list_multipart_uploads(Bucket=dest_bucket).get("Uploads", []) == []
+    assert slot_holders(database_url) == []

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 from collections.abc import Callable
 from uuid import UUID
@@ -101,7 +102,8 @@ class ObjectSlots:
     """Each migration's concurrent-object slots, as session advisory locks in Postgres.
 
     One connection of the replica's own holds all its slots; a lost connection has
-    lost its locks too, so slots taken on it are not given back on the next one.
+    lost its locks too, so slots taken on it are not given back on the next one. Its
+    application_name, ``cstor-transfer-slots:<pid>``, tells in pg_locks who holds what.
     """
 
     POLL = (0.05, 0.25)  # seconds between tries for a slot, at random in this range
@@ -151,7 +153,10 @@ class ObjectSlots:
         async with self._lock:
             if self._conn is None or self._conn.is_closed():
                 await self._drop()
-                self._conn = await asyncpg.connect(self.database_url)
+                self._conn = await asyncpg.connect(
+                    self.database_url,
+                    server_settings={"application_name": f"cstor-transfer-slots:{os.getpid()}"},
+                )
                 self._session += 1
             held = self._held.setdefault(key, set())
             number = await self._conn.fetchval(_TAKE_SLOT, key, limit, sorted(held))
