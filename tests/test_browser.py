@@ -162,6 +162,8 @@ def test_an_operator_migrates_watches_it_finish_and_downloads_the_report(
     )
     page.get_by_label("Destination bucket").fill(destination_bucket)
     page.get_by_label("Name").fill("quarterly reports")
+    page.locator("summary", has_text="Filters").click()
+    page.get_by_label("Include").fill("*.csv")
     screenshot(page, "new-migration")
     page.get_by_role("button", name="Start migration").click()
 

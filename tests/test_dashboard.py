@@ -436,6 +436,11 @@ async def test_retry_failed_is_offered_once_a_migration_completes_with_failures(
     assert buttons(html) == ["retry-failed"]
     assert "Retry failed" in html
     assert buttons((await client.get(f"/migrations/{clean}")).text) == []
+    # And a paused migration offers Resume, and no time left until it resumes
+    paused = await record_migration(database_url, owner, status="paused")
+    html = (await client.get(f"/migrations/{paused}")).text
+    assert buttons(html) == ["resume", "cancel"]
+    assert "<dt>Time left</dt><dd>—</dd>" in html
 
 
 async def test_the_form_estimates_a_migration_before_it_starts(

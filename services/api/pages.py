@@ -461,8 +461,8 @@ async def _speed_context(services: Services, migration: MigrationOut) -> dict[st
     now = migration.finished_at or datetime.now(UTC)
     bytes_per_second = charts.rate(migration.bytes_copied, migration.started_at, now)
     left = max(migration.bytes_planned - migration.bytes_copied, 0)
-    if is_finished(migration) or not migration.planning_done:
-        eta = "—"  # done, or the total is not known yet
+    if is_finished(migration) or not migration.planning_done or migration.status == "paused":
+        eta = "—"  # done, the total not known yet, or no end in sight until it resumes
     else:
         eta = charts.duration(charts.eta(left, bytes_per_second))
     chart = charts.throughput_svg([], 0)
