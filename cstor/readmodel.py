@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS migrations_view (
     updated_at timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS migrations_view_owner ON migrations_view (owner, created_at DESC);
+ALTER TABLE migrations_view ADD COLUMN IF NOT EXISTS storage_class text;
+ALTER TABLE migrations_view ADD COLUMN IF NOT EXISTS bandwidth_bytes_per_second bigint;
+ALTER TABLE migrations_view ADD COLUMN IF NOT EXISTS concurrent_objects integer;
 
 CREATE TABLE IF NOT EXISTS objects_view (
     id uuid PRIMARY KEY,

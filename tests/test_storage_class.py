@@ -114,8 +114,9 @@ def test_a_migration_with_a_storage_class_copies_into_it_and_a_wrong_one_is_refu
     )
     state = cstor.wait_finished(migration_id)
 
-    # Then every copy is in ONEZONE_IA
+    # Then the migration says so, and every copy is in ONEZONE_IA
     assert (state["status"], state["objects_copied"]) == ("completed", 3)
+    assert state["storage_class"] == "ONEZONE_IA"
     destination = s3_client_for(moto_s3)
     for n in range(3):
         head = destination.head_object(Bucket=dest_bucket, Key=f"o/{n}")

@@ -118,6 +118,7 @@ def test_concurrent_objects_1_copies_one_object_at_a_time_across_two_replicas(
 
     # Then all eight were copied, by both replicas, and moto never had two uploads open
     assert (state["status"], state["objects_copied"]) == ("completed", 8)
+    assert state["limits"] == {"bandwidth_bytes_per_second": None, "concurrent_objects": 1}
     assert len(copied_by_replica(cstor, migration_id)) == 2
     assert len(watched.keys) == 8  # the watch saw each object's upload while it was open
     assert watched.most_at_once == 1

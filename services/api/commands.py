@@ -281,4 +281,6 @@ def _from_aggregate(migration: Migration) -> MigrationOut:
         started_at=None,
         finished_at=migration.finished_at,
         updated_at=migration.modified_on,
+        storage_class=migration.storage_class,
+        limits=msgspec.convert(migration.limits, LimitsIn),
     )

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.api.schemas import MigrationOut, ObjectOut, ObjectPage
+from services.api.schemas import LimitsIn, MigrationOut, ObjectOut, ObjectPage
 
 OBJECT_STATUSES = ("planned", "copied", "failed", "skipped")
 
@@ -135,4 +135,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
 
 
 def _migration(row: asyncpg.Record) -> MigrationOut:
-    return MigrationOut(**{name: row[name] for name in MigrationOut.__struct_fields__})
+    limits = LimitsIn(**{name: row[name] for name in LimitsIn.__struct_fields__})
+    fields = {name: row[name] for name in MigrationOut.__struct_fields__ if name != "limits"}
+    return MigrationOut(**fields, limits=limits)

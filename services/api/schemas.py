@@ -153,6 +153,8 @@ class MigrationOut(msgspec.Struct, frozen=True, kw_only=True):
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    storage_class: str | None = None
+    limits: LimitsIn = LimitsIn()
 
 
 class ObjectOut(msgspec.Struct, frozen=True, kw_only=True):

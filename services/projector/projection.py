@@ -218,8 +218,10 @@ async def _migration_requested(
     await conn.execute(
         "INSERT INTO migrations_view (id, owner, name, status, source_connection_id,"
         " source_bucket, source_prefix, destination_connection_id, destination_bucket,"
-        " destination_prefix, created_at, updated_at, overwrite, sync_of)"
-        " VALUES ($1, $2, $3, 'requested', $4, $5, $6, $7, $8, $9, $10, $10, $11, $12)"
+        " destination_prefix, created_at, updated_at, overwrite, sync_of, storage_class,"
+        " bandwidth_bytes_per_second, concurrent_objects)"
+        " VALUES ($1, $2, $3, 'requested', $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13,"
+        " $14, $15)"
         " ON CONFLICT (id) DO NOTHING",
         event.migration_id,
         event.owner,
@@ -233,6 +235,9 @@ async def _migration_requested(
         event.occurred_at,
         event.overwrite,
         event.sync_of,
+        event.storage_class,
+        event.limits.bandwidth_bytes_per_second,
+        event.limits.concurrent_objects,
     )
 
 
