@@ -17,6 +17,8 @@ import psycopg
 import pytest
 
 from cstor.domain.checksums import MIB
+from cstor.domain.exceptions import InvalidRequest
+from cstor.domain.migration import checked_limits
 from cstor.embedded import EmbeddedS3
 from tests.stack import RunningCstor, s3_client_for, start_cstor
 
@@ -85,6 +87,17 @@ def copied_by_replica(cstor: RunningCstor, migration_id: str) -> dict[str, int]:
             if match.group(1) == migration_id:
                 copied[label] = copied.get(label, 0) + int(match.group(2))
     return copied
+
+
+def test_limits_are_whole_numbers_within_bounds_and_none_is_no_limit() -> None:
+    assert checked_limits({"bandwidth_bytes_per_second": None, "concurrent_objects": 3}) == {
+        "concurrent_objects": 3
+    }
+    for wrong in (0, -1, 10_001, 2.5, True):
+        with pytest.raises(InvalidRequest, match=r"limits\.concurrent_objects"):
+            checked_limits({"concurrent_objects": wrong})  # type: ignore[dict-item]
+    with pytest.raises(InvalidRequest, match="no such limit"):
+        checked_limits({"objects_per_second": 5})
 
 
 def test_concurrent_objects_1_copies_one_object_at_a_time_across_two_replicas(

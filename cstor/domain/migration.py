@@ -34,8 +34,9 @@ def check_storage_class(storage_class: str | None) -> None:
         )
 
 
-LIMITS = ("bandwidth_bytes_per_second", "concurrent_objects")
-"""What a migration may limit, across every transfer replica; an absent limit: none."""
+LIMITS = {"bandwidth_bytes_per_second": 2**62, "concurrent_objects": 10_000}
+"""What a migration may limit, across every transfer replica, and the highest each may be
+(concurrent objects are slots in Postgres); an absent limit: none."""
 
 
 def checked_limits(limits: Mapping[str, int | None]) -> dict[str, int]:
@@ -43,11 +44,13 @@ def checked_limits(limits: Mapping[str, int | None]) -> dict[str, int]:
     kept: dict[str, int] = {}
     for name, value in limits.items():
         if name not in LIMITS:
-            raise InvalidRequest(f"limits.{name}: there is no such limit (one of {LIMITS}).")
+            raise InvalidRequest(f"limits.{name}: there is no such limit (one of {list(LIMITS)}).")
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidRequest(f"limits.{name}: {value!r} is not a whole number of at least 1.")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= LIMITS[name]:
+            raise InvalidRequest(
+                f"limits.{name}: {value!r} is not a whole number from 1 to {LIMITS[name]}."
+            )
         kept[name] = value
     return kept
 

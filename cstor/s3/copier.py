@@ -8,6 +8,9 @@
   holding its bytes in memory only while in flight, all copies of the replica
   within `memory_budget` bytes. Parts are recorded in a journal as they finish,
   so a copy killed mid-way resumes from its finished parts.
+- Every copy follows its migration's `CopyOptions`: the storage class of the copy,
+  its bandwidth (paced before each object or part), and a pause or cancel, heeded
+  between parts (paused, the upload and its parts are kept for the resume).
 
 Each copy is verified by MD5 (ETags), or, for a source with an S3 additional
 checksum and a destination that keeps them, by that checksum (see
