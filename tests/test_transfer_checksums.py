@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import crc32c
@@ -28,6 +29,7 @@ from cstor.domain.checksums import (
     parse_additional,
 )
 from cstor.embedded import EmbeddedS3
+from tests.stack import RunningCstor, start_cstor
 from tests.test_s3 import endpoint_of, open_uploads, planned
 from tests.test_transfer_copies import MemoryJournal, other_keys, parts_of
 
@@ -395,3 +397,59 @@ async def test_a_copy_to_rclone_falls_back_to_md5(
         assert outcome == s3.CopyOutcome(size=size, checksum=expected)
         copy = s3_client(s3_destination).get_object(Bucket=destination, Key=key)
         assert copy["Body"].read() == body
+
+
+# Through the services: what the copied events record ------------------------------------
+
+
+@pytest.fixture
+def cstor(database_url: str, nats_url: str, tmp_path: Path) -> Iterator[RunningCstor]:
+    yield from start_cstor(database_url, nats_url, tmp_path)
+
+
+def test_a_migration_records_each_copy_by_its_additional_checksum_and_fails_a_corrupt_one(
+    cstor: RunningCstor, moto_s3: EmbeddedS3, make_bucket: MakeBucket, s3_client: ClientFor
+) -> None:
+    # Given on moto a CRC32C object, a SHA-256 object, a plain one, and one whose bytes
+    # are not those of its CRC32C; the destination is moto under other keys (not on the
+    # server)
+    source_bucket, dest_bucket = make_bucket(moto_s3), make_bucket(moto_s3)
+    client = s3_client(moto_s3)
+    bodies = {key: os.urandom(5000) for key in ("crc", "sha", "plain", "corrupt")}
+    put_with_crc32c(client, source_bucket, "crc", bodies["crc"], crc32c_of(bodies["crc"]))
+    client.put_object(
+        Bucket=source_bucket, Key="sha", Body=bodies["sha"], ChecksumAlgorithm="SHA256"
+    )
+    client.put_object(Bucket=source_bucket, Key="plain", Body=bodies["plain"])
+    put_with_crc32c(client, source_bucket, "corrupt", bodies["corrupt"], crc32c_of(b"x"))
+    source_id = cstor.connect(moto_s3, "moto")
+    response = cstor.api.post(
+        "/api/v1/connections",
+        json={
+            "name": "moto, other keys",
+            "endpoint": moto_s3.endpoint,
+            "access_key": "OTHERACCESSKEY01",
+            "secret_key": "other",
+        },
+    )
+    assert response.status_code == 201, response.text
+    dest_id = str(response.json()["id"])
+
+    # When the bucket is migrated
+    migration_id = cstor.migrate(source_id, source_bucket, dest_id, dest_bucket)
+    state = cstor.wait_finished(migration_id)
+
+    # Then three objects are recorded copied, each by the checksum that verified it,
+    # and the corrupt one failed as a checksum mismatch
+    assert (state["objects_copied"], state["objects_failed"]) == (3, 1), state
+    items = cstor.api.get(f"/api/v1/migrations/{migration_id}/objects").json()["items"]
+    found = {item["key"]: (item["status"], item["checksum"], item["error"]) for item in items}
+    assert found["crc"] == ("copied", f"crc32c:{crc32c_of(bodies['crc'])}", "")
+    assert found["sha"] == ("copied", f"sha256:{sha256_of(bodies['sha'])}", "")
+    plain_md5 = hashlib.md5(bodies["plain"]).hexdigest()
+    assert found["plain"] == ("copied", f"md5:{plain_md5}", "")
+    status, _, error = found["corrupt"]
+    assert (status, error.split(":")[0]) == ("failed", "checksum-mismatch")
+    assert "corrupt" not in {
+        obj["Key"] for obj in client.list_objects_v2(Bucket=dest_bucket).get("Contents", [])
+    }
