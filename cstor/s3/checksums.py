@@ -16,8 +16,17 @@ How each side is learned, with no request more for objects that have none:
 - Whether the destination keeps them is learned from its own answers, once per
   bucket: a PutObject that echoes the x-amz-checksum-<alg> it was sent, or a
   CreateMultipartUpload that echoes the ChecksumAlgorithm. A store that stays
-  silent (rclone serve s3 ignores both) or refuses the headers (400 or 501) is
-  remembered as not keeping them, and its copies go the MD5 way.
+  silent or refuses the headers (400 or 501) is remembered as not keeping them,
+  and its copies go the MD5 way. (rclone serve s3 checks nothing and echoes
+  nothing; it keeps the header of that first PutObject as if it were metadata.)
+  What is learned lives in the copier: each replica learns it again.
+
+A multipart source's composite checksum says nothing of the whole object: its
+copy is checked part by part and by the composite of the parts sent, not against
+the source's. CRC64NVME (S3's default for objects uploaded without a checksum)
+is not computed here: such objects go the MD5 way. A resumed upload keeps the
+algorithm it was created with (the journal records it); parts already uploaded
+get their checksums from the bytes as the source streams past them again.
 """
 
 from __future__ import annotations
