@@ -539,6 +539,14 @@ async def test_the_forms_filters_storage_class_and_limits_reach_the_migration(
         "bandwidth_bytes_per_second": 50 * 1024 * 1024,
         "concurrent_objects": 4,
     }
+    # And its page says what was asked for
+    shown = re.sub(r"\s+", " ", (await client.get(response.headers["location"])).text)
+    assert "<dt>Only keys matching</dt><dd><code>*.csv</code></dd>" in shown
+    assert "<dt>Leaving out</dt><dd><code>logs/*</code></dd>" in shown
+    assert "<dt>Sizes</dt><dd>1.0 KiB to 1.0 MiB</dd>" in shown
+    assert "<dt>Modified</dt><dd>after 2020-01-31 00:00:00 UTC</dd>" in shown
+    assert "<dt>Storage class</dt><dd>STANDARD_IA</dd>" in shown
+    assert "<dt>Limits</dt><dd>50.0 MiB/s, 4 objects at a time</dd>" in shown
 
 
 @pytest.mark.parametrize(
@@ -548,7 +556,7 @@ async def test_the_forms_filters_storage_class_and_limits_reach_the_migration(
         ("min_size", "ten", "Smallest size: 'ten' is not a size"),
         ("max_size", "1 KiB", "Largest size: it is smaller than Smallest size."),
         ("include", "*.jpg\n ", None),
-        ("concurrent_objects", "0", "Objects at a time: 0 is not a whole number of at least 1."),
+        ("concurrent_objects", "0", "Objects at a time: 0 is not a whole number from 1 to"),
         ("concurrent_objects", "many", "Objects at a time: 'many' is not a whole number."),
         ("bandwidth_bytes_per_second", "fast", "Bandwidth limit: 'fast' is not a size"),
         ("storage_class", "COLD", "Storage class: 'COLD' is not an S3 storage class"),

@@ -12,6 +12,7 @@ from uuid import UUID
 
 import anyio
 import msgspec
+from eventsourcing.application import AggregateNotFoundError
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.enums import RequestEncodingType
@@ -104,6 +105,7 @@ TEMPLATE_FUNCTIONS = {
     "when": when,
     "elapsed": elapsed,
     "query": query,
+    "iso": datetime.fromisoformat,
 }
 
 
@@ -440,6 +442,7 @@ async def _detail_page(
     return page(
         "migrations/detail.html",
         migration=migration,
+        asked=await _asked_for(services, migration_id),
         finished=is_finished(migration),
         source=names.get(migration.source_connection_id, "(deleted connection)"),
         destination=names.get(migration.destination_connection_id, "(deleted connection)"),
@@ -449,6 +452,19 @@ async def _detail_page(
         **objects,
         **await _speed_context(services, migration),
     )
+
+
+async def _asked_for(services: Services, migration_id: UUID) -> dict[str, Any]:
+    """What the migration was asked for besides its route: filters, storage class, limits."""
+    try:
+        migration = await anyio.to_thread.run_sync(services.migrations.get, migration_id)
+    except AggregateNotFoundError:
+        return {}  # known to the read models alone (as in the benchmark's seeded data)
+    return {
+        "filters": migration.filters,
+        "storage_class": migration.storage_class,
+        "limits": migration.limits,
+    }
 
 
 # The chart sums the copied objects' sizes by time: past this many, it waits for a
