@@ -225,7 +225,7 @@ async def test_a_checksummed_copy_gets_the_migrations_storage_class_and_expires(
 # Multipart copies -------------------------------------------------------------------
 
 
-async def test_a_large_crc32c_object_goes_in_parts_with_their_checksums(
+async def test_a_large_crc32c_object_goes_in_parts_and_keeps_its_full_object_crc32c(
     moto_s3: EmbeddedS3, make_bucket: MakeBucket, s3_client: ClientFor
 ) -> None:
     # Given a 12 MiB object on moto stored in one PUT with its CRC32C
@@ -240,13 +240,39 @@ async def test_a_large_crc32c_object_goes_in_parts_with_their_checksums(
         source, "big", destination, "big", listed.size, listed.etag
     )
 
-    # Then the upload carried CRC32Cs, and the copy is recorded by their composite
-    composite = composite_crc32c(body, 5 * MIB)
-    assert outcome == s3.CopyOutcome(size=12 * MIB, checksum=f"crc32c-parts:{composite}")
+    # Then the parts carried CRC32Cs, and the copy keeps, and is recorded by, the
+    # source's own full-object CRC32C (whatever the part size)
+    assert outcome == s3.CopyOutcome(size=12 * MIB, checksum=f"crc32c:{crc32c_of(body)}")
     copy = client.get_object(Bucket=destination, Key="big", ChecksumMode="ENABLED")
-    assert (copy["ChecksumCRC32C"], copy["ChecksumType"]) == (composite, "COMPOSITE")
+    assert (copy["ChecksumCRC32C"], copy["ChecksumType"]) == (crc32c_of(body), "FULL_OBJECT")
     assert copy["Body"].read() == body
     assert open_uploads(client, destination) == []
+
+
+async def test_a_large_sha256_object_goes_in_parts_recorded_by_their_composite(
+    moto_s3: EmbeddedS3, make_bucket: MakeBucket, s3_client: ClientFor
+) -> None:
+    # Given a 12 MiB object on moto stored in one PUT with its SHA-256 (which S3 keeps
+    # for multipart objects only as a composite)
+    source, destination = make_bucket(moto_s3), make_bucket(moto_s3)
+    client = s3_client(moto_s3)
+    body = os.urandom(12 * MIB)
+    client.put_object(Bucket=source, Key="big", Body=body, ChecksumAlgorithm="SHA256")
+    listed = planned(moto_s3, source, "big")
+
+    # When it is copied in parts of 5 MiB
+    outcome = await moto_copier(moto_s3).copy(
+        source, "big", destination, "big", listed.size, listed.etag
+    )
+
+    # Then the copy is recorded by the composite of its parts' SHA-256s
+    part = 5 * MIB
+    digests = [hashlib.sha256(body[i : i + part]).digest() for i in range(0, len(body), part)]
+    composite = f"{sha256_of(b''.join(digests))}-{len(digests)}"
+    assert outcome == s3.CopyOutcome(size=12 * MIB, checksum=f"sha256-parts:{composite}")
+    copy = client.get_object(Bucket=destination, Key="big", ChecksumMode="ENABLED")
+    assert (copy["ChecksumSHA256"], copy["ChecksumType"]) == (composite, "COMPOSITE")
+    assert copy["Body"].read() == body
 
 
 def upload_with_crc32c(client: S3Client, bucket: str, key: str, body: bytes, part: int) -> None:

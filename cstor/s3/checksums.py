@@ -242,20 +242,32 @@ def stored_checksum(client: S3Client, bucket: str, key: str) -> AdditionalChecks
     return metadata.head_checksum(head)
 
 
-def check_composite(
-    key: str, algorithm: str, expected: str, stored: AdditionalChecksum | None
-) -> AdditionalChecksum | None:
-    """Compare the destination's composite with the one of the parts sent.
+FULL_OBJECT_ALGORITHMS = ("CRC32", "CRC32C")
+"""Algorithms a multipart upload can keep as a full-object value, the same as one PUT's."""
 
+
+def check_kept(
+    key: str,
+    algorithm: str,
+    expected: str,
+    whole: str,
+    stored: AdditionalChecksum | None,
+) -> AdditionalChecksum | None:
+    """Compare what the destination kept of a multipart copy with what was sent.
+
+    `expected` is the composite of the parts sent (`<b64>-<n>`); `whole` the
+    full-object value of the bytes read, where the upload asked for one (else "").
     None if the destination kept no checksum of this algorithm (the copy is then
     verified by its ETag alone); raises if it kept another value.
     """
     if stored is None or stored.algorithm != algorithm:
         return None
+    if whole and stored.value == whole and stored.parts <= 0:
+        return AdditionalChecksum(algorithm=algorithm, value=whole)
     value, _, parts = expected.partition("-")
     # Some stores (moto) leave the number of parts off the value they hand back.
     if stored.value != value or stored.parts not in (-1, 0, int(parts)):
-        raise mismatch(key, "the destination's copy", stored.value, expected)
+        raise mismatch(key, "the destination's copy", stored.value, whole or expected)
     return AdditionalChecksum(algorithm=algorithm, value=value, parts=int(parts))
 
 

@@ -47,9 +47,10 @@ from cstor.domain.checksums import (
 )
 from cstor.s3 import metadata
 from cstor.s3.checksums import (
+    FULL_OBJECT_ALGORITHMS,
     AdditionalChecksums,
     StreamChecksums,
-    check_composite,
+    check_kept,
     check_read,
     composite_of,
     stored_checksum,
@@ -301,6 +302,9 @@ class ObjectCopier:
         additional = extras.checksum
         if additional is not None and self._checksums.wanted(bucket):
             arguments["ChecksumAlgorithm"] = additional.algorithm
+            if not additional.composite and additional.algorithm in FULL_OBJECT_ALGORITHMS:
+                # The copy then keeps the source's own value, whatever the part sizes.
+                arguments["ChecksumType"] = "FULL_OBJECT"
         upload, md5s = await self._open_upload(
             bucket, target, arguments, part_size, etag, upload_key, resume=True
         )
@@ -332,7 +336,8 @@ class ObjectCopier:
             raise
         await self._forget(upload_key)
         check_etag(target, written, expected)
-        recorded = await self._check_kept_checksum(upload, bucket, target, count)
+        whole = additional.value if additional and not additional.composite else ""
+        recorded = await self._check_kept_checksum(upload, bucket, target, count, whole)
         return CopyOutcome(size=size, checksum=recorded or composite_checksum(written))
 
     def _stream_checksums(
@@ -347,9 +352,12 @@ class ObjectCopier:
         parts = upload.part_checksums if upload.checksum_algorithm else None
         return StreamChecksums(algorithm, size, part_size, parts, whole)
 
-    async def _check_kept_checksum(self, upload: Upload, bucket: str, key: str, count: int) -> str:
-        """The record of a multipart copy by the destination's composite checksum, once
-        checked against the parts sent; "" where the destination keeps none."""
+    async def _check_kept_checksum(
+        self, upload: Upload, bucket: str, key: str, count: int, whole: str
+    ) -> str:
+        """The record of a multipart copy by the checksum the destination keeps, once
+        checked against the parts sent (or `whole`, the full-object value of the bytes
+        read); "" where the destination keeps none."""
         algorithm = upload.checksum_algorithm
         if not algorithm:
             return ""
@@ -358,7 +366,7 @@ class ObjectCopier:
             stored_checksum, client(self.destination), bucket, key,
         )  # fmt: skip
         expected = composite_of(algorithm, upload.part_checksums, count)
-        kept = check_composite(key, algorithm, expected, stored)
+        kept = check_kept(key, algorithm, expected, whole, stored)
         self._checksums.learned(bucket, kept is not None)
         return kept.recorded() if kept else ""
 

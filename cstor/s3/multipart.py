@@ -103,7 +103,8 @@ class Upload:
             except ClientError as error:
                 if not asked or error.response.get("Error", {}).get("Code") not in REFUSALS:
                     raise
-                plain = {k: v for k, v in arguments.items() if k != "ChecksumAlgorithm"}
+                dropped = ("ChecksumAlgorithm", "ChecksumType")
+                plain = {k: v for k, v in arguments.items() if k not in dropped}
                 response = client.create_multipart_upload(Bucket=bucket, Key=key, **plain)
         except BOTO_ERRORS as error:
             raise from_boto(error, where, what) from error
