@@ -21,9 +21,11 @@ How each side is learned, with no request more for objects that have none:
   nothing; it keeps the header of that first PutObject as if it were metadata.)
   What is learned lives in the copier: each replica learns it again.
 
-A multipart source's composite checksum says nothing of the whole object: its
-copy is checked part by part and by the composite of the parts sent, not against
-the source's. CRC64NVME (S3's default for objects uploaded without a checksum)
+A full-object CRC32 or CRC32C copied in parts is asked for as FULL_OBJECT, so
+the copy keeps the source's own value whatever the part size; SHA-1 and SHA-256
+can only be composites in a multipart upload. A multipart source's composite
+says nothing of the whole object: its copy is checked part by part and by the
+composite of the parts sent, not against the source's. CRC64NVME (S3's default for objects uploaded without a checksum)
 is not computed here: such objects go the MD5 way. A resumed upload keeps the
 algorithm it was created with (the journal records it); parts already uploaded
 get their checksums from the bytes as the source streams past them again.
