@@ -25,10 +25,11 @@ A full-object CRC32 or CRC32C copied in parts is asked for as FULL_OBJECT, so
 the copy keeps the source's own value whatever the part size; SHA-1 and SHA-256
 can only be composites in a multipart upload. A multipart source's composite
 says nothing of the whole object: its copy is checked part by part and by the
-composite of the parts sent, not against the source's. CRC64NVME (S3's default for objects uploaded without a checksum)
-is not computed here: such objects go the MD5 way. A resumed upload keeps the
-algorithm it was created with (the journal records it); parts already uploaded
-get their checksums from the bytes as the source streams past them again.
+composite of the parts sent, not against the source's. CRC64NVME (S3's default
+for objects uploaded without a checksum) is not computed here: such objects go
+the MD5 way. A resumed upload keeps the algorithm it was created with (the
+journal records it); parts already uploaded get their checksums from the bytes
+as the source streams past them again.
 """
 
 from __future__ import annotations
