@@ -17,8 +17,10 @@ How each side is learned, with no request more for objects that have none:
   bucket: a PutObject that echoes the x-amz-checksum-<alg> it was sent, or a
   CreateMultipartUpload that echoes the ChecksumAlgorithm. A store that stays
   silent or refuses the headers (400 or 501) is remembered as not keeping them,
-  and its copies go the MD5 way. (rclone serve s3 checks nothing and echoes
-  nothing; it keeps the header of that first PutObject as if it were metadata.)
+  and its copies go the MD5 way; an upload whose algorithm was not echoed goes
+  without, and the next one asks again, at no cost. (rclone serve s3 checks
+  nothing and echoes nothing; it keeps the header of that first PutObject as if
+  it were metadata.)
   What is learned lives in the copier: each replica learns it again.
 
 A full-object CRC32 or CRC32C copied in parts is asked for as FULL_OBJECT, so
