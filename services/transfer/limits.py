@@ -24,6 +24,7 @@ import logging
 import os
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
@@ -62,7 +63,11 @@ LIMIT 1
 
 
 def lock_key(migration_id: UUID) -> int:
-    """The migration's key among advisory locks (the two-int4 kind, apart from others)."""
+    """The migration's key among advisory locks (the two-int4 kind, apart from others).
+
+    Four random bytes of its id: two migrations limited at the same time share slots only
+    if theirs are equal, one chance in four billion.
+    """
     return int.from_bytes(migration_id.bytes[:4], "big", signed=True)
 
 
@@ -91,11 +96,13 @@ class SharedBandwidth:
         return granted
 
 
+@dataclass(frozen=True)
 class Slot:
     """One of a migration's concurrent-object slots, held by this replica."""
 
-    def __init__(self, key: int, number: int, session: int) -> None:
-        self.key, self.number, self.session = key, number, session
+    key: int  # the migration's lock key
+    number: int  # k, of 0..N-1
+    session: int  # which of the replica's connections holds it
 
 
 class ObjectSlots:
