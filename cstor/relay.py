@@ -3,7 +3,8 @@
 Each event goes out with its event id as ``Nats-Msg-Id``, so a replay after a crash is
 deduplicated by the stream. One relay publishes at a time, however many processes run
 one: a Postgres advisory lock decides. Its position is kept in Postgres, so it resumes
-where it stopped; while NATS is away, events simply wait in the store.
+where it stopped; while NATS is away, events simply wait in the store. Once caught up,
+it waits for the NOTIFY the store sends with every commit rather than polling.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ class OutboxRelay:
         self.js = js
         self.database_url = database_url
         self.name = name
-        self.idle_wait = 0.05
+        # Caught up, the relay waits for the store's NOTIFY; this long at most, in case
+        # one is ever missed.
+        self.idle_wait = 1.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Wait for the lock, then publish until ``stop`` is set; retry after any failure."""
@@ -65,15 +68,19 @@ class OutboxRelay:
                 await _sleep_unless(stop, 1.0)
             else:
                 return
+            # Listening before the first read: a commit after it is never missed.
+            recorded = asyncio.Event()
+            await conn.add_listener(self.app.pg_recorder.channel_name, lambda *_: recorded.set())
             position = await conn.fetchval(
                 "INSERT INTO relay_position (name, position) VALUES ($1, 0) "
                 "ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING position",
                 self.name,
             )
             while not stop.is_set():
+                recorded.clear()  # before the read: a commit during it wakes the next wait
                 published_to = await self.publish_after(position)
                 if published_to == position:
-                    await _sleep_unless(stop, self.idle_wait)
+                    await _wait_for_either(stop, recorded, self.idle_wait)
                     continue
                 await conn.execute(
                     "UPDATE relay_position SET position = $2 WHERE name = $1",
@@ -107,6 +114,16 @@ class OutboxRelay:
 
     def _translate(self, notifications: Sequence[Notification]) -> list[contracts.Event]:
         return [to_contract(self.app.mapper.to_domain_event(n), n.id) for n in notifications]
+
+
+async def _wait_for_either(first: asyncio.Event, second: asyncio.Event, seconds: float) -> None:
+    """Wait until either event is set, or ``seconds`` have passed."""
+    waiters = [asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

@@ -120,6 +120,27 @@ async def test_only_one_relay_publishes_at_a_time(
     assert [e.position for e in published] == sorted(e.position for e in published)
 
 
+async def test_a_caught_up_relay_is_woken_by_the_next_commit(
+    relay_parts: tuple[Migrations, JetStreamContext], database_url: str
+) -> None:
+    app, js = relay_parts
+    stop = asyncio.Event()
+    # Given a relay that has caught up, and would poll again only after a minute
+    relay = OutboxRelay(app, js, database_url)
+    relay.idle_wait = 60.0
+    running = asyncio.create_task(relay.run(stop))
+    await asyncio.to_thread(request_migration, app, 5)
+    await wait_for(lambda: _stream_count(js, 8))
+
+    # When more events are committed
+    await asyncio.to_thread(request_migration, app, 5)
+
+    # Then they are published at once: the store's NOTIFY wakes the relay
+    await wait_for(lambda: _stream_count(js, 16), timeout=10.0)
+    stop.set()
+    await running
+
+
 class CountingRelay(OutboxRelay):
     """A relay that counts the events it sends."""
 
