@@ -145,6 +145,10 @@ class Migrations(Application[UUID]):
                 super().__init__(env=settings.eventsourcing_env())
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+        # Each running migration's closed packets, by sequence: (copied, failed). A closed
+        # packet stays closed, so each closing is read from the store once, not once per
+        # completion check (which made a migration's checks quadratic in its packets).
+        self._closed: dict[UUID, dict[int, tuple[int, int]]] = {}
 
     # -- migrations --------------------------------------------------------------
 
@@ -233,21 +237,43 @@ class Migrations(Application[UUID]):
         """Complete a running migration once every one of its packets has been transferred."""
         migration = self.get(migration_id)
         if migration.status != Migration.RUNNING:
+            if migration.status in Migration.FINISHED:
+                self._closed.pop(migration_id, None)
             return False
-        closings = self._packet_events(migration_id, 0, migration.packets, version=2)
-        if len(closings) < migration.packets:
+        closings = self._closings(migration_id, migration.packets)
+        if closings is None:
             return False
         try:
             migration.complete(
-                copied=sum(c.copied for c in closings),  # type: ignore[attr-defined]
+                copied=sum(copied for copied, _ in closings),
                 # A retried object's first failure is in an earlier packet's count.
-                failed=sum(c.failed for c in closings)  # type: ignore[attr-defined]
-                - migration.retried,
+                failed=sum(failed for _, failed in closings) - migration.retried,
             )
             self.save(migration)
         except (IntegrityError, MigrationStateError):
             return False  # another planner replica completed it first
+        self._closed.pop(migration_id, None)
         return True
+
+    def _closings(self, migration_id: UUID, count: int) -> list[tuple[int, int]] | None:
+        """(copied, failed) of each of the first ``count`` packets; None while one is open.
+
+        Packets not known closed are read in order, in chunks of ten, then twenty and
+        so on, stopping at the first chunk with one still open: a check costs about the
+        packets closed since the last one, whatever the migration's size.
+        """
+        known = self._closed.setdefault(migration_id, {})
+        pending = [n for n in range(count) if n not in known]
+        start, size = 0, 10
+        while start < len(pending):
+            chunk = pending[start : start + size]
+            found = self._packet_events_of(migration_id, chunk, version=2)
+            for closing in found:
+                known[closing.sequence] = (closing.copied, closing.failed)  # type: ignore[attr-defined]
+            if len(found) < len(chunk):
+                return None
+            start, size = start + size, min(1000, 2 * size)
+        return [known[n] for n in range(count)]
 
     # -- packets and objects -----------------------------------------------------
 
@@ -425,9 +451,15 @@ class Migrations(Application[UUID]):
         self, migration_id: UUID, start: int, count: int, *, version: int
     ) -> list[DomainEventProtocol[UUID]]:
         """Packets ``start .. start+count-1``'s events at ``version`` (1 planned, 2 closed)."""
-        if count == 0:
+        return self._packet_events_of(migration_id, range(start, start + count), version=version)
+
+    def _packet_events_of(
+        self, migration_id: UUID, sequences: Sequence[int], *, version: int
+    ) -> list[DomainEventProtocol[UUID]]:
+        """The events at ``version`` (1 planned, 2 closed) of the packets ``sequences``."""
+        if not sequences:
             return []
-        ids = [Packet.create_id(migration_id, n) for n in range(start, start + count)]
+        ids = [Packet.create_id(migration_id, n) for n in sequences]
         recorder = self.pg_recorder
         statement = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
