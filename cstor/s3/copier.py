@@ -156,6 +156,7 @@ class ObjectCopier:
         self._checksums = AdditionalChecksums(destination, self._http)
         self._stores: dict[tuple[Endpoint, str], S3Store] = {}
         self._keeps_tags: dict[str, bool] = {}
+        self._probing: dict[str, anyio.Lock] = {}  # one tags probe per bucket at a time
 
     def warm_up(self) -> None:
         """Make the boto3 clients now (blocking), not in the way of the first large copy."""
@@ -508,13 +509,17 @@ class ObjectCopier:
         """Tags and Expires, asked only of stores that keep tags (probed once per bucket)."""
         keeps = self._keeps_tags.get(bucket)
         if keeps is None:
-            keeps = await anyio.to_thread.run_sync(
-                metadata.supports_tagging, client(self.source, quick=True), bucket, key
-            )
-            if keeps is None:  # this object is gone, or the store did not answer
-                keeps = True
-            else:
-                self._keeps_tags[bucket] = keeps
+            # The copies that start together wait for one probe instead of each sending one.
+            async with self._probing.setdefault(bucket, anyio.Lock()):
+                keeps = self._keeps_tags.get(bucket)
+                if keeps is None:
+                    keeps = await anyio.to_thread.run_sync(
+                        metadata.supports_tagging, client(self.source, quick=True), bucket, key
+                    )
+                    if keeps is None:  # this object is gone, or the store did not answer
+                        keeps = True
+                    else:
+                        self._keeps_tags[bucket] = keeps
         if not keeps:
             return metadata.Extras()
         return await self._control(
