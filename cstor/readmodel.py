@@ -56,11 +56,37 @@ CREATE TABLE IF NOT EXISTS objects_view (
 CREATE INDEX IF NOT EXISTS objects_view_by_key ON objects_view (migration_id, key);
 CREATE INDEX IF NOT EXISTS objects_view_by_status ON objects_view (migration_id, status, key);
 
+-- Bytes copied by each migration per span of time (a second, a minute, an hour), kept
+-- by the projector for the throughput chart, which reads the coarsest spans that still
+-- fill its bins: never a migration's objects, and a few thousand rows at most. Made once;
+-- a database older than it is filled from the copied objects' times.
+DO $$
+BEGIN
+    IF to_regclass('throughput_view') IS NULL THEN
+        CREATE TABLE throughput_view (
+            migration_id uuid NOT NULL,
+            span integer NOT NULL,  -- seconds: one of THROUGHPUT_SPANS
+            second bigint NOT NULL,  -- when the span starts, in seconds since the epoch
+            bytes bigint NOT NULL,
+            PRIMARY KEY (migration_id, span, second)
+        );
+        INSERT INTO throughput_view (migration_id, span, second, bytes)
+        SELECT migration_id, span,
+            floor(extract(epoch FROM updated_at) / span)::bigint * span, sum(size)
+        FROM objects_view, unnest(ARRAY[1, 60, 3600]) AS span
+        WHERE status = 'copied' GROUP BY 1, 2, 3;
+    END IF;
+END
+$$;
+
 CREATE TABLE IF NOT EXISTS projector_position (
     name text PRIMARY KEY,
     position bigint NOT NULL
 );
 """
+
+THROUGHPUT_SPANS = (1, 60, 3600)
+"""The spans of time, in seconds, the throughput series is kept in (see throughput_view)."""
 
 
 async def create_schema(pool: asyncpg.Pool) -> None:

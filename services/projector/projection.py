@@ -19,6 +19,7 @@ import asyncpg
 
 from cstor import contracts
 from cstor.domain import transfer
+from cstor.readmodel import THROUGHPUT_SPANS
 
 POSITION_NAME = "projector"
 
@@ -57,6 +58,8 @@ class _Batch:
     objects: dict[UUID, _ObjectRow]
     changed: set[UUID] = field(default_factory=set)
     totals: dict[UUID, _Totals] = field(default_factory=lambda: defaultdict(_Totals))
+    # Bytes copied by (migration, span, start of the span): the throughput chart's series.
+    throughput: dict[tuple[UUID, int, int], int] = field(default_factory=lambda: defaultdict(int))
 
 
 async def project(conn: asyncpg.Connection, events: Sequence[tuple[int, contracts.Event]]) -> int:
@@ -199,6 +202,9 @@ def _object_outcome(batch: _Batch, event: contracts.ObjectCopied | contracts.Obj
         row.status, row.size, row.checksum, row.error = "copied", event.size, event.checksum, ""
         totals.objects_copied += 1
         totals.bytes_copied += event.size
+        second = int(event.occurred_at.timestamp())
+        for span in THROUGHPUT_SPANS:
+            batch.throughput[(event.migration_id, span, second - second % span)] += event.size
     else:
         row.status, row.error, row.attempts = (
             "failed",
@@ -307,6 +313,13 @@ async def _save(conn: asyncpg.Connection, batch: _Batch) -> None:
                 )
                 for r in (batch.objects[i] for i in batch.changed)
             ],
+        )
+    if batch.throughput:
+        await conn.executemany(
+            "INSERT INTO throughput_view (migration_id, span, second, bytes)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (migration_id, span, second)"
+            " DO UPDATE SET bytes = throughput_view.bytes + EXCLUDED.bytes",
+            [(*where, size) for where, size in batch.throughput.items()],
         )
     if batch.totals:
         await conn.executemany(
