@@ -559,6 +559,11 @@ async def test_the_forms_filters_storage_class_and_limits_reach_the_migration(
         ("concurrent_objects", "0", "Objects at a time: 0 is not a whole number from 1 to"),
         ("concurrent_objects", "many", "Objects at a time: 'many' is not a whole number."),
         ("bandwidth_bytes_per_second", "fast", "Bandwidth limit: 'fast' is not a size"),
+        (
+            "bandwidth_bytes_per_second",
+            "0",
+            "Bandwidth limit: 0 is not a whole number from 1 to 1,000,000,000,000,000.",
+        ),
         ("storage_class", "COLD", "Storage class: 'COLD' is not an S3 storage class"),
     ],
 )

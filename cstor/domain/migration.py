@@ -34,7 +34,7 @@ def check_storage_class(storage_class: str | None) -> None:
         )
 
 
-LIMITS = {"bandwidth_bytes_per_second": 2**62, "concurrent_objects": 10_000}
+LIMITS = {"bandwidth_bytes_per_second": 10**15, "concurrent_objects": 10_000}
 """What a migration may limit, across every transfer replica, and the highest each may be
 (concurrent objects are slots in Postgres); an absent limit: none."""
 
@@ -49,7 +49,7 @@ def checked_limits(limits: Mapping[str, int | None]) -> dict[str, int]:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= LIMITS[name]:
             raise InvalidRequest(
-                f"limits.{name}: {value!r} is not a whole number from 1 to {LIMITS[name]}."
+                f"limits.{name}: {value!r} is not a whole number from 1 to {LIMITS[name]:,}."
             )
         kept[name] = value
     return kept
