@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import hashlib
 import os
 import resource
@@ -28,10 +29,12 @@ from typing import Any
 import boto3
 import obstore
 import psutil
+import uvloop
 from botocore.config import Config
 from obstore.store import S3Store
 
 from cstor import s3
+from cstor.s3 import wire
 
 os.environ.setdefault("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
 BUCKET = "bench"
@@ -144,6 +147,21 @@ async def copy_obstore(src: Server, dst: Server, keys: list[str], concurrency: i
             result = await obstore.get_async(get, key)
             data = await result.bytes_async()
             await obstore.put_async(put, key, data)
+
+    await asyncio.gather(*(one(k) for k in keys))
+
+
+async def copy_wire(src: Server, dst: Server, keys: list[str], concurrency: int) -> None:
+    """cstor.s3.wire: GET and PUT (with Content-MD5) over kept-alive HTTP/1.1."""
+    get = wire.WireClient(s3.Endpoint(url=src.url, access_key=src.key, secret_key=src.secret))
+    put = wire.WireClient(s3.Endpoint(url=dst.url, access_key=dst.key, secret_key=dst.secret))
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(key: str) -> None:
+        async with limit:
+            data = (await get.get(BUCKET, key, {})).body
+            md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+            await put.put(BUCKET, key, {"Content-MD5": md5}, data)
 
     await asyncio.gather(*(one(k) for k in keys))
 
@@ -300,6 +318,9 @@ def main() -> None:
                 ("rclone copy --transfers 32 --checkers 32", copy_rclone),
                 ("boto3 threads=16", lambda s, d: copy_boto3(s, d, keys, 16)),
                 ("boto3 threads=32", lambda s, d: copy_boto3(s, d, keys, 32)),
+                ("wire async c=32", lambda s, d: asyncio.run(copy_wire(s, d, keys, 32))),
+                ("wire uvloop c=32", lambda s, d: uvloop.run(copy_wire(s, d, keys, 32))),
+                ("obstore uvloop c=32", lambda s, d: uvloop.run(copy_obstore(s, d, keys, 32))),
                 ("obstore async c=32", lambda s, d: asyncio.run(copy_obstore(s, d, keys, 32))),
                 ("obstore async c=64", lambda s, d: asyncio.run(copy_obstore(s, d, keys, 64))),
                 ("obstore async c=128", lambda s, d: asyncio.run(copy_obstore(s, d, keys, 128))),

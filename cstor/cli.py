@@ -11,6 +11,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import uvloop
+
 from cstor.settings import Settings, SettingsError
 from cstor.stack import SERVICES, StackOptions, running_stack
 
@@ -153,7 +155,7 @@ def _service(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         await run(settings, stop)
 
-    asyncio.run(serve())
+    uvloop.run(serve())
     return 0
 
 

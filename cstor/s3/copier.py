@@ -20,6 +20,7 @@ checksum and a destination that keeps them, by that checksum (see
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -45,7 +46,7 @@ from cstor.domain.checksums import (
     part_size_for,
     parts_in_flight_for,
 )
-from cstor.s3 import metadata
+from cstor.s3 import metadata, wire
 from cstor.s3.checksums import (
     FULL_OBJECT_ALGORITHMS,
     AdditionalChecksums,
@@ -64,6 +65,7 @@ from cstor.s3.signed import SignedRequests
 from cstor.s3.verify import (
     changed,
     check_etag,
+    check_found,
     check_planned,
     check_size,
     checksum_of,
@@ -155,6 +157,7 @@ class ObjectCopier:
         self._signed = SignedRequests(destination, self._http)
         self._checksums = AdditionalChecksums(destination, self._http)
         self._stores: dict[tuple[Endpoint, str], S3Store] = {}
+        self._wires: dict[Endpoint, tuple[asyncio.AbstractEventLoop, wire.WireClient]] = {}
         self._keeps_tags: dict[str, bool] = {}
         self._probing: dict[str, anyio.Lock] = {}  # one tags probe per bucket at a time
 
@@ -218,16 +221,13 @@ class ObjectCopier:
     ) -> CopyOutcome:
         await options.pace(size)
         async with self._memory.hold(size):
-            condition: GetOptions = {"if_match": f'"{etag}"'} if etag else {}
-            try:
-                source = await obstore.get_async(
-                    self._store(self.source, source_bucket), key, options=condition
-                )
-                check_planned(source_bucket, key, source, size, etag)
-                data = await source.bytes_async()
-            except OBSTORE_ERRORS as error:
-                raise from_obstore(error, self.source.url, source_bucket, key) from error
-            check_size(key, len(data), size)
+            condition = {"If-Match": f'"{etag}"'} if etag else {}
+            source = await self._wire(self.source).get(source_bucket, key, condition)
+            if source.status != 200:
+                raise self._read_error(source, source_bucket, key)
+            data = source.body
+            found_etag = normalize_etag(source.headers.get("etag", ""))
+            check_found(source_bucket, key, size, etag, len(data), found_etag)
             md5 = await md5_hex(data)
             if is_md5_etag(etag) and md5 != etag:
                 raise S3Error(
@@ -235,7 +235,7 @@ class ObjectCopier:
                     f"the bytes read for {key!r} have MD5 {md5}, the source's ETag is {etag}",
                     transient=True,
                 )
-            attributes = metadata.content_attributes(source.attributes)
+            attributes = metadata.header_attributes(source.headers)
             extras = await self._extras(source_bucket, key)
             additional, recorded = extras.checksum, ""
             if additional is not None and not additional.composite:
@@ -246,32 +246,35 @@ class ObjectCopier:
                     additional, options.storage_class,
                 )  # fmt: skip
                 written, recorded = await anyio.to_thread.run_sync(send, limiter=self._threads)
-            elif extras.expires is not None:
-                # obstore cannot send Expires; the rare object that has one goes by boto3.
-                arguments = metadata.create_arguments(attributes, extras)
-                if options.storage_class:
-                    arguments["StorageClass"] = options.storage_class
-                written = await self._control(
-                    self.destination, f"writing {target!r}", self._put_object,
-                    bucket, target, data, arguments,
-                )  # fmt: skip
             else:
-                try:
-                    if options.storage_class:
-                        attributes["Storage-Class"] = options.storage_class
-                    result = await obstore.put_async(
-                        self._store(self.destination, bucket),
-                        target,
-                        data,
-                        attributes=attributes,
-                        tags=extras.tags or None,
-                        use_multipart=False,
-                    )
-                except OBSTORE_ERRORS as error:
-                    raise from_obstore(error, self.destination.url, bucket, target) from error
-                written = normalize_etag(result["e_tag"])
+                headers = metadata.put_headers(attributes, extras, source.headers)
+                if options.storage_class:
+                    headers["x-amz-storage-class"] = options.storage_class
+                headers["Content-MD5"] = base64.b64encode(bytes.fromhex(md5)).decode()
+                written_to = await self._wire(self.destination).put(bucket, target, headers, data)
+                written = normalize_etag(written_to.headers.get("etag", ""))
         check_etag(target, written, md5)
         return CopyOutcome(size=size, checksum=recorded or md5_checksum(md5))
+
+    def _read_error(self, response: wire.Response, bucket: str, key: str) -> S3Error:
+        """What a GET's error answer means for the copy (412: the source changed)."""
+        where = self.source.url
+        if response.status == 412:
+            return S3Error("source-changed", f"{key!r} in {bucket!r} changed since it was planned")
+        error = self._wire(self.source).error(response, f"copying {key!r} in {bucket!r}")
+        if error.reason == "no-such-bucket":
+            return S3Error("no-such-bucket", f"The bucket {bucket!r} does not exist at {where}")
+        if response.status == 404:
+            return S3Error("source-missing", f"{key!r} no longer exists in {bucket!r} at {where}")
+        return error
+
+    def _wire(self, endpoint: Endpoint) -> wire.WireClient:
+        """The endpoint's plain HTTP client for whole-object GETs and PUTs (one per loop)."""
+        loop = asyncio.get_running_loop()
+        found = self._wires.get(endpoint)
+        if found is None or found[0] is not loop:
+            found = self._wires[endpoint] = (loop, wire.WireClient(endpoint))
+        return found[1]
 
     def _put_object(
         self, bucket: str, key: str, data: bytes | obstore.Bytes, arguments: dict[str, Any]

@@ -31,6 +31,7 @@ CONTENT_HEADERS = {
     "Cache-Control": "CacheControl",
 }
 """obstore attribute name → boto3 parameter name."""
+_LOWER = {name: name.lower() for name in CONTENT_HEADERS}
 
 
 class Extras(msgspec.Struct, frozen=True, kw_only=True):
@@ -74,6 +75,27 @@ def replace_headers(attributes: Mapping[str, str], extras: Extras) -> dict[str, 
         headers[name if name in CONTENT_HEADERS else f"x-amz-meta-{name}"] = value
     if extras.expires is not None:
         headers["Expires"] = format_datetime(extras.expires.astimezone(UTC), usegmt=True)
+    return headers
+
+
+def header_attributes(headers: Mapping[str, str]) -> dict[str, str]:
+    """The attributes a copy carries over, from a GET's response headers (lower-case names)."""
+    attributes = {name: headers[lower] for name, lower in _LOWER.items() if lower in headers}
+    for name, value in headers.items():
+        if name.startswith("x-amz-meta-"):
+            attributes[name.removeprefix("x-amz-meta-")] = value
+    return attributes
+
+
+def put_headers(
+    attributes: Mapping[str, str], extras: Extras, source: Mapping[str, str]
+) -> dict[str, str]:
+    """The headers of a PUT carrying the attributes, tags and Expires of the `source` GET."""
+    headers = replace_headers(attributes, extras)
+    if "expires" in source:  # as the source wrote it, whether or not it parses as a date
+        headers["Expires"] = source["expires"]
+    if extras.tags:
+        headers["x-amz-tagging"] = urlencode(extras.tags)
     return headers
 
 

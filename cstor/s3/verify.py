@@ -42,8 +42,13 @@ async def md5_hex(data: bytes | obstore.Bytes) -> str:
 
 def check_planned(bucket: str, key: str, result: GetResult, size: int | None, etag: str) -> None:
     # Some stores (rclone serve s3) ignore If-Match, so check what came back too.
-    found_etag = normalize_etag(result.meta["e_tag"])
-    found_size = result.meta["size"]
+    check_found(bucket, key, size, etag, result.meta["size"], normalize_etag(result.meta["e_tag"]))
+
+
+def check_found(
+    bucket: str, key: str, size: int | None, etag: str, found_size: int, found_etag: str
+) -> None:
+    """Raise `changed` unless what was found has the planned size and ETag."""
     if (etag and found_etag and found_etag != etag) or (size is not None and found_size != size):
         raise changed(bucket, key, size, etag, found_size, found_etag)
 
