@@ -119,9 +119,12 @@ class WireClient:
             ) from error
 
     async def close(self) -> None:
-        while self._idle:
-            _, writer = self._idle.pop()
+        """Close the kept-alive connections."""
+        writers = [writer for _, writer in self._idle]
+        self._idle.clear()
+        for writer in writers:
             writer.close()
+        await asyncio.gather(*(w.wait_closed() for w in writers), return_exceptions=True)
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         try:
