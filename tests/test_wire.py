@@ -40,7 +40,8 @@ async def test_signed_requests_are_accepted_and_wrong_keys_are_not(
 
     # Then both were accepted, the bytes and the metadata came back as sent (blanks folded)
     assert put.headers["etag"].strip('"') == md5.hex()
-    assert got.status == 200 and got.body == body
+    assert got.status == 200
+    assert got.body == body
     assert got.headers["x-amz-meta-note"] == f"two blanks {UTF8_VALUE}"
     assert got.headers["content-type"] == "text/x-y"
 
@@ -50,7 +51,8 @@ async def test_signed_requests_are_accepted_and_wrong_keys_are_not(
     )
     refused = await wrong.get(bucket, key, {})
     error = wrong.error(refused, "reading")
-    assert error.reason == "invalid-credentials" and not error.transient
+    assert error.reason == "invalid-credentials"
+    assert not error.transient
     await client.close()
     await wrong.close()
 
@@ -169,7 +171,8 @@ async def test_a_server_that_is_not_there_is_unreachable_and_worth_retrying() ->
                                          secret_key="s"))  # fmt: skip
     with pytest.raises(s3.S3Error) as raised:
         await client.get("b", "k", {})
-    assert raised.value.reason == "unreachable" and raised.value.transient
+    assert raised.value.reason == "unreachable"
+    assert raised.value.transient
 
 
 async def test_a_server_that_stops_answering_times_out() -> None:
@@ -182,4 +185,5 @@ async def test_a_server_that_stops_answering_times_out() -> None:
         client = wire.WireClient(endpoint, timeout=0.5)
         with pytest.raises(s3.S3Error) as raised:
             await client.get("b", "k", {})
-    assert raised.value.reason == "timeout" and raised.value.transient
+    assert raised.value.reason == "timeout"
+    assert raised.value.transient
