@@ -1,9 +1,10 @@
 """The one S3 adapter: connection checks, listings and verified object copies.
 
-Control-plane calls (checks, listings, multipart bookkeeping, server-side
-copies) go through boto3 in a thread. Object bytes go through obstore (Rust,
-async) and, for multipart parts, plain HTTP PUTs to presigned URLs: both
-measured fastest for cross-endpoint copies (bench/datapath.py).
+Control-plane calls (checks, listings, multipart bookkeeping) go through boto3
+in a thread. Whole objects and server-side copies go through `wire`, SigV4-signed
+HTTP/1.1 on the event loop; multipart sources stream through obstore (Rust,
+async), their parts going up as plain HTTP PUTs to presigned URLs: each measured
+fastest for its job (bench/datapath.py).
 """
 
 from cstor.s3.control import (

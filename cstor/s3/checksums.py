@@ -58,7 +58,7 @@ from cstor.domain.checksums import (
 from cstor.s3 import metadata
 from cstor.s3.control import Endpoint
 from cstor.s3.errors import S3Error, from_status
-from cstor.s3.signed import object_path
+from cstor.s3.wire import object_path
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -18,16 +18,20 @@ import re
 import time
 from collections import deque
 from typing import NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from cstor.s3.control import Endpoint
 from cstor.s3.errors import S3Error, from_status
-from cstor.s3.signed import object_path
 
 _CODE = re.compile(rb"<Code>([^<]+)</Code>")
 _BLANKS = re.compile("[ \t]+")
 _UNSIGNED = "UNSIGNED-PAYLOAD"
 _NO_BODY = frozenset({204, 304})
+
+
+def object_path(bucket: str, key: str) -> str:
+    """`/bucket/key`, percent-encoded as S3 signs and expects it (path style)."""
+    return "/" + quote(f"{bucket}/{key}", safe="/~")
 
 
 class Response(NamedTuple):
