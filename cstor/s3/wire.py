@@ -64,9 +64,8 @@ class WireClient:
         self._hostname = parts.hostname
         self._port = parts.port or (443 if self._tls else 80)
         default_port = (self._tls and self._port == 443) or (not self._tls and self._port == 80)
-        self._host = self._hostname if default_port else f"{self._hostname}:{self._port}"
-        if ":" in self._hostname and not default_port:  # an IPv6 literal
-            self._host = f"[{self._hostname}]:{self._port}"
+        host = f"[{self._hostname}]" if ":" in self._hostname else self._hostname  # IPv6
+        self._host = host if default_port else f"{host}:{self._port}"
         self._prefix = parts.path.rstrip("/")
         self._idle: deque[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = deque()
         self._max_idle = idle_connections
@@ -176,7 +175,9 @@ class WireClient:
         path, _, query = path.partition("?")
         amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         day = amz_date[:8]
-        signed = {name.lower(): _trim(value) for name, value in headers.items()}
+        # Values go as given (a user's metadata keeps its blanks); the signature covers
+        # them with runs of blanks folded, as SigV4 says and the store will do too.
+        signed = {name.lower(): value.strip(" \t") for name, value in headers.items()}
         signed["host"] = self._host
         signed["x-amz-date"] = amz_date
         signed["x-amz-content-sha256"] = _UNSIGNED
@@ -189,7 +190,7 @@ class WireClient:
                 method,
                 path,
                 _canonical_query(query),
-                "".join(f"{name}:{signed[name]}\n" for name in names),
+                "".join(f"{name}:{_fold(signed[name])}\n" for name in names),
                 signed_names,
                 _UNSIGNED,
             )
@@ -223,9 +224,9 @@ class WireClient:
         return self._signing_key
 
 
-def _trim(value: str) -> str:
+def _fold(value: str) -> str:
     # Only ASCII blanks: str.split() would also split at U+00A0, a byte of UTF-8 text.
-    return _BLANKS.sub(" ", value.strip(" \t"))
+    return _BLANKS.sub(" ", value)
 
 
 def _canonical_query(query: str) -> str:
