@@ -158,10 +158,18 @@ async def copy_wire(src: Server, dst: Server, keys: list[str], concurrency: int)
     limit = asyncio.Semaphore(concurrency)
 
     async def one(key: str) -> None:
-        async with limit:
-            data = (await get.get(BUCKET, key, {})).body
-            md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
-            await put.put(BUCKET, key, {"Content-MD5": md5}, data)
+        for attempt in range(3):  # rclone serve s3 fails a few concurrent PUTs (500)
+            try:
+                async with limit:
+                    data = (await get.get(BUCKET, key, {})).body
+                    md5 = hashlib.md5(data, usedforsecurity=False).digest()
+                    await put.put(
+                        BUCKET, key, {"Content-MD5": base64.b64encode(md5).decode()}, data
+                    )
+                return
+            except s3.S3Error as error:
+                if not error.transient or attempt == 2:
+                    raise
 
     await asyncio.gather(*(one(k) for k in keys))
 
@@ -175,8 +183,14 @@ async def copy_cstor(src: Server, dst: Server, keys: list[str], concurrency: int
     limit = asyncio.Semaphore(concurrency)
 
     async def one(obj: s3.ListedObject) -> None:
-        async with limit:
-            await copier.copy(BUCKET, obj.key, BUCKET, obj.key, obj.size, obj.etag)
+        for attempt in range(3):  # as the transfer service does: rclone fails a few PUTs
+            try:
+                async with limit:
+                    await copier.copy(BUCKET, obj.key, BUCKET, obj.key, obj.size, obj.etag)
+                return
+            except s3.S3Error as error:
+                if not error.transient or attempt == 2:
+                    raise
 
     await asyncio.gather(*(one(obj) for obj in planned))
 
@@ -324,8 +338,8 @@ def main() -> None:
                 ("obstore async c=32", lambda s, d: asyncio.run(copy_obstore(s, d, keys, 32))),
                 ("obstore async c=64", lambda s, d: asyncio.run(copy_obstore(s, d, keys, 64))),
                 ("obstore async c=128", lambda s, d: asyncio.run(copy_obstore(s, d, keys, 128))),
-                ("cstor ObjectCopier c=32", lambda s, d: asyncio.run(copy_cstor(s, d, keys, 32))),
-                ("cstor ObjectCopier c=64", lambda s, d: asyncio.run(copy_cstor(s, d, keys, 64))),
+                ("cstor ObjectCopier c=32", lambda s, d: uvloop.run(copy_cstor(s, d, keys, 32))),
+                ("cstor ObjectCopier c=64", lambda s, d: uvloop.run(copy_cstor(s, d, keys, 64))),
             ]
             for _ in range(args.rounds):
                 for label, fn in small:
