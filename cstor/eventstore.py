@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.application import Application
+from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
@@ -149,6 +149,20 @@ class Migrations(Application[UUID]):
         # packet stays closed, so each closing is read from the store once, not once per
         # completion check (which made a migration's checks quadratic in its packets).
         self._closed: dict[UUID, dict[int, tuple[int, int]]] = {}
+
+    def _save_new(self, events: Sequence[DomainEventProtocol[UUID]], *aggregates: Any) -> None:
+        """``save(*events, *aggregates)`` for many new events, in one transaction.
+
+        ``save`` asks ``isinstance(obj, DomainEventProtocol)`` of each object, a runtime
+        Protocol check that cost more than encoding the event: an eighth of the
+        planner's CPU (py-spy). These are events already, so they go straight in.
+        """
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        processing_event.events.extend(events)
+        processing_event.collect_events(*aggregates)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
 
     # -- migrations --------------------------------------------------------------
 
@@ -308,7 +322,7 @@ class Migrations(Application[UUID]):
             skipped_total=totals.skipped,
         )
         try:
-            self.save(*events, closing)
+            self._save_new(events, closing)
         except IntegrityError:
             return False
         return True
@@ -383,7 +397,7 @@ class Migrations(Application[UUID]):
                 transferred_event(migration_id, sequence, copied, failed, copied_bytes, now)
             )
         try:
-            self.save(*events)
+            self._save_new(events)
         except IntegrityError:
             return False
         return True
