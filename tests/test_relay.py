@@ -6,8 +6,10 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 
+import asyncpg
 import pytest
 from eventsourcing.persistence import Notification
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from cstor import bus, contracts
@@ -48,12 +50,11 @@ async def stream_events(js: JetStreamContext) -> list[contracts.AnyEvent]:
 @pytest.fixture
 async def relay_parts(
     database_url: str, nats_server: EmbeddedNats
-) -> AsyncIterator[tuple[Migrations, JetStreamContext]]:
+) -> AsyncIterator[tuple[Migrations, NATS]]:
     app = Migrations(Settings(database_url=database_url))
     nc = await bus.connect(nats_server.url, "relay-test")
-    js = nc.jetstream()
-    await bus.ensure_stream(js, "CSTOR")
-    yield app, js
+    await bus.ensure_stream(nc.jetstream(), "CSTOR")
+    yield app, nc
     await nc.close()
     app.close()
 
@@ -65,11 +66,12 @@ async def wait_for(predicate: object, timeout: float = 30.0) -> None:
 
 
 async def test_events_written_while_nats_is_down_are_published_once_in_order(
-    relay_parts: tuple[Migrations, JetStreamContext], nats_server: EmbeddedNats, database_url: str
+    relay_parts: tuple[Migrations, NATS], nats_server: EmbeddedNats, database_url: str
 ) -> None:
-    app, js = relay_parts
+    app, nc = relay_parts
+    js = nc.jetstream()
     stop = asyncio.Event()
-    relay = asyncio.create_task(OutboxRelay(app, js, database_url).run(stop))
+    relay = asyncio.create_task(OutboxRelay(app, nc, database_url).run(stop))
 
     # Given a relay that has published a first migration's events
     await asyncio.to_thread(request_migration, app, 50)
@@ -86,7 +88,7 @@ async def test_events_written_while_nats_is_down_are_published_once_in_order(
     stop.set()
     await relay
     stop = asyncio.Event()
-    relay = asyncio.create_task(OutboxRelay(app, js, database_url).run(stop))
+    relay = asyncio.create_task(OutboxRelay(app, nc, database_url).run(stop))
     await asyncio.to_thread(request_migration, app, 10)
     await wait_for(lambda: _stream_count(js, 53 + 203 + 13))
     await asyncio.sleep(0.5)  # time for any duplicate to show up
@@ -101,11 +103,12 @@ async def test_events_written_while_nats_is_down_are_published_once_in_order(
 
 
 async def test_only_one_relay_publishes_at_a_time(
-    relay_parts: tuple[Migrations, JetStreamContext], database_url: str
+    relay_parts: tuple[Migrations, NATS], database_url: str
 ) -> None:
-    app, js = relay_parts
+    app, nc = relay_parts
+    js = nc.jetstream()
     stop = asyncio.Event()
-    relays = [CountingRelay(app, js, database_url) for _ in range(3)]
+    relays = [CountingRelay(app, nc, database_url) for _ in range(3)]
     tasks = [asyncio.create_task(relay.run(stop)) for relay in relays]
     for _ in range(5):
         await asyncio.to_thread(request_migration, app, 20)
@@ -121,12 +124,13 @@ async def test_only_one_relay_publishes_at_a_time(
 
 
 async def test_a_caught_up_relay_is_woken_by_the_next_commit(
-    relay_parts: tuple[Migrations, JetStreamContext], database_url: str
+    relay_parts: tuple[Migrations, NATS], database_url: str
 ) -> None:
-    app, js = relay_parts
+    app, nc = relay_parts
+    js = nc.jetstream()
     stop = asyncio.Event()
     # Given a relay that has caught up, and would poll again only after a minute
-    relay = OutboxRelay(app, js, database_url)
+    relay = OutboxRelay(app, nc, database_url)
     relay.idle_wait = 60.0
     running = asyncio.create_task(relay.run(stop))
     await asyncio.to_thread(request_migration, app, 5)
@@ -139,6 +143,46 @@ async def test_a_caught_up_relay_is_woken_by_the_next_commit(
     await wait_for(lambda: _stream_count(js, 16), timeout=10.0)
     stop.set()
     await running
+
+
+async def test_a_stranger_in_the_stream_or_a_replay_costs_a_batch_its_chain_never_an_event(
+    relay_parts: tuple[Migrations, NATS], database_url: str
+) -> None:
+    app, nc = relay_parts
+    js = nc.jetstream()
+    stop = asyncio.Event()
+    relay = asyncio.create_task(OutboxRelay(app, nc, database_url).run(stop))
+    await asyncio.to_thread(request_migration, app, 30)
+    await wait_for(lambda: _stream_count(js, 33))
+
+    # When someone else publishes to the stream between two batches of the relay
+    await js.publish("cstor.stranger", b"{}")
+    await asyncio.to_thread(request_migration, app, 30)
+    await wait_for(lambda: _stream_count(js, 33 + 1 + 33))
+    await asyncio.to_thread(request_migration, app, 30)
+    await wait_for(lambda: _stream_count(js, 33 + 1 + 66))
+
+    # And a new relay starts over from the beginning (its position lost)
+    stop.set()
+    await relay
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("UPDATE relay_position SET position = 0")
+    await conn.close()
+    stop = asyncio.Event()
+    relay = asyncio.create_task(OutboxRelay(app, nc, database_url).run(stop))
+    await asyncio.to_thread(request_migration, app, 30)
+    await wait_for(lambda: _stream_count(js, 33 + 1 + 99))
+    await asyncio.sleep(0.5)  # time for any duplicate to show up
+    stop.set()
+    await relay
+
+    # Then the stream holds every stored event once, in the store's order, and the stranger
+    stored = await asyncio.to_thread(app.notifications, 0, 10_000)
+    info = await js.stream_info("CSTOR")
+    messages = [await js.get_msg("CSTOR", seq) for seq in range(1, info.state.last_seq + 1)]
+    assert [m.subject for m in messages].count("cstor.stranger") == 1
+    published = [contracts.decoder.decode(m.data or b"") for m in messages if m.data != b"{}"]
+    assert [e.position for e in published] == [n.id for n in stored]
 
 
 class CountingRelay(OutboxRelay):
