@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,20 +23,36 @@ class MemoryBudget:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._free = limit
-        self._changed = asyncio.Condition()
+        # Copies waiting for room, first come first served: a large part is not overtaken
+        # for ever by small copies that would each fit in what is left.
+        self._queue: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     async def acquire(self, amount: int) -> int:
         """Wait until `amount` bytes (at most the whole budget) are free; what was taken."""
         amount = min(amount, self.limit)
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._free >= amount)
+        if not self._queue and self._free >= amount:
             self._free -= amount
+            return amount
+        granted = asyncio.get_running_loop().create_future()
+        self._queue.append((amount, granted))
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():
+                self.release_now(amount)  # granted just as it was cancelled: give it back
+            else:
+                self._queue.remove((amount, granted))
+                self._grant()  # it may have been first in line, holding others up
+            raise
         return amount
 
     async def release(self, amount: int) -> None:
-        async with self._changed:
-            self._free += amount
-            self._changed.notify_all()
+        self.release_now(amount)
+
+    def release_now(self, amount: int) -> None:
+        """Give back `amount` and let in those first in line that now fit."""
+        self._free += amount
+        self._grant()
 
     @asynccontextmanager
     async def hold(self, amount: int) -> AsyncIterator[None]:
@@ -43,8 +60,13 @@ class MemoryBudget:
         try:
             yield
         finally:
-            with anyio.CancelScope(shield=True):
-                await self.release(taken)
+            self.release_now(taken)
+
+    def _grant(self) -> None:
+        while self._queue and self._free >= self._queue[0][0]:
+            amount, granted = self._queue.popleft()
+            self._free -= amount
+            granted.set_result(None)
 
 
 async def run_bounded(work: Callable[[int], Any], numbers: list[int], in_flight: int) -> None:
