@@ -104,7 +104,7 @@ async def consume(
     async def worker() -> None:
         while not stop.is_set():
             try:
-                msgs = await subscription.fetch(spec.batch, timeout=1.0)
+                msgs = await _fetch(subscription, spec.batch)
             except (NatsTimeout, TimeoutError):
                 continue  # nothing to do right now
             except Exception as error:  # the server is away: wait for the reconnect
@@ -121,6 +121,21 @@ async def consume(
         # A pull subscription left open makes the connection's drain() wait for its timeout.
         with contextlib.suppress(Exception):
             await subscription.unsubscribe()
+
+
+async def _fetch(subscription: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:
+    """Wait up to a second for a message; then take up to `batch` in all, as many as
+    are there now.
+
+    nats-py's ``fetch(batch)`` returns at once only what is already waiting; from idle
+    it waits for the whole batch or the timeout, so a lone event (a migration's
+    completion, say) waited a second to be handled.
+    """
+    msgs = await subscription.fetch(1, timeout=1.0)
+    if batch > 1:
+        with contextlib.suppress(NatsTimeout, TimeoutError):
+            msgs += await subscription.fetch(batch - 1, timeout=0.02)
+    return msgs
 
 
 async def _decode(msgs: list[Msg]) -> list[Delivery]:
