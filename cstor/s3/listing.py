@@ -7,6 +7,7 @@ botocore and parsing the XML with the C ElementTree costs a tenth of that.
 
 from __future__ import annotations
 
+import ssl
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import datetime
@@ -18,14 +19,21 @@ import urllib3
 from cstor.domain.checksums import normalize_etag
 from cstor.s3.control import Endpoint, ListedObject, client
 from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto, from_status
+from cstor.s3.tls import tls_context
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 PAGE_SIZE = 1000
 
 
-@lru_cache(maxsize=1)
 def _http() -> urllib3.PoolManager:
-    return urllib3.PoolManager(maxsize=8, retries=urllib3.Retry(total=3, backoff_factor=0.5))
+    return _pool(tls_context())
+
+
+@lru_cache(maxsize=2)
+def _pool(context: ssl.SSLContext) -> urllib3.PoolManager:
+    return urllib3.PoolManager(
+        maxsize=8, retries=urllib3.Retry(total=3, backoff_factor=0.5), ssl_context=context
+    )
 
 
 def list_pages(

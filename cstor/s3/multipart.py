@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 from cstor.domain.checksums import new_digest, normalize_etag
 from cstor.s3.checksums import REFUSALS, checksum_headers, header_name, mismatch
 from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto, from_status
+from cstor.s3.tls import tls_context
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -62,6 +63,7 @@ def http_pool(connections: int) -> urllib3.PoolManager:
         maxsize=connections,
         retries=False,
         timeout=urllib3.Timeout(connect=10.0, read=300.0),
+        ssl_context=tls_context(),
     )
 
 

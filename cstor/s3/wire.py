@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import hmac
 import re
+import ssl
 import time
 from collections import deque
 from typing import NamedTuple
@@ -22,6 +23,7 @@ from urllib.parse import quote, urlsplit
 
 from cstor.s3.control import Endpoint
 from cstor.s3.errors import S3Error, from_status
+from cstor.s3.tls import tls_context
 
 _CODE = re.compile(rb"<Code>([^<]+)</Code>")
 _BLANKS = re.compile("[ \t]+")
@@ -135,9 +137,15 @@ class WireClient:
                 return await asyncio.open_connection(
                     self._hostname,
                     self._port,
-                    ssl=True if self._tls else None,
+                    ssl=tls_context() if self._tls else None,
                     limit=1024 * 1024,
                 )
+        except ssl.SSLCertVerificationError as error:
+            raise S3Error(
+                "untrusted-certificate",
+                f"{self.endpoint.url} presented a TLS certificate that is not trusted "
+                f"({error.verify_message}); AWS_CA_BUNDLE names the CA certificates to trust",
+            ) from error
         except (OSError, TimeoutError) as error:
             raise S3Error(
                 "unreachable", f"{self.endpoint.url} cannot be reached", transient=True
