@@ -276,3 +276,19 @@ async def test_a_certificate_nobody_vouches_for_is_refused_in_words(
     assert raised.value.reason == "untrusted-certificate"
     assert not raised.value.transient
     assert "AWS_CA_BUNDLE" in str(raised.value)
+
+
+async def test_an_answer_that_is_not_http_is_an_error_worth_retrying() -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async with http_server(garbage) as endpoint:
+        client = wire.WireClient(endpoint)
+        with pytest.raises(s3.S3Error) as raised:
+            await client.get("b", "k", {})
+    assert raised.value.reason == "s3-error"
+    assert raised.value.transient
+    assert "other than HTTP/1.x" in str(raised.value)

@@ -1,4 +1,4 @@
-"""GET and PUT of whole objects over plain HTTP/1.1, signed with SigV4, on the event loop.
+"""Whole-object GETs and PUTs, and CopyObject, over HTTP/1.1 signed with SigV4, on the loop.
 
 The small-object data path. A 16 KiB copy is two requests, and what they cost is
 the client's own work per request: obstore spent about 0.6 ms of CPU per object,
@@ -102,7 +102,8 @@ class WireClient:
         headers: dict[str, str],
         body: bytes | memoryview = b"",
     ) -> Response:
-        """Sign and send one request; a stale kept-alive connection is replaced once."""
+        """Sign and send one request; kept-alive connections the server has closed are
+        skipped (the request goes on the next one, or a new one)."""
         what = f"{method} {path}"
         head = self._head(method, path, headers, len(body))
         try:
@@ -118,10 +119,16 @@ class WireClient:
             raise S3Error(
                 "timeout", f"{self.endpoint.url} stopped answering ({what})", transient=True
             ) from error
-        except (OSError, _Closed, asyncio.IncompleteReadError, ValueError) as error:
+        except (OSError, _Closed, asyncio.IncompleteReadError) as error:
             raise S3Error(
                 "timeout", f"{self.endpoint.url} dropped the connection ({what})", transient=True
             ) from error
+        except (ValueError, asyncio.LimitOverrunError) as error:  # not HTTP/1.x, or a length
+            # that is not a number, or a header line longer than any store sends
+            raise S3Error(
+                "s3-error", f"{self.endpoint.url} answered {what} with something other than "
+                f"HTTP/1.x: {error}", transient=True,
+            ) from error  # fmt: skip
 
     async def close(self) -> None:
         """Close the kept-alive connections."""
