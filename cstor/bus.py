@@ -125,11 +125,12 @@ async def consume(
 
 async def _fetch(subscription: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:
     """Wait up to a second for a message; then take up to `batch` in all, as many as
-    are there now.
+    are there within 20 ms.
 
-    nats-py's ``fetch(batch)`` returns at once only what is already waiting; from idle
-    it waits for the whole batch or the timeout, so a lone event (a migration's
-    completion, say) waited a second to be handled.
+    One ``fetch(batch, timeout=1.0)`` could also hold the messages it had for the rest
+    of its second: in the stack, a migration's completion sometimes reached the read
+    models a second after it was recorded (nats-py alone did not show it). Here the
+    wait after the first message is bounded whatever the client and server do.
     """
     msgs = await subscription.fetch(1, timeout=1.0)
     if batch > 1:

@@ -67,3 +67,22 @@ async def test_a_copy_cancelled_while_it_waits_does_not_hold_up_the_line() -> No
     await budget.release(await behind)
     await budget.release(first)
     assert await budget.acquire(100) == 100
+
+
+async def test_a_waiter_cancelled_just_before_room_is_given_back_is_skipped() -> None:
+    budget = MemoryBudget(100)
+    first = await budget.acquire(100)
+    waiting = asyncio.create_task(budget.acquire(60))
+    behind = asyncio.create_task(budget.acquire(40))
+    await asyncio.sleep(0)
+
+    # When the first waiter is cancelled and, before it runs again, the room is given back
+    waiting.cancel()
+    await budget.release(first)
+    await asyncio.sleep(0)
+
+    # Then the room went to the one behind it, and none of it was lost to the cancelled one
+    assert waiting.cancelled()
+    assert await behind == 40
+    await budget.release(40)
+    assert await budget.acquire(100) == 100

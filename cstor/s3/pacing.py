@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -41,7 +42,8 @@ class MemoryBudget:
             if granted.done() and not granted.cancelled():
                 self.release_now(amount)  # granted just as it was cancelled: give it back
             else:
-                self._queue.remove((amount, granted))
+                with contextlib.suppress(ValueError):  # _grant may have dropped it already
+                    self._queue.remove((amount, granted))
                 self._grant()  # it may have been first in line, holding others up
             raise
         return amount
@@ -63,8 +65,14 @@ class MemoryBudget:
             self.release_now(taken)
 
     def _grant(self) -> None:
-        while self._queue and self._free >= self._queue[0][0]:
-            amount, granted = self._queue.popleft()
+        while self._queue:
+            amount, granted = self._queue[0]
+            if granted.done():  # cancelled while it waited: nothing to give it
+                self._queue.popleft()
+                continue
+            if self._free < amount:
+                return
+            self._queue.popleft()
             self._free -= amount
             granted.set_result(None)
 
