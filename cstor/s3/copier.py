@@ -276,14 +276,6 @@ class ObjectCopier:
             found = self._wires[endpoint] = (loop, wire.WireClient(endpoint))
         return found[1]
 
-    def _put_object(
-        self, bucket: str, key: str, data: bytes | obstore.Bytes, arguments: dict[str, Any]
-    ) -> str:
-        response = client(self.destination).put_object(
-            Bucket=bucket, Key=key, Body=bytes(data), **arguments
-        )
-        return normalize_etag(response.get("ETag"))
-
     async def _copy_in_parts(
         self,
         source_bucket: str,

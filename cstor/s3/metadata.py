@@ -1,8 +1,9 @@
 """What a copy carries over besides the bytes: content headers, user metadata, tags, Expires.
 
-obstore's GET hands back the content headers and user metadata; tags, Expires
-and the additional checksum need boto3 (HEAD, GetObjectTagging), asked only of
-stores that keep tags.
+The GET of a whole object hands back its content headers, user metadata and
+Expires (`header_attributes`); a multipart source's come from a HEAD. Tags and the
+additional checksum need boto3 (HEAD, GetObjectTagging), asked only of stores that
+keep tags.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from cstor.s3.errors import BOTO_ERRORS
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from obstore import Attributes
 
 CONTENT_HEADERS = {
     "Content-Type": "ContentType",
@@ -30,21 +30,16 @@ CONTENT_HEADERS = {
     "Content-Language": "ContentLanguage",
     "Cache-Control": "CacheControl",
 }
-"""obstore attribute name → boto3 parameter name."""
+"""Content header name (as a copy's attributes name it) → boto3 parameter name."""
 _LOWER = {name: name.lower() for name in CONTENT_HEADERS}
 
 
 class Extras(msgspec.Struct, frozen=True, kw_only=True):
-    """What obstore's GET does not tell: the object's tags, Expires, additional checksum."""
+    """What a GET may not tell: the object's tags, Expires, additional checksum."""
 
     tags: dict[str, str] = {}
     expires: datetime | None = None
     checksum: AdditionalChecksum | None = None
-
-
-def content_attributes(attributes: Attributes) -> dict[str, str]:
-    """The obstore attributes a copy carries over: content headers and user metadata."""
-    return {k: v for k, v in attributes.items() if k != "Storage-Class"}
 
 
 def create_arguments(attributes: Mapping[str, str], extras: Extras) -> dict[str, Any]:
