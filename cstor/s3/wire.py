@@ -54,7 +54,7 @@ class WireClient:
         self,
         endpoint: Endpoint,
         *,
-        idle_connections: int = 64,
+        idle_connections: int = 1024,
         connect_timeout: float = 5.0,
         timeout: float = 600.0,
     ) -> None:
@@ -70,6 +70,10 @@ class WireClient:
         self._host = host if default_port else f"{host}:{self._port}"
         self._prefix = parts.path.rstrip("/")
         self._idle: deque[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = deque()
+        # The pool only grows to the most requests ever in flight at once, which the
+        # replica's concurrency already bounds; a cap below that (CSTOR_TRANSFER_CONCURRENCY
+        # is 64 by default, and may be set higher) would close and reopen a connection
+        # for every request beyond it.
         self._max_idle = idle_connections
         self._connect_timeout = connect_timeout
         self._timeout = timeout
