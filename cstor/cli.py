@@ -118,8 +118,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _rotate_key(args: argparse.Namespace) -> int:
-    import asyncpg
-
+    from cstor import readmodel
     from cstor.connections import KeyRotation, reencrypt_secrets
     from cstor.credentials import SecretCipher, load_or_create_key
 
@@ -128,7 +127,7 @@ def _rotate_key(args: argparse.Namespace) -> int:
     database_url = args.database_url or settings.database_url
 
     async def rotate() -> KeyRotation:
-        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+        pool = await readmodel.create_pool(database_url, min_size=1, max_size=1)
         try:
             return await reencrypt_secrets(pool, SecretCipher(key))
         finally:

@@ -11,7 +11,6 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from litestar import Litestar, Request, Response
 from litestar.config.csrf import CSRFConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
@@ -50,7 +49,7 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=8)
+        pool = await readmodel.create_pool(settings.database_url, min_size=1, max_size=8)
         await readmodel.create_schema(pool)
         await pool.execute(CONNECTIONS_SCHEMA)
         async with pool.acquire() as conn, conn.transaction():

@@ -7,9 +7,8 @@ import logging
 from uuid import UUID
 
 import anyio
-import asyncpg
 
-from cstor import bus, contracts, s3, subjects
+from cstor import bus, contracts, readmodel, s3, subjects
 from cstor.connections import ConnectionStore
 from cstor.domain.exceptions import MigrationStateError
 from cstor.domain.migration import Migration
@@ -89,7 +88,7 @@ class Planner:
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Plan and complete migrations until ``stop`` is set."""
     app = Migrations(settings)
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+    pool = await readmodel.create_pool(settings.database_url, min_size=1, max_size=4)
     nc = await bus.connect(settings.nats_url, "cstor-planner")
     try:
         js = nc.jetstream()

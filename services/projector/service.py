@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import asyncpg
-
 from cstor import bus, readmodel
 from cstor.settings import Settings
 from services.projector.projection import project
@@ -16,7 +14,7 @@ log = logging.getLogger(__name__)
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Project events until ``stop`` is set."""
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    pool = await readmodel.create_pool(settings.database_url, min_size=1, max_size=2)
     nc = await bus.connect(settings.nats_url, "cstor-projector")
     try:
         await readmodel.create_schema(pool)

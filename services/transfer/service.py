@@ -10,7 +10,7 @@ import socket
 import anyio
 import asyncpg
 
-from cstor import bus, contracts, s3, subjects
+from cstor import bus, contracts, readmodel, s3, subjects
 from cstor.connections import ConnectionStore
 from cstor.domain.migration import Migration
 from cstor.domain.transfer import object_id
@@ -152,7 +152,7 @@ class Transfer:
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Copy packets until ``stop`` is set."""
     app = Migrations(settings)
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+    pool = await readmodel.create_pool(settings.database_url, min_size=1, max_size=4)
     nc = await bus.connect(settings.nats_url, "cstor-transfer")
     slots = ObjectSlots(settings.database_url)  # connects when a limited migration needs it
     try:
