@@ -15,7 +15,7 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from cstor import contracts, subjects
 
@@ -76,6 +76,9 @@ class ConsumerSpec:
     batch: int = 1
     workers: int = 1
     ack_wait: float = 60.0
+    # One worker handling its batches in order may ack only the last of each: the stream
+    # takes it for all before it (AckPolicy.ALL), one message instead of one per event.
+    ack_last: bool = False
 
 
 Handler = Callable[[list[Delivery]], Awaitable[None]]
@@ -90,15 +93,17 @@ async def consume(
     and a crash before the ack means redelivery. While it runs, the loop tells JetStream
     the work is in progress so long copies are not redelivered to another replica.
     """
+    if spec.ack_last and spec.workers != 1:
+        raise ValueError("ack_last needs the batches handled in order, by one worker")
     config = ConsumerConfig(
         durable_name=spec.durable,
-        ack_policy=AckPolicy.EXPLICIT,
+        ack_policy=AckPolicy.ALL if spec.ack_last else AckPolicy.EXPLICIT,
         deliver_policy=DeliverPolicy.ALL,
         ack_wait=spec.ack_wait,
         max_ack_pending=max(1000, spec.batch * spec.workers * 4),
         filter_subjects=list(spec.filter_subjects),
     )
-    await js.add_consumer(spec.stream, config)
+    await _add_consumer(js, spec.stream, config)
     subscription = await js.pull_subscribe_bind(spec.durable, stream=spec.stream)
 
     async def worker() -> None:
@@ -121,6 +126,23 @@ async def consume(
         # A pull subscription left open makes the connection's drain() wait for its timeout.
         with contextlib.suppress(Exception):
             await subscription.unsubscribe()
+
+
+async def _add_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:
+    """Create the durable consumer, or update it; one made with another ack policy, which
+    cannot change, is made again, from the start of the stream (its consumer skips what
+    it has applied: the projector keeps its position with its rows)."""
+    try:
+        await js.add_consumer(stream, config)
+    except APIError:  # 'ack policy can not be updated', among others
+        assert config.durable_name is not None
+        found = await js.consumer_info(stream, config.durable_name)
+        if found.config.ack_policy == config.ack_policy:
+            raise
+        log.info("%s: ack policy now %s; consumer made again", config.durable_name,
+                 config.ack_policy)  # fmt: skip
+        await js.delete_consumer(stream, config.durable_name)
+        await js.add_consumer(stream, config)
 
 
 async def _fetch(subscription: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:
@@ -177,6 +199,9 @@ async def _handle(spec: ConsumerSpec, handle: Handler, deliveries: list[Delivery
         return
     finally:
         heartbeat.cancel()
+    if spec.ack_last:
+        await deliveries[-1].msg.ack()  # and, by the consumer's policy, all before it
+        return
     for delivery in deliveries:
         if not delivery.settled:
             await delivery.msg.ack()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from datetime import UTC, datetime
@@ -64,3 +65,50 @@ async def test_a_lone_event_is_handled_without_waiting_for_a_batch_to_fill(
     # event was handled once, in order
     assert max(latencies) < 0.3, latencies
     assert [position for _, position in handled] == list(range(1, 702))
+
+
+async def test_a_consumer_acking_the_last_of_each_batch_settles_every_message(
+    nats_server: EmbeddedNats,
+) -> None:
+    nc = await bus.connect(nats_server.url, "bus-test")
+    js = nc.jetstream()
+    await bus.ensure_stream(js, "CSTOR")
+    handled: list[int] = []
+
+    async def handle(deliveries: list[bus.Delivery]) -> None:
+        handled.extend(d.event.position for d in deliveries)
+
+    async def consume_until(count: int, spec: bus.ConsumerSpec) -> None:
+        stop = asyncio.Event()
+        consuming = asyncio.create_task(bus.consume(js, spec, handle, stop))
+        async with asyncio.timeout(10):
+            while len(handled) < count:
+                await asyncio.sleep(0.01)
+        stop.set()
+        await consuming
+
+    async def publish(positions: range) -> None:
+        for position in positions:
+            event = paused(position)
+            await js.publish_async(contracts.subject_of(event), contracts.encoder.encode(event))
+        await js.publish_async_completed()
+
+    # Given a durable made acking each message, which handled 10 events
+    explicit = bus.ConsumerSpec(stream="CSTOR", durable="folds", filter_subjects=["cstor.>"],
+                                batch=500)  # fmt: skip
+    await publish(range(1, 11))
+    await consume_until(10, explicit)
+
+    # When it is consumed acking only the last of each batch, and 1,200 more arrive
+    handled.clear()
+    await publish(range(11, 1211))
+    await consume_until(1210, dataclasses.replace(explicit, ack_last=True))
+
+    # Then the durable was made again from the start of the stream (its handler skips
+    # what it applied, as the projector does), every message came once, in order, and
+    # the stream holds none of them as unacknowledged: the last of each batch acked all
+    assert handled == list(range(1, 1211))
+    info = await js.consumer_info("CSTOR", "folds")
+    assert info.num_ack_pending == 0
+    assert info.num_pending == 0
+    await nc.close()

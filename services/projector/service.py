@@ -30,6 +30,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             durable="projector",
             filter_subjects=["cstor.>"],
             batch=500,
+            ack_last=True,
         )
         await bus.consume(js, spec, handle, stop)
     finally:
