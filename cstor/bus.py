@@ -118,7 +118,7 @@ async def consume(
                 continue
             deliveries = await _decode(msgs)
             if deliveries:
-                await _handle(spec, handle, deliveries)
+                await _handle(spec, handle, deliveries, stop)
 
     try:
         await asyncio.gather(*(worker() for _ in range(spec.workers)))
@@ -175,28 +175,42 @@ async def _decode(msgs: list[Msg]) -> list[Delivery]:
     return deliveries
 
 
-async def _handle(spec: ConsumerSpec, handle: Handler, deliveries: list[Delivery]) -> None:
+async def _handle(
+    spec: ConsumerSpec, handle: Handler, deliveries: list[Delivery], stop: asyncio.Event
+) -> None:
+    """Handle a batch, then ack it; a failed batch is nak'ed with backoff, or, on an
+    ordered consumer (`ack_last`), tried again in place: messages after it would be
+    handled first while it waited for redelivery, and the projector, which skips what is
+    behind its position, would then never apply it."""
     heartbeat = asyncio.create_task(_keep_alive(deliveries, spec.ack_wait / 3))
+    attempt = max(d.attempt for d in deliveries)
     try:
-        await handle(deliveries)
-    except Exception as error:
-        attempt = max(d.attempt for d in deliveries)
-        delay = min(30.0, 0.5 * 2 ** (attempt - 1))
-        transient = isinstance(error, TransientError)
-        log.log(
-            logging.WARNING if transient else logging.ERROR,
-            "%s: handling failed (attempt %d), retry in %.1fs: %s",
-            spec.durable,
-            attempt,
-            delay,
-            error,
-            exc_info=not transient,
-        )
-        for delivery in deliveries:
-            if not delivery.settled:
-                with contextlib.suppress(Exception):
-                    await delivery.msg.nak(delay=delay)
-        return
+        while True:
+            try:
+                await handle(deliveries)
+                break
+            except Exception as error:
+                delay = min(30.0, 0.5 * 2 ** (attempt - 1))
+                transient = isinstance(error, TransientError)
+                log.log(
+                    logging.WARNING if transient else logging.ERROR,
+                    "%s: handling failed (attempt %d), retry in %.1fs: %s",
+                    spec.durable,
+                    attempt,
+                    delay,
+                    error,
+                    exc_info=not transient,
+                )
+                if spec.ack_last and not await _stopped_within(stop, delay):
+                    attempt += 1
+                    continue
+                # Redelivered after `delay`; stopping, an ordered consumer's at once
+                # (redeliveries go before newer messages).
+                for delivery in deliveries:
+                    if not delivery.settled:
+                        with contextlib.suppress(Exception):
+                            await delivery.msg.nak(delay=None if spec.ack_last else delay)
+                return
     finally:
         heartbeat.cancel()
     if spec.ack_last:
@@ -205,6 +219,14 @@ async def _handle(spec: ConsumerSpec, handle: Handler, deliveries: list[Delivery
     for delivery in deliveries:
         if not delivery.settled:
             await delivery.msg.ack()
+
+
+async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait `seconds`, or less if `stop` is set first; whether it was."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await stop.wait()
+    return stop.is_set()
 
 
 async def _keep_alive(deliveries: list[Delivery], every: float) -> None:

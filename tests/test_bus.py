@@ -112,3 +112,48 @@ async def test_a_consumer_acking_the_last_of_each_batch_settles_every_message(
     assert info.num_ack_pending == 0
     assert info.num_pending == 0
     await nc.close()
+
+
+async def test_an_ordered_consumer_tries_a_failed_batch_again_before_any_later_one(
+    nats_server: EmbeddedNats,
+) -> None:
+    nc = await bus.connect(nats_server.url, "bus-test")
+    js = nc.jetstream()
+    await bus.ensure_stream(js, "CSTOR")
+    applied: list[int] = []
+    failures = 0
+
+    async def publish(positions: range) -> None:
+        for position in positions:
+            event = paused(position)
+            await js.publish(contracts.subject_of(event), contracts.encoder.encode(event))
+
+    async def handle(deliveries: list[bus.Delivery]) -> None:
+        nonlocal failures
+        if failures == 0:
+            # The read model's database is away for a moment, while more events arrive
+            failures += 1
+            await publish(range(6, 11))
+            raise RuntimeError("connection refused")
+        applied.extend(d.event.position for d in deliveries)
+
+    # Given an ordered consumer (one worker, acking the last of each batch)
+    spec = bus.ConsumerSpec(stream="CSTOR", durable="folds", filter_subjects=["cstor.>"],
+                            batch=500, ack_last=True)  # fmt: skip
+    await publish(range(1, 6))
+    stop = asyncio.Event()
+    consuming = asyncio.create_task(bus.consume(js, spec, handle, stop))
+
+    # When handling its first batch fails once
+    async with asyncio.timeout(10):
+        while len(applied) < 10:
+            await asyncio.sleep(0.01)
+    stop.set()
+    await consuming
+
+    # Then that batch was applied first, and everything once, in order
+    assert failures == 1
+    assert applied == list(range(1, 11))
+    info = await js.consumer_info("CSTOR", "folds")
+    assert info.num_ack_pending == 0
+    await nc.close()
