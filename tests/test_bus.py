@@ -8,6 +8,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from nats.js import JetStreamContext
+
 from cstor import bus, contracts
 from cstor.embedded import EmbeddedNats
 
@@ -19,6 +21,14 @@ def paused(position: int) -> contracts.MigrationPaused:
         occurred_at=datetime.now(UTC),
         position=position,
     )
+
+
+async def publish(js: JetStreamContext, positions: range) -> None:
+    """Publish a MigrationPaused at each position, and wait until the stream has them."""
+    for position in positions:
+        event = paused(position)
+        await js.publish_async(contracts.subject_of(event), contracts.encoder.encode(event))
+    await js.publish_async_completed()
 
 
 async def test_a_lone_event_is_handled_without_waiting_for_a_batch_to_fill(
@@ -87,21 +97,15 @@ async def test_a_consumer_acking_the_last_of_each_batch_settles_every_message(
         stop.set()
         await consuming
 
-    async def publish(positions: range) -> None:
-        for position in positions:
-            event = paused(position)
-            await js.publish_async(contracts.subject_of(event), contracts.encoder.encode(event))
-        await js.publish_async_completed()
-
     # Given a durable made acking each message, which handled 10 events
     explicit = bus.ConsumerSpec(stream="CSTOR", durable="folds", filter_subjects=["cstor.>"],
                                 batch=500)  # fmt: skip
-    await publish(range(1, 11))
+    await publish(js, range(1, 11))
     await consume_until(10, explicit)
 
     # When it is consumed acking only the last of each batch, and 1,200 more arrive
     handled.clear()
-    await publish(range(11, 1211))
+    await publish(js, range(11, 1211))
     await consume_until(1210, dataclasses.replace(explicit, ack_last=True))
 
     # Then the durable was made again from the start of the stream (its handler skips
@@ -123,24 +127,19 @@ async def test_an_ordered_consumer_tries_a_failed_batch_again_before_any_later_o
     applied: list[int] = []
     failures = 0
 
-    async def publish(positions: range) -> None:
-        for position in positions:
-            event = paused(position)
-            await js.publish(contracts.subject_of(event), contracts.encoder.encode(event))
-
     async def handle(deliveries: list[bus.Delivery]) -> None:
         nonlocal failures
         if failures == 0:
             # The read model's database is away for a moment, while more events arrive
             failures += 1
-            await publish(range(6, 11))
+            await publish(js, range(6, 11))
             raise RuntimeError("connection refused")
         applied.extend(d.event.position for d in deliveries)
 
     # Given an ordered consumer (one worker, acking the last of each batch)
     spec = bus.ConsumerSpec(stream="CSTOR", durable="folds", filter_subjects=["cstor.>"],
                             batch=500, ack_last=True)  # fmt: skip
-    await publish(range(1, 6))
+    await publish(js, range(1, 6))
     stop = asyncio.Event()
     consuming = asyncio.create_task(bus.consume(js, spec, handle, stop))
 
