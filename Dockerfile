@@ -7,11 +7,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     AWS_RESPONSE_CHECKSUM_VALIDATION=when_required
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY cstor ./cstor
 COPY services ./services
 COPY web ./web
-RUN pip install --no-cache-dir -e . \
+# gcc builds the one C extension (MD5 of several parts at once), then goes.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install --no-cache-dir -e . \
+    && apt-get purge -y gcc libc6-dev && apt-get autoremove -y \
+    && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 cstor
 USER cstor
 

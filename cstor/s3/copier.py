@@ -4,8 +4,9 @@
   above `server_copy_threshold`); no byte passes through cstor.
 - Otherwise, up to `multipart_threshold`: one GET, one PUT with Content-MD5
   (`wire`: plain HTTP/1.1 on the event loop, cheapest per object).
-- Larger: a multipart upload whose parts are fetched with ranged GETs and sent in
-  parallel (two per 100 MiB, at most `max_parts_in_flight` per object), each
+- Larger: a multipart upload whose parts are cut from one GET stream of the source,
+  hashed several at once (`cstor.s3.md5`) and sent in parallel (two per 100 MiB,
+  at most `max_parts_in_flight` per object), each
   holding its bytes in memory only while in flight, all copies of the replica
   within `memory_budget` bytes. Parts are recorded in a journal as they finish,
   so a copy killed mid-way resumes from its finished parts.
@@ -47,7 +48,7 @@ from cstor.domain.checksums import (
     part_size_for,
     parts_in_flight_for,
 )
-from cstor.s3 import metadata, wire
+from cstor.s3 import md5, metadata, wire
 from cstor.s3.checksums import (
     FULL_OBJECT_ALGORITHMS,
     AdditionalChecksums,
@@ -383,27 +384,57 @@ class ObjectCopier:
 
         Each part holds its bytes (as the stream's own buffers, never joined) from
         its first byte until the store has it; parts already uploaded are skipped.
+        Parts read are hashed in groups, side by side (`cstor.s3.md5`): a group goes
+        once it has half the parts in flight, or when nothing else is in flight.
         `digests` sees every byte first (parts skipped too). Each part to send waits
         for its bytes' share of the migration's bandwidth (`options.pace`) first, and
         none starts once the migration is paused or cancelled (CopyHalted, raised when
-        the parts in flight are done).
+        the parts read and in flight are done).
         """
         in_flight = parts_in_flight_for(size, self.max_parts_in_flight)
+        group_size = max(1, min(md5.LANES, in_flight // 2)) if md5.side_by_side() else 1
         running: set[asyncio.Task[None]] = set()
+        read: list[tuple[int, list[memoryview], int]] = []
+        """Parts read and not yet sent: number, pieces, memory reserved."""
+        hashing: set[asyncio.Future[list[str]]] = set()
 
-        async def put(number: int, pieces: list[memoryview], amount: int) -> None:
+        async def put(
+            number: int, pieces: list[memoryview], amount: int, hashed: asyncio.Future[list[str]],
+            index: int,
+        ) -> None:  # fmt: skip
             try:
-                md5 = await self._put_part(upload, number, pieces)
+                md5_hex = await self._put_part(
+                    upload, number, pieces, (await asyncio.shield(hashed))[index]
+                )
             finally:
                 with anyio.CancelScope(shield=True):
                     await self._memory.release(amount)
-            md5s[number] = md5
+            md5s[number] = md5_hex
             if self.journal and upload_key:
-                await self.journal.part_done(upload_key, number, md5)
+                await self.journal.part_done(upload_key, number, md5_hex)
+
+        def send_read() -> None:
+            """Hash the parts read, side by side, and upload each once its MD5 is known."""
+            nonlocal read
+            if not read:
+                return
+            group, read = read, []
+            parts = [pieces for _, pieces, _ in group]
+            hashed = asyncio.create_task(
+                anyio.to_thread.run_sync(md5.md5s_of, parts, limiter=self._threads)
+            )
+            hashing.add(hashed)
+            hashed.add_done_callback(hashing.discard)
+            for index, (number, pieces, amount) in enumerate(group):
+                running.add(asyncio.create_task(put(number, pieces, amount, hashed, index)))
 
         async def settle(limit: int) -> None:
+            """Until at most `limit` parts are read or in flight."""
             nonlocal running
-            while len(running) > limit:
+            while len(running) + len(read) > limit:
+                if not running:
+                    send_read()
+                    continue
                 done, running = await asyncio.wait(running, return_when=asyncio.FIRST_EXCEPTION)
                 for task in done:
                     task.result()
@@ -424,7 +455,8 @@ class ObjectCopier:
                         try:
                             await options.pace(wanted)  # CopyHalted if paused or cancelled
                         except CopyHalted:
-                            await settle(0)  # parts in flight finish and are journaled
+                            send_read()
+                            await settle(0)  # parts read and in flight finish, journaled
                             raise
                         reserved = await self._memory.acquire(wanted)
                     take = min(len(view), wanted - held)
@@ -433,22 +465,26 @@ class ObjectCopier:
                     held, view = held + take, view[take:]
                     if held == wanted:
                         if number not in md5s:
-                            running.add(asyncio.create_task(put(number, pieces, reserved)))
+                            read.append((number, pieces, reserved))
+                            if len(read) >= group_size:
+                                send_read()
                         number, pieces, held, reserved = number + 1, [], 0, 0
             if (number - 1) * part_size < size:
                 check_size(key, min(size, (number - 1) * part_size + held), size)
+            send_read()
             await settle(0)
         except OBSTORE_ERRORS as error:
             raise from_obstore(error, self.source.url, bucket, key) from error
         finally:
-            if reserved:
+            unsent = reserved + sum(amount for _, _, amount in read)
+            if unsent:
                 with anyio.CancelScope(shield=True):
-                    await self._memory.release(reserved)
+                    await self._memory.release(unsent)
             for task in running:
                 task.cancel()
-            if running:
+            if running or hashing:
                 with anyio.CancelScope(shield=True):
-                    await asyncio.wait(running)
+                    await asyncio.wait(running | hashing)
 
     async def _open(self, bucket: str, key: str, size: int, etag: str) -> GetResult:
         """Start reading the source object, insisting it is the planned version."""
@@ -457,14 +493,17 @@ class ObjectCopier:
         check_planned(bucket, key, result, size, etag)
         return result
 
-    async def _put_part(self, upload: Upload, number: int, pieces: list[memoryview]) -> str:
-        """Upload one part, trying again what is transient; its MD5 hex."""
+    async def _put_part(
+        self, upload: Upload, number: int, pieces: list[memoryview], md5_hex: str = ""
+    ) -> str:
+        """Upload one part, trying again what is transient; its MD5 hex (`md5_hex`, if
+        already taken)."""
         attempt = 0
         while True:
             attempt += 1
             try:
                 return await anyio.to_thread.run_sync(
-                    upload.put_part, number, pieces, limiter=self._threads
+                    upload.put_part, number, pieces, md5_hex, limiter=self._threads
                 )
             except S3Error as error:
                 if not error.transient or attempt >= self.attempts:

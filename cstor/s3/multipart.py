@@ -113,21 +113,23 @@ class Upload:
         kept = asked if asked and response.get("ChecksumAlgorithm") == asked else ""
         return cls(client, http, where, bucket, key, response["UploadId"], kept)
 
-    def put_part(self, number: int, pieces: list[memoryview]) -> str:
-        """Upload one part given as pieces; its MD5 hex, checked against the store's ETag.
+    def put_part(self, number: int, pieces: list[memoryview], md5: str = "") -> str:
+        """Upload one part given as pieces; its MD5 hex (`md5`, if already taken),
+        checked against the store's ETag.
 
         With an additional checksum, the part's goes with it (taken from `part_checksums`
         when the source stream's pass already put it there): the store checks it.
         """
-        digest = hashlib.md5(usedforsecurity=False)
+        digest = None if md5 else hashlib.md5(usedforsecurity=False)
         value = self.part_checksums.get(number, "") if self.checksum_algorithm else ""
         fresh = self.checksum_algorithm and not value
         checksum = new_digest(self.checksum_algorithm) if fresh else None
         for piece in pieces:
-            digest.update(piece)
+            if digest is not None:
+                digest.update(piece)
             if checksum is not None:
                 checksum.update(piece)
-        md5 = digest.hexdigest()
+        md5 = digest.hexdigest() if digest is not None else md5
         what = f"uploading part {number} of {self.key!r}"
         params: dict[str, Any] = {
             "Bucket": self.bucket,
