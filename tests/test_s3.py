@@ -398,3 +398,47 @@ def test_etag_kinds() -> None:
     assert not is_md5_etag(f"{md5}-3")
     assert is_multipart_etag(f'"{md5}-3"')
     assert not is_multipart_etag(md5)
+
+
+async def test_copies_sharing_a_small_memory_budget_all_finish(
+    s3_source: EmbeddedS3,
+    s3_destination: EmbeddedS3,
+    make_bucket: MakeBucket,
+    s3_client: ClientFor,
+) -> None:
+    # Given two objects whose parts are hashed in pairs (four in flight: over 100 MiB),
+    # and a copier with room for only two parts in all
+    source, destination = make_bucket(s3_source), make_bucket(s3_destination)
+    bodies = {f"o{n}": os.urandom(100 * MIB + 1) for n in range(2)}
+    for key, body in bodies.items():
+        s3_client(s3_source).put_object(Bucket=source, Key=key, Body=body)
+    assert parts_in_flight_for(100 * MIB + 1, 30) == 4
+    tight = s3.ObjectCopier(
+        endpoint_of(s3_source),
+        endpoint_of(s3_destination),
+        multipart_threshold=5 * MIB,
+        min_part_size=5 * MIB,
+        memory_budget=10 * MIB,
+    )
+
+    # When both are copied at once (each holding a part read, waiting for room for the next)
+    listed = {key: planned(s3_source, source, key) for key in bodies}
+    outcomes = await asyncio.wait_for(
+        asyncio.gather(
+            *(
+                tight.copy(source, key, destination, key, obj.size, obj.etag)
+                for key, obj in listed.items()
+            )
+        ),
+        timeout=120,
+    )
+
+    # Then each copy finished, recorded by its parts' MD5s, and the destination holds
+    # exactly the bytes of the source (rclone gives a whole file the MD5 of its bytes)
+    client = s3_client(s3_destination)
+    for (key, body), outcome in zip(bodies.items(), outcomes, strict=True):
+        parts = [body[i : i + 5 * MIB] for i in range(0, len(body), 5 * MIB)]
+        composite = composite_etag([hashlib.md5(part).digest() for part in parts])
+        assert (outcome.size, outcome.checksum) == (len(body), f"md5-parts:{composite}")
+        head = client.head_object(Bucket=destination, Key=key)
+        assert normalize_etag(head["ETag"]) == hashlib.md5(body).hexdigest()

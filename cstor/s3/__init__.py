@@ -14,6 +14,7 @@ from cstor.s3.control import (
     check_access,
     head_metadata,
     list_buckets,
+    load_model,
 )
 from cstor.s3.copier import CopyOutcome, ObjectCopier
 from cstor.s3.errors import S3Error, classify
@@ -37,4 +38,5 @@ __all__ = [
     "head_metadata",
     "list_buckets",
     "list_pages",
+    "load_model",
 ]

@@ -385,14 +385,17 @@ class ObjectCopier:
         Each part holds its bytes (as the stream's own buffers, never joined) from
         its first byte until the store has it; parts already uploaded are skipped.
         Parts read are hashed in groups, side by side (`cstor.s3.md5`): a group goes
-        once it has half the parts in flight, or when nothing else is in flight.
+        once it has half the parts in flight, or before the copy would wait for
+        anything but its own parts in flight (memory; the end; a pause).
         `digests` sees every byte first (parts skipped too). Each part to send waits
         for its bytes' share of the migration's bandwidth (`options.pace`) first, and
         none starts once the migration is paused or cancelled (CopyHalted, raised when
         the parts read and in flight are done).
         """
         in_flight = parts_in_flight_for(size, self.max_parts_in_flight)
-        group_size = max(1, min(md5.LANES, in_flight // 2)) if md5.side_by_side() else 1
+        # A throttled copy waits for its bandwidth anyway: its parts go as they are read.
+        grouped = md5.side_by_side() and options.throttle is None
+        group_size = max(1, min(md5.LANES, in_flight // 2)) if grouped else 1
         running: set[asyncio.Task[None]] = set()
         read: list[tuple[int, list[memoryview], int]] = []
         """Parts read and not yet sent: number, pieces, memory reserved."""
@@ -458,6 +461,8 @@ class ObjectCopier:
                             send_read()
                             await settle(0)  # parts read and in flight finish, journaled
                             raise
+                        if self._memory.would_wait(wanted):
+                            send_read()  # what it holds may be what others wait for
                         reserved = await self._memory.acquire(wanted)
                     take = min(len(view), wanted - held)
                     if number not in md5s:

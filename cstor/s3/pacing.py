@@ -48,6 +48,10 @@ class MemoryBudget:
             raise
         return amount
 
+    def would_wait(self, amount: int) -> bool:
+        """Whether `acquire(amount)` would wait now."""
+        return bool(self._queue) or self._free < min(amount, self.limit)
+
     async def release(self, amount: int) -> None:
         self.release_now(amount)
 

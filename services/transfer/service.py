@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 
 import anyio
 import asyncpg
@@ -151,6 +152,8 @@ class Transfer:
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Copy packets until ``stop`` is set."""
+    # The S3 model is parsed while the service connects, not during its first copy.
+    threading.Thread(target=s3.load_model, daemon=True).start()
     app = Migrations(settings)
     pool = await readmodel.create_pool(settings.database_url, min_size=1, max_size=4)
     nc = await bus.connect(settings.nats_url, "cstor-transfer")
