@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 import os
+import platform
 import socket
 import threading
 
@@ -25,6 +28,29 @@ from services.transfer.limits import ObjectSlots, SharedBandwidth, create_tables
 from services.transfer.states import MigrationStates
 
 log = logging.getLogger(__name__)
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters (malloc.h)
+MMAP_THRESHOLD_MAX = 32 * 1024 * 1024
+"""glibc's ceiling for M_MMAP_THRESHOLD on 64-bit: above it, buffers are always mapped."""
+
+
+def keep_freed_memory(up_to: int) -> bool:
+    """Have glibc keep the memory copies free, up to `up_to` bytes, for the next parts.
+
+    By default it hands the source streams' multi-MiB buffers back to the kernel as
+    they are freed, and the next ones are faulted in and zeroed again: 60,000 to
+    100,000 page faults per 512 MiB copied. Buffers under 32 MiB now come from the
+    heap, whose free top is kept up to `up_to` (the replica's memory budget). Nothing
+    changes, and False, where the C library is not glibc.
+    """
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    kept = min(up_to, 2**31 - 1)  # an int in C
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)) and bool(
+        libc.mallopt(M_TRIM_THRESHOLD, kept)
+    )
+
 
 HALTS = {Migration.PAUSED: PAUSED, Migration.CANCELLED: CANCELLED}
 """What a copy in flight is told when its migration stops: keep its parts, or discard them."""
@@ -154,6 +180,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Copy packets until ``stop`` is set."""
     # The S3 model is parsed while the service connects, not during its first copy.
     threading.Thread(target=s3.load_model, daemon=True).start()
+    keep_freed_memory(settings.transfer_memory)
     app = Migrations(settings)
     pool = await readmodel.create_pool(settings.database_url, min_size=1, max_size=4)
     nc = await bus.connect(settings.nats_url, "cstor-transfer")
