@@ -61,36 +61,24 @@ def main() -> None:
         help="cstor and the plain loop take turns; the medians are reported",
     )
     parser.add_argument("--transfer-replicas", type=int, default=1)
-    parser.add_argument(
-        "--stores-on-disk",
-        action="store_true",
-        help="keep the two S3 servers' folders on disk, not in memory (/dev/shm)",
-    )
     args = parser.parse_args()
 
     with contextlib.ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cstor-bench-")))
-        # The servers' folders in memory: the kernel writing gigabytes of their files
-        # back to disk, 30 s after, slowed whichever round it fell in, by up to a third.
-        # cstor's own Postgres and NATS stay on disk.
-        shm = None if args.stores_on_disk or not Path("/dev/shm").is_dir() else "/dev/shm"
-        stores = Path(
-            stack.enter_context(tempfile.TemporaryDirectory(prefix="cstor-bench-", dir=shm))
-        )
-        _seed(stores / "source" / "small", args.objects, args.small_size)
-        _seed(stores / "source" / "large", args.large_count, args.large_size)
+        _seed(work / "source" / "small", args.objects, args.small_size)
+        _seed(work / "source" / "large", args.large_count, args.large_size)
         for bucket in ("cstor-small", "rclone-small"):
-            (stores / "dest" / bucket).mkdir(parents=True)
+            (work / "dest" / bucket).mkdir(parents=True)
         for round_ in range(args.large_rounds):
             for bucket in (f"cstor-large-{round_}", f"raw-large-{round_}"):
-                (stores / "dest" / bucket).mkdir(parents=True)
+                (work / "dest" / bucket).mkdir(parents=True)
         for bucket in ("cstor-same", "rclone-same", "s5cmd-same"):
-            (stores / "source" / bucket).mkdir(parents=True)
+            (work / "source" / bucket).mkdir(parents=True)
         source = stack.enter_context(
-            embedded.start_rclone_s3(stores / "source", embedded.free_port(), *SOURCE_KEYS)
+            embedded.start_rclone_s3(work / "source", embedded.free_port(), *SOURCE_KEYS)
         )
         dest = stack.enter_context(
-            embedded.start_rclone_s3(stores / "dest", embedded.free_port(), *DEST_KEYS)
+            embedded.start_rclone_s3(work / "dest", embedded.free_port(), *DEST_KEYS)
         )
         api = stack.enter_context(_cstor(stack, work, args.transfer_replicas))
         connections = _connect(api, source, dest)
