@@ -5,6 +5,8 @@ endpoints with different credentials, the four cstor services. The same run meas
 the peers on the same endpoints:
 
 - small: N x 16 KiB objects, cstor (request to completed, verified) vs `rclone copy`;
+  cstor's end is seen on its event feed (NATS, ``cstor.migration.<id>.completed``),
+  as a script would wait for it, then checked through the API;
 - large: 2 x 256 MiB objects, cstor vs a plain streaming GET->PUT loop, with the
   peak RSS of the transfer replica(s) while cstor copies them;
 - same-endpoint: the N small objects into another bucket of the source endpoint with
@@ -32,8 +34,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import nats
 import obstore
 import psutil
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from obstore.store import S3Store
 
 from cstor import embedded
@@ -80,7 +85,8 @@ def main() -> None:
         dest = stack.enter_context(
             embedded.start_rclone_s3(work / "dest", embedded.free_port(), *DEST_KEYS)
         )
-        api = stack.enter_context(_cstor(stack, work, args.transfer_replicas))
+        api, nats_url = stack.enter_context(_cstor(stack, work, args.transfer_replicas))
+        feed = stack.enter_context(_EventFeed(nats_url))
         connections = _connect(api, source, dest)
 
         rows: list[tuple[str, str, float, float, str]] = []
@@ -88,7 +94,7 @@ def main() -> None:
         # rclone hashes a file the first time it is listed (its ETag), and keeps the hash:
         # whoever listed first paid for both. Neither peer does now.
         _list_once(source, "small")
-        seconds = _migrate(api, connections, "small", "cstor-small", args.objects)
+        seconds = _migrate(api, connections, "small", "cstor-small", args.objects, feed)
         rows.append(("small", "cstor", seconds, args.objects / seconds, "objects/s"))
         seconds = _rclone_copy(source, dest, "small", "rclone-small")
         rows.append(("small", "rclone copy", seconds, args.objects / seconds, "objects/s"))
@@ -100,7 +106,9 @@ def main() -> None:
         with _PeakRss("service transfer") as transfer_rss:
             for round_ in range(args.large_rounds):
                 cstor_runs.append(
-                    _migrate(api, connections, "large", f"cstor-large-{round_}", args.large_count)
+                    _migrate(
+                        api, connections, "large", f"cstor-large-{round_}", args.large_count, feed
+                    )
                 )
                 raw_runs.append(
                     asyncio.run(_raw_copy(source, dest, "large", f"raw-large-{round_}"))
@@ -111,7 +119,7 @@ def main() -> None:
         rows.append(("large", "plain GET->PUT loop", seconds, large_mib / seconds, "MiB/s"))
 
         same = (connections[0], connections[0])
-        seconds = _migrate(api, same, "small", "cstor-same", args.objects)
+        seconds = _migrate(api, same, "small", "cstor-same", args.objects, feed)
         rows.append(("same", "cstor (server-side)", seconds, args.objects / seconds, "objects/s"))
         seconds = _rclone_copy(source, source, "small", "rclone-same")
         rows.append(("same", "rclone copy", seconds, args.objects / seconds, "objects/s"))
@@ -154,13 +162,16 @@ def _seed(folder: Path, count: int, size: int) -> None:
 
 
 @contextlib.contextmanager
-def _cstor(stack: contextlib.ExitStack, work: Path, replicas: int) -> Iterator[httpx.Client]:
+def _cstor(
+    stack: contextlib.ExitStack, work: Path, replicas: int
+) -> Iterator[tuple[httpx.Client, str]]:
+    """The whole stack on this machine: its API client, and its NATS URL."""
     data_dir = work / "cstor"
     postgres = stack.enter_context(embedded.start_postgres(data_dir, embedded.free_port()))
-    nats = stack.enter_context(embedded.start_nats(data_dir, embedded.free_port()))
+    broker = stack.enter_context(embedded.start_nats(data_dir, embedded.free_port()))
     settings = Settings(
         database_url=postgres.url,
-        nats_url=nats.url,
+        nats_url=broker.url,
         data_dir=data_dir,
         secret_key=load_or_create_key(data_dir),
         api_port=embedded.free_port(),
@@ -171,7 +182,7 @@ def _cstor(stack: contextlib.ExitStack, work: Path, replicas: int) -> Iterator[h
         with httpx.Client(base_url=f"http://127.0.0.1:{settings.api_port}", timeout=60) as api:
             wait_for_api(api, services)
             sign_in_local_admin(api, data_dir)
-            yield api
+            yield api, broker.url
     finally:
         services.stop()
 
@@ -195,9 +206,58 @@ def _connect(
     return ids[0], ids[1]
 
 
+class _EventFeed:
+    """How migrations ended, as cstor publishes it on NATS, heard in a thread of its own."""
+
+    ENDS = ("completed", "failed", "cancelled")
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._ended: dict[str, str] = {}
+        self._changed = threading.Condition()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def __enter__(self) -> _EventFeed:
+        self._thread.start()
+        self._nc = asyncio.run_coroutine_threadsafe(self._subscribe(), self._loop).result(30)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._nc.close(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+
+    async def _subscribe(self) -> NatsClient:
+        nc = await nats.connect(self._url)
+        await nc.subscribe("cstor.migration.*.*", cb=self._heard)
+        await nc.flush()
+        return nc
+
+    async def _heard(self, msg: Msg) -> None:
+        _, _, migration_id, event = msg.subject.split(".")
+        if event in self.ENDS:
+            with self._changed:
+                self._ended[migration_id] = event
+                self._changed.notify_all()
+
+    def wait(self, migration_id: str, timeout: float = 3600) -> str:
+        """How the migration ended, once it has."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: migration_id in self._ended, timeout):
+                raise SystemExit(f"cstor migration {migration_id} did not end in {timeout} s")
+            return self._ended[migration_id]
+
+
 def _migrate(
-    api: httpx.Client, connections: tuple[str, str], bucket: str, target: str, expected: int
+    api: httpx.Client,
+    connections: tuple[str, str],
+    bucket: str,
+    target: str,
+    expected: int,
+    feed: _EventFeed | None = None,
 ) -> float:
+    """Seconds from the request to the migration's end (heard on `feed`, or polled)."""
     started = time.perf_counter()
     response = api.post(
         "/api/v1/migrations",
@@ -210,12 +270,16 @@ def _migrate(
     )
     response.raise_for_status()
     migration_id = response.json()["id"]
-    while True:
+    seconds = 0.0
+    if feed is not None:
+        feed.wait(migration_id)
+        seconds = time.perf_counter() - started
+    while True:  # the API's read models follow the same events within milliseconds
         state = api.get(f"/api/v1/migrations/{migration_id}").json()
         if state["status"] in ("completed", "failed"):
             break
         time.sleep(0.05)
-    seconds = time.perf_counter() - started
+    seconds = seconds or time.perf_counter() - started
     if state["status"] != "completed" or state["objects_copied"] != expected:
         raise SystemExit(f"cstor migration of {bucket} did not copy everything: {state}")
     return seconds
