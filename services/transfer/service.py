@@ -35,12 +35,13 @@ MMAP_THRESHOLD_MAX = 32 * 1024 * 1024
 
 
 def keep_freed_memory(up_to: int) -> bool:
-    """Have glibc keep the memory copies free, up to `up_to` bytes, for the next parts.
+    """Have glibc keep what copies free, up to `up_to` bytes, for the next parts.
 
     By default it hands the source streams' multi-MiB buffers back to the kernel as
     they are freed, and the next ones are faulted in and zeroed again: 60,000 to
     100,000 page faults per 512 MiB copied. Buffers under 32 MiB now come from the
-    heap, whose free top is kept up to `up_to` (the replica's memory budget). Nothing
+    heap, whose free top is kept up to `up_to` (the replica's memory budget; each of
+    glibc's per-thread arenas keeps its own, and only what it once held). Nothing
     changes, and False, where the C library is not glibc.
     """
     if platform.libc_ver()[0] != "glibc":
