@@ -158,24 +158,20 @@ compress_generic(lanes_t state[4], const unsigned char *block[LANES])
         }                                                                                \
     } while (0)
 
-__attribute__((target("avx2"))) static void
-compress_avx2(lanes_t state[4], const unsigned char *block[LANES])
-{
-    lanes_t m[16];
-    TRANSPOSE_INTO(m, block, 0);
-    TRANSPOSE_INTO(m, block, 1);
-    rounds(state, m);
-}
+/* One body, compiled for each instruction set it is picked for at import. */
+#define DEFINE_COMPRESS(name, isa)                                 \
+    __attribute__((target(isa))) static void                       \
+    name(lanes_t state[4], const unsigned char *block[LANES])      \
+    {                                                              \
+        lanes_t m[16];                                             \
+        TRANSPOSE_INTO(m, block, 0);                               \
+        TRANSPOSE_INTO(m, block, 1);                               \
+        rounds(state, m);                                          \
+    }
 
+DEFINE_COMPRESS(compress_avx2, "avx2")
 /* AVX-512VL adds a vector rotate and three-input logic: fewer steps on the chain. */
-__attribute__((target("avx2,avx512f,avx512vl"))) static void
-compress_avx512(lanes_t state[4], const unsigned char *block[LANES])
-{
-    lanes_t m[16];
-    TRANSPOSE_INTO(m, block, 0);
-    TRANSPOSE_INTO(m, block, 1);
-    rounds(state, m);
-}
+DEFINE_COMPRESS(compress_avx512, "avx2,avx512f,avx512vl")
 #endif
 
 static compress_t compress = compress_generic;
@@ -341,8 +337,11 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "cstor.s3._md5lanes",
-    "MD5 of several equal-length messages at once, one per vector lane.", -1, methods,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "cstor.s3._md5lanes",
+    .m_doc = "MD5 of several equal-length messages at once, one per vector lane.",
+    .m_size = -1,
+    .m_methods = methods,
 };
 
 PyMODINIT_FUNC
