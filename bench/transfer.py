@@ -276,7 +276,7 @@ def _migrate(
         seconds = time.perf_counter() - started
     while True:  # the API's read models follow the same events within milliseconds
         state = api.get(f"/api/v1/migrations/{migration_id}").json()
-        if state["status"] in ("completed", "failed"):
+        if state["status"] in _EventFeed.ENDS:
             break
         time.sleep(0.05)
     seconds = seconds or time.perf_counter() - started
