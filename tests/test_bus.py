@@ -6,8 +6,10 @@ import asyncio
 import dataclasses
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import pytest
 from nats.js import JetStreamContext
 
 from cstor import bus, contracts
@@ -31,12 +33,19 @@ async def publish(js: JetStreamContext, positions: range) -> None:
     await js.publish_async_completed()
 
 
-async def test_a_lone_event_is_handled_without_waiting_for_a_batch_to_fill(
-    nats_server: EmbeddedNats,
-) -> None:
+@pytest.fixture
+async def js(nats_server: EmbeddedNats) -> AsyncIterator[JetStreamContext]:
+    """JetStream on a fresh nats-server, with the CSTOR stream; closed after the test."""
     nc = await bus.connect(nats_server.url, "bus-test")
     js = nc.jetstream()
     await bus.ensure_stream(js, "CSTOR")
+    yield js
+    await nc.close()
+
+
+async def test_a_lone_event_is_handled_without_waiting_for_a_batch_to_fill(
+    js: JetStreamContext,
+) -> None:
     handled: list[tuple[float, int]] = []
 
     async def handle(deliveries: list[bus.Delivery]) -> None:
@@ -68,7 +77,6 @@ async def test_a_lone_event_is_handled_without_waiting_for_a_batch_to_fill(
             await asyncio.sleep(0.01)
     stop.set()
     await consuming
-    await nc.close()
 
     # Then each single one was handed over at once, not when the fetch's second of waiting
     # for a fuller batch ran out (which came after half a second on average), and every
@@ -78,11 +86,8 @@ async def test_a_lone_event_is_handled_without_waiting_for_a_batch_to_fill(
 
 
 async def test_a_consumer_acking_the_last_of_each_batch_settles_every_message(
-    nats_server: EmbeddedNats,
+    js: JetStreamContext,
 ) -> None:
-    nc = await bus.connect(nats_server.url, "bus-test")
-    js = nc.jetstream()
-    await bus.ensure_stream(js, "CSTOR")
     handled: list[int] = []
 
     async def handle(deliveries: list[bus.Delivery]) -> None:
@@ -115,15 +120,11 @@ async def test_a_consumer_acking_the_last_of_each_batch_settles_every_message(
     info = await js.consumer_info("CSTOR", "folds")
     assert info.num_ack_pending == 0
     assert info.num_pending == 0
-    await nc.close()
 
 
 async def test_an_ordered_consumer_tries_a_failed_batch_again_before_any_later_one(
-    nats_server: EmbeddedNats,
+    js: JetStreamContext,
 ) -> None:
-    nc = await bus.connect(nats_server.url, "bus-test")
-    js = nc.jetstream()
-    await bus.ensure_stream(js, "CSTOR")
     applied: list[int] = []
     failures = 0
 
@@ -155,4 +156,3 @@ async def test_an_ordered_consumer_tries_a_failed_batch_again_before_any_later_o
     assert applied == list(range(1, 11))
     info = await js.consumer_info("CSTOR", "folds")
     assert info.num_ack_pending == 0
-    await nc.close()
