@@ -60,8 +60,8 @@ class ConnectionOut(msgspec.Struct, frozen=True, kw_only=True):
 class FiltersIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Which source objects a migration covers, besides its prefix (all optional)."""
 
-    include: list[str] = []  # glob patterns on the key below the source prefix
-    exclude: list[str] = []
+    include: list[str] = msgspec.field(default_factory=list)  # glob patterns on the key below the source prefix
+    exclude: list[str] = msgspec.field(default_factory=list)
     min_size: Annotated[int, msgspec.Meta(ge=0)] | None = None
     max_size: Annotated[int, msgspec.Meta(ge=0)] | None = None
     modified_after: str | None = None  # ISO 8601, e.g. 2024-01-31T00:00:00Z
@@ -94,7 +94,7 @@ class MigrationCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     destination_prefix: Prefix = ""
     name: Annotated[str, msgspec.Meta(max_length=200)] = ""
     overwrite: Overwrite = "if-different"
-    filters: FiltersIn = FiltersIn()
+    filters: FiltersIn = msgspec.field(default_factory=FiltersIn)
     # The copies' S3 storage class (STANDARD_IA, GLACIER_IR, ...); None: the destination's default.
     storage_class: str | None = None
     limits: LimitsIn = LimitsIn()
