@@ -21,6 +21,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken
 
+from cstor.passwords import password_problem
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
     id uuid PRIMARY KEY,
@@ -59,7 +61,6 @@ CREATE TABLE IF NOT EXISTS session_flashes (
 SESSION_LIFETIME = timedelta(days=14)
 FLASH_LIFETIME = timedelta(minutes=5)
 TOKEN_PREFIX = "cstor_"  # noqa: S105 - a label, not a secret
-MIN_PASSWORD_LENGTH = 8
 # Failed sign-ins allowed per minute, for one account and from one address.
 FAILURES_PER_ACCOUNT = 5
 FAILURES_PER_ADDRESS = 20
@@ -121,10 +122,8 @@ class Accounts:
         email = normalise_email(email)
         if not _EMAIL.match(email) or len(email) > 254:
             raise AccountError("Enter an email address, like ops@example.com.")
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise AccountError(f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.")
-        if len(password) > 1024:
-            raise AccountError("That password is too long (1,024 characters at most).")
+        if (problem := password_problem(password)) is not None:
+            raise AccountError(problem)
         password_hash = await anyio.to_thread.run_sync(_hasher.hash, password)
         row = await self.pool.fetchrow(
             "INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3)"

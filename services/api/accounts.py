@@ -12,13 +12,13 @@ from litestar.exceptions import ClientException, NotAuthorizedException, NotFoun
 from litestar.response import Redirect, Template
 
 from cstor.accounts import (
-    MIN_PASSWORD_LENGTH,
     AccountError,
     ApiToken,
     EmailTaken,
     SignInThrottled,
     User,
 )
+from cstor.passwords import COMMON_PASSWORDS_REFUSED, MIN_PASSWORD_LENGTH
 from services.api.auth import (
     SESSION_COOKIE,
     api_user,
@@ -36,7 +36,15 @@ TokenName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 
 class SignUp(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     email: Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
-    password: Annotated[str, msgspec.Meta(min_length=MIN_PASSWORD_LENGTH, max_length=1024)]
+    # No length bounds here: the rules are the accounts' own (cstor.passwords), so a refused
+    # password is a 422 in the same words as on the sign-up form, not a schema error.
+    password: Annotated[
+        str,
+        msgspec.Meta(
+            description=f"At least {MIN_PASSWORD_LENGTH} characters, not only spaces, and not"
+            f" one of the {COMMON_PASSWORDS_REFUSED:,} most common passwords."
+        ),
+    ]
 
 
 class UserOut(msgspec.Struct, frozen=True, kw_only=True):
