@@ -16,7 +16,6 @@ from litestar.config.csrf import CSRFConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
-from litestar.openapi import OpenAPIConfig
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
@@ -34,6 +33,7 @@ from services.api.accounts import ACCOUNT_CONTROLLERS
 from services.api.auth import provide_user
 from services.api.bucket_pages import BucketPages
 from services.api.deps import Services
+from services.api.openapi import DocumentedProblems, openapi_config, swagger_assets
 from services.api.pages import PAGES
 from services.api.queries import ReadModels
 from services.api.reports import ReportController
@@ -91,6 +91,7 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
             *PAGES,
             BucketPages,
             create_static_files_router(path="/static", directories=[WEB / "static"]),
+            swagger_assets(),
         ],
         dependencies={
             "services": Provide(_services, sync_to_thread=False),
@@ -106,9 +107,9 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
             exclude=["^/api/"],
         ),
         lifespan=[lifespan],
-        plugins=[HTMXPlugin()],
+        plugins=[HTMXPlugin(), DocumentedProblems()],
         template_config=TemplateConfig(directory=WEB / "templates", engine=JinjaTemplateEngine),
-        openapi_config=OpenAPIConfig(title="cstor", version="1", path="/schema"),
+        openapi_config=openapi_config(),
         exception_handlers={Exception: _unexpected_error},
     )
 
