@@ -7,6 +7,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
 
 import msgspec
 import nats
@@ -17,7 +19,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, NotFoundError
 
-from cstor import contracts, subjects
+from cstor import contracts, outages, subjects
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,9 @@ class Delivery:
     attempt: int
     stream_sequence: int
     settled: bool = False
+    # How often its handling failed, in place, for a reason other than an outage; since when.
+    failures: int = 0
+    first_failed_at: datetime | None = None
 
     async def in_progress(self) -> None:
         await self.msg.in_progress()
@@ -79,19 +84,50 @@ class ConsumerSpec:
     # One worker handling its batches in order may ack only the last of each: the stream
     # takes it for all before it (AckPolicy.ALL), one message instead of one per event.
     ack_last: bool = False
+    # Failures of a message, for any reason but an outage, before it is a dead letter.
+    max_failures: int = 5
 
 
 Handler = Callable[[list[Delivery]], Awaitable[None]]
 
 
+class DeadLetterSink(Protocol):
+    """Where a consumer acking each message counts its failures and buries the hopeless."""
+
+    async def failed(
+        self,
+        consumer: str,
+        event: contracts.Event,
+        stream_sequence: int,
+        error: BaseException,
+        bury_at: int,
+    ) -> bool:
+        """Count a failure; at the `bury_at`-th, record a dead letter. Whether it is one."""
+        ...
+
+    async def recovered(self, consumer: str, stream_sequences: Sequence[int]) -> None:
+        """Forget the failures of messages that were handled in the end."""
+        ...
+
+
 async def consume(
-    js: JetStreamContext, spec: ConsumerSpec, handle: Handler, stop: asyncio.Event
+    js: JetStreamContext,
+    spec: ConsumerSpec,
+    handle: Handler,
+    stop: asyncio.Event,
+    *,
+    dead_letters: DeadLetterSink | None = None,
+    salvage: Handler | None = None,
 ) -> None:
     """Hand fetched batches to ``handle``; ack once it returns, nak with backoff if it fails.
 
     The handler commits its own work before returning, so an ack always follows a commit
     and a crash before the ack means redelivery. While it runs, the loop tells JetStream
     the work is in progress so long copies are not redelivered to another replica.
+
+    No message stops a consumer for good: one acked by itself goes to ``dead_letters``
+    after `max_failures` failures that are not outages; an ordered consumer's batch goes
+    to ``salvage`` (see `_handle_in_order`). Without them, a message is tried for ever.
     """
     if spec.ack_last and spec.workers != 1:
         raise ValueError("ack_last needs the batches handled in order, by one worker")
@@ -118,7 +154,7 @@ async def consume(
                 continue
             deliveries = await _decode(msgs)
             if deliveries:
-                await _handle(spec, handle, deliveries, stop)
+                await _handle(spec, handle, deliveries, stop, dead_letters, salvage)
 
     try:
         await asyncio.gather(*(worker() for _ in range(spec.workers)))
@@ -176,49 +212,158 @@ async def _decode(msgs: list[Msg]) -> list[Delivery]:
 
 
 async def _handle(
-    spec: ConsumerSpec, handle: Handler, deliveries: list[Delivery], stop: asyncio.Event
+    spec: ConsumerSpec,
+    handle: Handler,
+    deliveries: list[Delivery],
+    stop: asyncio.Event,
+    dead_letters: DeadLetterSink | None,
+    salvage: Handler | None,
 ) -> None:
-    """Handle a batch, then ack it; a failed batch is nak'ed with backoff, or, on an
-    ordered consumer (`ack_last`), tried again in place: messages after it would be
-    handled first while it waited for redelivery, and the projector, which skips what is
-    behind its position, would then never apply it."""
+    """Handle a batch, then settle it: in order (`ack_last`) or message by message."""
     heartbeat = asyncio.create_task(_keep_alive(deliveries, spec.ack_wait / 3))
-    attempt = max(d.attempt for d in deliveries)
     try:
-        while True:
-            try:
-                await handle(deliveries)
-                break
-            except Exception as error:
-                delay = min(30.0, 0.5 * 2 ** (attempt - 1))
-                transient = isinstance(error, TransientError)
-                log.log(
-                    logging.WARNING if transient else logging.ERROR,
-                    "%s: handling failed (attempt %d), retry in %.1fs: %s",
-                    spec.durable,
-                    attempt,
-                    delay,
-                    error,
-                    exc_info=not transient,
-                )
-                if spec.ack_last and not await _stopped_within(stop, delay):
-                    attempt += 1
-                    continue
-                # Redelivered after `delay`; stopping, an ordered consumer's at once
-                # (redeliveries go before newer messages).
-                for delivery in deliveries:
-                    if not delivery.settled:
-                        with contextlib.suppress(Exception):
-                            await delivery.msg.nak(delay=None if spec.ack_last else delay)
-                return
+        if spec.ack_last:
+            await _handle_in_order(spec, handle, deliveries, stop, salvage)
+        else:
+            await _handle_each(spec, handle, deliveries, dead_letters)
     finally:
         heartbeat.cancel()
-    if spec.ack_last:
-        await deliveries[-1].msg.ack()  # and, by the consumer's policy, all before it
-        return
+
+
+async def _handle_in_order(
+    spec: ConsumerSpec,
+    handle: Handler,
+    deliveries: list[Delivery],
+    stop: asyncio.Event,
+    salvage: Handler | None,
+) -> None:
+    """Handle the batch, trying it again in place until it is handled, then ack its last.
+
+    Nak'ed, messages after it would be handled first while it waited for redelivery,
+    and the projector, which skips what is behind its position, would never apply it.
+    An outage is waited out however long it lasts; after `max_failures` failures for
+    any other reason, the batch goes to `salvage`, which applies what it can and
+    records the rest as dead letters, so that one event nobody can apply does not hold
+    up every later one.
+    """
+    attempt = max(d.attempt for d in deliveries)
+    failures = 0
+    while True:
+        step = salvage if salvage is not None and failures >= spec.max_failures else handle
+        try:
+            await step(deliveries)
+            break
+        except Exception as error:
+            if not is_transient(error):
+                failures += 1
+                _note_failure(deliveries)
+            delay = _backoff(attempt)
+            _log_failure(spec, attempt, delay, error)
+            if await _stopped_within(stop, delay):
+                # Stopping: redelivered at once, before any newer message.
+                for delivery in deliveries:
+                    with contextlib.suppress(Exception):
+                        await delivery.msg.nak()
+                return
+            attempt += 1
+    await deliveries[-1].msg.ack()  # and, by the consumer's policy, all before it
+
+
+async def _handle_each(
+    spec: ConsumerSpec,
+    handle: Handler,
+    deliveries: list[Delivery],
+    dead_letters: DeadLetterSink | None,
+) -> None:
+    """Handle the batch and ack each message; a failed one is nak'ed with backoff, or,
+    at its `max_failures`-th failure that is not an outage, recorded as a dead letter
+    and terminated. A batch failing for such a reason is handled again message by
+    message, so that one bad message does not hold back the others."""
+    failed = await _failures(spec, handle, deliveries)
+    for delivery, error in failed:
+        await _settle_failed(spec, dead_letters, delivery, error)
+    handled = [d for d in deliveries if not d.settled]
+    for delivery in handled:
+        await delivery.msg.ack()
+    redelivered = [d.stream_sequence for d in handled if d.attempt > 1]
+    if dead_letters is not None and redelivered:
+        try:
+            await dead_letters.recovered(spec.durable, redelivered)
+        except Exception as error:  # a stale count only makes a later burial come sooner
+            log.warning("%s: could not clear failure counts (%r)", spec.durable, error)
+
+
+async def _failures(
+    spec: ConsumerSpec, handle: Handler, deliveries: list[Delivery]
+) -> list[tuple[Delivery, Exception]]:
+    """Handle the batch; the messages that failed, each with its error."""
+    try:
+        await handle(deliveries)
+        return []
+    except Exception as error:
+        _log_failure(spec, max(d.attempt for d in deliveries), None, error)
+        if is_transient(error) or len(deliveries) == 1:
+            return [(delivery, error) for delivery in deliveries]
+    failed: list[tuple[Delivery, Exception]] = []
     for delivery in deliveries:
-        if not delivery.settled:
-            await delivery.msg.ack()
+        try:
+            await handle([delivery])
+        except Exception as error:
+            _log_failure(spec, delivery.attempt, None, error)
+            failed.append((delivery, error))
+    return failed
+
+
+async def _settle_failed(
+    spec: ConsumerSpec, dead_letters: DeadLetterSink | None, delivery: Delivery, error: Exception
+) -> None:
+    """Bury the message if this failure is its last allowed, else nak it with backoff."""
+    delivery.settled = True
+    if dead_letters is not None and not is_transient(error):
+        try:
+            buried = await dead_letters.failed(
+                spec.durable, delivery.event, delivery.stream_sequence, error, spec.max_failures
+            )
+        except Exception as sink_error:  # Postgres away too: tried again on redelivery
+            log.warning("%s: could not count a failure of sequence %d (%r)",
+                        spec.durable, delivery.stream_sequence, sink_error)  # fmt: skip
+            buried = False
+        if buried:
+            with contextlib.suppress(Exception):
+                await delivery.msg.term()
+            return
+    with contextlib.suppress(Exception):
+        await delivery.msg.nak(delay=_backoff(delivery.attempt))
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether trying again later may work without anyone changing anything."""
+    return isinstance(error, TransientError) or outages.is_outage(error)
+
+
+def _backoff(attempt: int) -> float:
+    return min(30.0, 0.5 * 2.0 ** (attempt - 1))
+
+
+def _note_failure(deliveries: list[Delivery]) -> None:
+    when = datetime.now(UTC)
+    for delivery in deliveries:
+        delivery.failures += 1
+        if delivery.first_failed_at is None:
+            delivery.first_failed_at = when
+
+
+def _log_failure(spec: ConsumerSpec, attempt: int, delay: float | None, error: Exception) -> None:
+    transient = is_transient(error)
+    log.log(
+        logging.WARNING if transient else logging.ERROR,
+        "%s: handling failed (attempt %d), retry in %.1fs: %s",
+        spec.durable,
+        attempt,
+        _backoff(attempt) if delay is None else delay,
+        error,
+        exc_info=not transient,
+    )
 
 
 async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:

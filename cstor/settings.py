@@ -34,6 +34,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     stream_name: str = "CSTOR"
+    # Failures of an event, for any reason but an outage, before its consumer records it
+    # as a dead letter and goes on (cstor.deadletters).
+    consumer_max_failures: int = 5
+    # Who may see the admin pages and endpoints (dead letters): comma-separated emails of
+    # signed-up users. Nobody by default; the embedded stack names its local admin.
+    # Sign-up does not prove an address: sign the account up before naming it here.
+    admin_emails: str = ""
     packet_max_bytes: int = 200 * 1024 * 1024
     packet_max_objects: int = 250
     transfer_concurrency: int = 64
@@ -66,6 +73,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             # msgspec names the field as `$.name`; the operator set CSTOR_NAME.
             message = re.sub(r"`\$\.(\w+)`", lambda m: "CSTOR_" + m[1].upper(), str(error))
             raise SettingsError(message) from None
+
+    @property
+    def admins(self) -> frozenset[str]:
+        """The admins' emails, lower-cased."""
+        return frozenset(e.strip().lower() for e in self.admin_emails.split(",") if e.strip())
 
     def to_env(self) -> dict[str, str]:
         """The CSTOR_* variables that reproduce these settings in a child process."""

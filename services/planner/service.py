@@ -8,7 +8,7 @@ from uuid import UUID
 
 import anyio
 
-from cstor import bus, contracts, readmodel, s3, subjects
+from cstor import bus, contracts, deadletters, readmodel, s3, subjects
 from cstor.connections import ConnectionStore
 from cstor.domain.exceptions import MigrationStateError
 from cstor.domain.migration import Migration
@@ -97,22 +97,26 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             max_bytes=settings.packet_max_bytes, max_objects=settings.packet_max_objects
         )
         planner = Planner(app, ConnectionStore(pool, secret_store_for(settings)), limits)
+        await deadletters.create_schema(pool)
+        dead_letters = deadletters.PostgresDeadLetters(pool)
         requested = bus.ConsumerSpec(
             stream=settings.stream_name,
             durable="planner",
             filter_subjects=[subjects.MIGRATION_REQUESTED],
             workers=2,
             ack_wait=settings.planner_ack_wait,
+            max_failures=settings.consumer_max_failures,
         )
         progress = bus.ConsumerSpec(
             stream=settings.stream_name,
             durable="planner-completion",
             filter_subjects=[subjects.PACKET_TRANSFERRED, subjects.MIGRATION_RESUMED],
             batch=100,
+            max_failures=settings.consumer_max_failures,
         )
         await asyncio.gather(
-            bus.consume(js, requested, planner.on_requested, stop),
-            bus.consume(js, progress, planner.on_progress, stop),
+            bus.consume(js, requested, planner.on_requested, stop, dead_letters=dead_letters),
+            bus.consume(js, progress, planner.on_progress, stop, dead_letters=dead_letters),
         )
     finally:
         await nc.drain()

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -22,6 +22,8 @@ from cstor.domain import transfer
 from cstor.readmodel import THROUGHPUT_SPANS
 
 POSITION_NAME = "projector"
+REBUILD_LOCK = 7366540  # advisory lock key: held by a rebuild, taken shared by each batch
+T = TypeVar("T")
 
 
 @dataclass
@@ -65,24 +67,47 @@ class _Batch:
 async def project(conn: asyncpg.Connection, events: Sequence[tuple[int, contracts.Event]]) -> int:
     """Apply events not yet applied, in one transaction; return how many were new."""
     async with conn.transaction():
-        position = await conn.fetchval(
-            "INSERT INTO projector_position (name, position) VALUES ($1, 0) "
-            "ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING position",
-            POSITION_NAME,
-        )
-        fresh = [(seq, event) for seq, event in events if seq > position]
+        fresh = await unapplied(conn, events)
         if not fresh:
             return 0
-        batch = _Batch(objects=await _load_objects(conn, [e for _, e in fresh]))
-        for _, event in fresh:
-            await _apply(conn, batch, event)
-        await _save(conn, batch)
-        await conn.execute(
-            "UPDATE projector_position SET position = $2 WHERE name = $1",
-            POSITION_NAME,
-            fresh[-1][0],
-        )
+        await fold(conn, [event for _, event in fresh])
+        await move_position(conn, fresh[-1][0])
         return len(fresh)
+
+
+async def unapplied(
+    conn: asyncpg.Connection, items: Sequence[tuple[int, T]]
+) -> list[tuple[int, T]]:
+    """The items after the projector's position, in the caller's transaction.
+
+    The transaction first takes `REBUILD_LOCK` shared: while ``cstor rebuild-read-models``
+    holds it, the projector waits, and then reads the position the rebuild left.
+    """
+    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", REBUILD_LOCK)
+    position = await conn.fetchval(
+        "INSERT INTO projector_position (name, position) VALUES ($1, 0) "
+        "ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING position",
+        POSITION_NAME,
+    )
+    return [(seq, item) for seq, item in items if seq > position]
+
+
+async def move_position(conn: asyncpg.Connection, position: int) -> None:
+    """Record how far the read models are, with their rows (the caller's transaction)."""
+    await conn.execute(
+        "INSERT INTO projector_position (name, position) VALUES ($1, $2)"
+        " ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position",
+        POSITION_NAME,
+        position,
+    )
+
+
+async def fold(conn: asyncpg.Connection, events: Sequence[contracts.Event]) -> None:
+    """Apply events to the read-model rows, in order; the caller's transaction commits."""
+    batch = _Batch(objects=await _load_objects(conn, list(events)))
+    for event in events:
+        await _apply(conn, batch, event)
+    await _save(conn, batch)
 
 
 async def _load_objects(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from cstor import bus, readmodel
+from cstor import bus, deadletters, readmodel
 from cstor.settings import Settings
 from services.projector.projection import project
+from services.projector.salvage import CONSUMER, project_each
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +19,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     nc = await bus.connect(settings.nats_url, "cstor-projector")
     try:
         await readmodel.create_schema(pool)
+        await deadletters.create_schema(pool)
         js = nc.jetstream()
         await bus.ensure_stream(js, settings.stream_name)
 
@@ -25,14 +27,19 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             async with pool.acquire() as conn:
                 await project(conn, [(d.stream_sequence, d.event) for d in deliveries])
 
+        async def salvage(deliveries: list[bus.Delivery]) -> None:
+            async with pool.acquire() as conn:
+                await project_each(conn, deliveries)
+
         spec = bus.ConsumerSpec(
             stream=settings.stream_name,
-            durable="projector",
+            durable=CONSUMER,
             filter_subjects=["cstor.>"],
             batch=500,
             ack_last=True,
+            max_failures=settings.consumer_max_failures,
         )
-        await bus.consume(js, spec, handle, stop)
+        await bus.consume(js, spec, handle, stop, salvage=salvage)
     finally:
         await nc.drain()
         await pool.close()

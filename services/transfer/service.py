@@ -14,17 +14,18 @@ import threading
 import anyio
 import asyncpg
 
-from cstor import bus, contracts, readmodel, s3, subjects
+from cstor import bus, contracts, deadletters, readmodel, s3, subjects
 from cstor.connections import ConnectionStore
 from cstor.domain.migration import Migration
 from cstor.domain.transfer import object_id
-from cstor.eventstore import Migrations
+from cstor.eventstore import CopyResult, Migrations
 from cstor.s3.options import CANCELLED, PAUSED
 from cstor.secret_store import SecretStoreError, secret_store_for
 from cstor.settings import Settings
 from services.transfer.copying import CopierPool, PacketCopier
 from services.transfer.journal import PostgresUploadJournal
 from services.transfer.limits import ObjectSlots, SharedBandwidth, create_tables
+from services.transfer.outcomes import OutcomeBatches
 from services.transfer.states import MigrationStates
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ HALTS = {Migration.PAUSED: PAUSED, Migration.CANCELLED: CANCELLED}
 
 
 class Transfer:
-    """Copies each delivered packet, then records all its outcomes in one transaction."""
+    """Copies each delivered packet, recording its outcomes in batches as they come."""
 
     def __init__(
         self,
@@ -100,6 +101,51 @@ class Transfer:
             self.app.recorded_outcomes, mid, [(o.key, o.version) for o in packet.objects]
         )
         todo = [obj for obj in packet.objects if obj.key not in done]
+        batches = OutcomeBatches(
+            self.app,
+            mid,
+            seq,
+            [(o.key, o.version) for o in packet.objects],
+            earlier=earlier,
+            expected=len(todo),
+        )
+        batches.start()
+        try:
+            attempted = await self._copy(packet, migration, todo, batches)
+        except Exception:
+            await batches.abandon()  # what was copied is kept: not copied again
+            raise
+        except BaseException:  # cancelled: the replica is stopping
+            batches.cancel()
+            raise
+        if None in attempted:
+            # Paused or cancelled mid-packet: keep what was copied; the rest waits.
+            await batches.finish(close=False)
+            if self.states.status(mid) == Migration.PAUSED:
+                raise bus.TransientError(f"migration {mid} was paused mid-packet")
+            return
+        if not await batches.finish(close=True):
+            log.info("packet %d of %s was recorded by another replica", seq, mid)
+            return
+        log.info(
+            "replica %s transferred packet %d of %s: %d copied, %d failed",
+            self.replica,
+            seq,
+            mid,
+            batches.mine.copied,
+            batches.mine.failed,
+        )
+
+    async def _copy(
+        self,
+        packet: contracts.PacketPlanned,
+        migration: Migration,
+        todo: list[contracts.PacketObject],
+        batches: OutcomeBatches,
+    ) -> list[CopyResult | None]:
+        """Copy `todo`, each outcome handed to `batches` as it comes; None for those a
+        pause or cancel (or a failure to record) stopped before they began."""
+        mid = packet.migration_id
         copier = await self._copier(packet)
         limits = migration.limits
         rate = limits.get("bandwidth_bytes_per_second")
@@ -108,37 +154,14 @@ class Transfer:
             throttle=SharedBandwidth(self.pool, mid, rate) if rate else None,
             halted=lambda: HALTS.get(self.states.status(mid), ""),
         )
-        attempted = await self.copier.copy_packet(
+        return await self.copier.copy_packet(
             packet,
             copier,
             todo,
-            stop=lambda: self.states.stopped(mid),
+            stop=lambda: self.states.stopped(mid) or batches.broken,
             options=options,
             concurrent_objects=limits.get("concurrent_objects"),
-        )
-        results = [result for result in attempted if result is not None]
-        if len(results) < len(todo):
-            # Paused or cancelled mid-packet: keep what was copied; the rest waits.
-            await anyio.to_thread.run_sync(
-                lambda: self.app.record_packet(mid, seq, results, close=False)
-            )
-            if self.states.status(mid) == Migration.PAUSED:
-                raise bus.TransientError(f"migration {mid} was paused mid-packet")
-            return
-        recorded = await anyio.to_thread.run_sync(
-            lambda: self.app.record_packet(mid, seq, results, earlier=earlier)
-        )
-        if not recorded:
-            log.info("packet %d of %s was recorded by another replica", seq, mid)
-            return
-        copied = sum(1 for result in results if result.copied)
-        log.info(
-            "replica %s transferred packet %d of %s: %d copied, %d failed",
-            self.replica,
-            seq,
-            mid,
-            copied,
-            len(results) - copied,
+            on_result=batches.add,
         )
 
     async def _copier(self, packet: contracts.PacketPlanned) -> s3.ObjectCopier:
@@ -192,6 +215,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         journal = PostgresUploadJournal(pool)
         await journal.create_tables()
         await create_tables(pool)
+        await deadletters.create_schema(pool)
         states = MigrationStates(app)
         await states.follow(nc)
         transfer = Transfer(
@@ -210,8 +234,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             filter_subjects=[subjects.PACKET_PLANNED],
             workers=2,
             ack_wait=settings.transfer_ack_wait,
+            max_failures=settings.consumer_max_failures,
         )
-        await bus.consume(js, spec, transfer.on_packet, stop)
+        dead_letters = deadletters.PostgresDeadLetters(pool)
+        await bus.consume(js, spec, transfer.on_packet, stop, dead_letters=dead_letters)
     finally:
         await nc.drain()
         await slots.close()
