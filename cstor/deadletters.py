@@ -24,6 +24,8 @@ from cstor import contracts
 log = logging.getLogger(__name__)
 
 SCHEMA_LOCK = 7366539  # advisory lock key held while creating these tables
+# The services' durable consumers, named in the metric even while they have none.
+CONSUMERS = ("planner", "planner-completion", "projector", "transfer")
 ERROR_LIMIT = 4000  # characters of an error kept: enough to read, not a whole page of repr
 
 SCHEMA = """
@@ -152,20 +154,27 @@ async def forget_all_but(
 
 
 async def listed(pool: asyncpg.Pool, limit: int = 500) -> list[DeadLetter]:
-    """The most recently recorded dead letters first."""
-    rows = await pool.fetch(
-        "SELECT consumer, event_id, stream_sequence, position, subject, event_type,"
-        " migration_id, event, error, failures, first_failed_at, recorded_at"
-        " FROM dead_letters ORDER BY recorded_at DESC, position DESC LIMIT $1",
-        limit,
-    )
+    """The most recently recorded dead letters first (none before any consumer ran)."""
+    try:
+        rows = await pool.fetch(
+            "SELECT consumer, event_id, stream_sequence, position, subject, event_type,"
+            " migration_id, event, error, failures, first_failed_at, recorded_at"
+            " FROM dead_letters ORDER BY recorded_at DESC, position DESC LIMIT $1",
+            limit,
+        )
+    except asyncpg.UndefinedTableError:
+        return []
     return [DeadLetter(**dict(row)) for row in rows]
 
 
 async def counts(pool: asyncpg.Pool) -> dict[str, int]:
-    """How many dead letters each consumer has."""
-    rows = await pool.fetch("SELECT consumer, count(*) FROM dead_letters GROUP BY consumer")
-    return {row[0]: row[1] for row in rows}
+    """How many dead letters each consumer has; every known consumer is named, with 0."""
+    found = dict.fromkeys(CONSUMERS, 0)
+    try:
+        rows = await pool.fetch("SELECT consumer, count(*) FROM dead_letters GROUP BY consumer")
+    except asyncpg.UndefinedTableError:
+        return found
+    return found | {row[0]: row[1] for row in rows}
 
 
 class PostgresDeadLetters:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 
-from cstor.stack import ServiceProcesses
+from cstor.stack import LOCAL_ADMIN, ServiceProcesses
 
-ADMIN_EMAIL = "admin@localhost"
+ADMIN_EMAIL = LOCAL_ADMIN
 
 
 def sign_in_local_admin(client: httpx.Client, data_dir: Path) -> str:

@@ -22,6 +22,7 @@ from cstor.settings import Settings
 log = logging.getLogger(__name__)
 
 SERVICES = ("api", "projector", "planner", "transfer")
+LOCAL_ADMIN = "admin@localhost"  # the embedded stack's own account (cstor.local_admin)
 
 
 @dataclass
@@ -102,12 +103,15 @@ def running_stack(options: StackOptions) -> Iterator[ServiceProcesses]:
         if not nats_url:
             port = options.nats_port or embedded.free_port()
             nats_url = stack.enter_context(embedded.start_nats(data_dir, port)).url
+        configured = Settings.from_env()
         settings = msgspec.structs.replace(
-            Settings.from_env(),
+            configured,
             database_url=database_url,
             nats_url=nats_url,
             data_dir=data_dir,
             api_port=options.api_port,
+            # The local admin, signed up by the stack at its first start, sees the admin pages.
+            admin_emails=configured.admin_emails or LOCAL_ADMIN,
         )
         if not settings.secret_key:
             settings = msgspec.structs.replace(settings, secret_key=load_or_create_key(data_dir))

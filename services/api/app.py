@@ -30,6 +30,7 @@ from cstor.relay import OutboxRelay
 from cstor.secret_store import SecretStoreError, secret_store_for
 from cstor.settings import Settings
 from services.api.accounts import ACCOUNT_CONTROLLERS
+from services.api.admin import admin_router
 from services.api.auth import provide_user
 from services.api.bucket_pages import BucketPages
 from services.api.deps import Services
@@ -88,6 +89,7 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
             MigrationController,
             *ACCOUNT_CONTROLLERS,
             ReportController,
+            admin_router(settings),
             *PAGES,
             BucketPages,
             create_static_files_router(path="/static", directories=[WEB / "static"]),
