@@ -40,20 +40,23 @@ class PacketCopier:
         stop: Callable[[], bool],
         options: s3.CopyOptions = DEFAULT_OPTIONS,
         concurrent_objects: int | None = None,
+        on_result: Callable[[CopyResult], None] | None = None,
     ) -> list[CopyResult | None]:
         """A result per object, in order; None for objects not started because of ``stop``.
 
         With `concurrent_objects`, an object is copied only while it holds one of the
         migration's slots, so that no more are copied at once on all replicas together.
+        `on_result` hears each result as its copy ends, so that it can be recorded
+        before the whole packet is done.
         """
-        return list(
-            await asyncio.gather(
-                *(
-                    self._copy_one(packet, obj, copier, options, stop, concurrent_objects)
-                    for obj in objects
-                )
-            )
-        )
+
+        async def copy_one(obj: contracts.PacketObject) -> CopyResult | None:
+            result = await self._copy_one(packet, obj, copier, options, stop, concurrent_objects)
+            if result is not None and on_result is not None:
+                on_result(result)
+            return result
+
+        return list(await asyncio.gather(*(copy_one(obj) for obj in objects)))
 
     @asynccontextmanager
     async def _slot(

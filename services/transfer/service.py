@@ -97,18 +97,11 @@ class Transfer:
             return
         if status == Migration.PAUSED:
             raise bus.TransientError(f"migration {mid} is paused")
-        done, earlier = await anyio.to_thread.run_sync(
-            self.app.recorded_outcomes, mid, [(o.key, o.version) for o in packet.objects]
-        )
+        objects = [(o.key, o.version) for o in packet.objects]
+        # Outcomes recorded by an earlier delivery (before a pause, a crash): not again.
+        done, earlier = await anyio.to_thread.run_sync(self.app.recorded_outcomes, mid, objects)
         todo = [obj for obj in packet.objects if obj.key not in done]
-        batches = OutcomeBatches(
-            self.app,
-            mid,
-            seq,
-            [(o.key, o.version) for o in packet.objects],
-            earlier=earlier,
-            expected=len(todo),
-        )
+        batches = OutcomeBatches(self.app, mid, seq, objects, earlier=earlier, expected=len(todo))
         batches.start()
         try:
             attempted = await self._copy(packet, migration, todo, batches)

@@ -1,0 +1,174 @@
+"""Progress that moves: outcomes are recorded within a second or so of each copy, however
+slow the migration, and a replica killed between two of a packet's batches loses and
+doubles nothing."""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import pytest
+
+from cstor.domain.transfer import object_id
+from cstor.embedded import EmbeddedS3
+from tests.stack import RunningCstor, s3_client_for, start_cstor
+
+MakeBucket = Callable[[EmbeddedS3], str]
+SIZE = 2048
+RATE = 10 * 1024  # bytes per second: five 2 KiB objects a second
+TRANSFERRED = re.compile(r"transferred packet \d+ of (\S+): (\d+) copied")
+
+
+@pytest.fixture
+def cstor(database_url: str, nats_url: str, tmp_path: Path) -> Iterator[RunningCstor]:
+    # The default packets (up to 250 objects): each migration below is one packet.
+    yield from start_cstor(database_url, nats_url, tmp_path)
+
+
+def put_objects(server: EmbeddedS3, bucket: str, count: int) -> list[str]:
+    client = s3_client_for(server)
+    keys = [f"slow/{n:03d}" for n in range(count)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda k: client.put_object(Bucket=bucket, Key=k, Body=b"x" * SIZE), keys))
+    return keys
+
+
+def destination_objects(server: EmbeddedS3, bucket: str) -> dict[str, tuple[Any, str]]:
+    """Each key at the destination: (LastModified, ETag)."""
+    found = {}
+    pages = s3_client_for(server).get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    for page in pages:
+        for obj in page.get("Contents", []):
+            found[obj["Key"]] = (obj["LastModified"], obj["ETag"])
+    return found
+
+
+def recorded_outcomes(database_url: str) -> tuple[int, int, set[UUID]]:
+    """Outcome events in the store: how many, for how many objects, and which objects."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT originator_id FROM cstor_events"
+            " WHERE topic LIKE '%ObjectTransfer.Copied' OR topic LIKE '%ObjectTransfer.Failed'"
+        ).fetchall()
+    ids = [row[0] for row in rows]
+    return len(ids), len(set(ids)), set(ids)
+
+
+def test_a_slow_migration_shows_copies_within_seconds_and_its_count_rises_steadily(
+    cstor: RunningCstor,
+    database_url: str,
+    s3_source: EmbeddedS3,
+    s3_destination: EmbeddedS3,
+    make_bucket: MakeBucket,
+) -> None:
+    # Given 80 objects of 2 KiB, one packet, copied at 10 KiB/s: about 16 s
+    count = 80
+    source_bucket, dest_bucket = make_bucket(s3_source), make_bucket(s3_destination)
+    put_objects(s3_source, source_bucket, count)
+
+    # When the migration runs, watched at the destination and through the API
+    migration_id = cstor.migrate(
+        cstor.connect(s3_source), source_bucket, cstor.connect(s3_destination), dest_bucket,
+        limits={"bandwidth_bytes_per_second": RATE},
+    )  # fmt: skip
+    first_copy = first_shown = None
+    seen: list[tuple[float, int]] = []  # (when, objects_copied) while it runs
+    deadline = time.monotonic() + 120
+    while True:
+        assert time.monotonic() < deadline, f"not finished in 120 s: {seen[-5:]}"
+        state = cstor.api.get(f"/api/v1/migrations/{migration_id}").json()
+        now = time.monotonic()
+        if state["status"] in ("completed", "failed"):
+            seen.append((now, state["objects_copied"]))
+            break
+        if first_copy is None and destination_objects(s3_destination, dest_bucket):
+            first_copy = now
+        if state["objects_copied"] > 0 and first_shown is None:
+            first_shown = now
+        seen.append((now, state["objects_copied"]))
+        time.sleep(0.25)
+
+    # Then the first copies were shown within 3 s of reaching the destination
+    assert first_copy is not None, "the migration ended before a copy was seen"
+    assert first_shown is not None, f"no copy shown while it ran: {seen[-5:]}"
+    assert first_shown - first_copy <= 3.0, (first_copy, first_shown)
+    # And from then on the count rose at least every 3 s, many times, never falling, up to
+    # the end
+    counts = [copied for when, copied in seen if when >= first_shown]
+    assert counts == sorted(counts)
+    assert len(set(counts)) >= 8, counts
+    rises = [when for (_, before), (when, copied) in pairwise(seen) if copied > before]
+    gaps = [later - earlier for earlier, later in pairwise([first_shown, *rises])]
+    assert max(gaps, default=0.0) <= 3.0, gaps
+    # And it ended with every object copied exactly once
+    assert state["status"] == "completed", state
+    assert state["objects_copied"] == state["objects_planned"] == count
+    assert len(destination_objects(s3_destination, dest_bucket)) == count
+    total, distinct, _ = recorded_outcomes(database_url)
+    assert (total, distinct) == (count, count)
+
+
+def test_a_replica_killed_between_batches_of_a_packet_copies_and_counts_each_object_once(
+    cstor: RunningCstor,
+    database_url: str,
+    s3_source: EmbeddedS3,
+    s3_destination: EmbeddedS3,
+    make_bucket: MakeBucket,
+) -> None:
+    # Given a slow migration of 60 objects in one packet, some of whose outcomes are recorded
+    count = 60
+    source_bucket, dest_bucket = make_bucket(s3_source), make_bucket(s3_destination)
+    keys = put_objects(s3_source, source_bucket, count)
+    migration_id = cstor.migrate(
+        cstor.connect(s3_source), source_bucket, cstor.connect(s3_destination), dest_bucket,
+        limits={"bandwidth_bytes_per_second": RATE},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while (recorded := recorded_outcomes(database_url)[0]) < 10:
+        assert time.monotonic() < deadline, "no outcome was recorded in 60 s"
+        time.sleep(0.05)
+    assert recorded < count, "the packet's outcomes were recorded only at its end"
+
+    # When the transfer replica is killed with SIGKILL before the packet is done
+    victim = cstor.services.processes["transfer"]
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    total, distinct, ids = recorded_outcomes(database_url)
+    assert total == distinct < count
+    by_id = {object_id(UUID(migration_id), key): key for key in keys}
+    recorded_keys = {by_id[i] for i in ids}
+    at_kill = destination_objects(s3_destination, dest_bucket)
+    assert recorded_keys <= set(at_kill)
+    log = cstor.settings.data_dir / "logs" / "transfer.log"
+    log_at_kill = log.stat().st_size
+    # and a replica takes its place
+    time.sleep(1.1)  # so that an object copied again would show a later LastModified
+    cstor.services.restart_exited()
+
+    # Then the migration completes with every object counted exactly once
+    state = cstor.wait_finished(migration_id, timeout=120)
+    assert state["status"] == "completed", state
+    assert state["objects_copied"] == state["objects_planned"] == count
+    assert state["bytes_copied"] == count * SIZE
+    assert recorded_outcomes(database_url)[:2] == (count, count)
+    after = destination_objects(s3_destination, dest_bucket)
+    assert len(after) == count
+    # And no object recorded before the kill was copied again: each is as it was then,
+    # and the new replica copied only the others
+    assert {key: after[key] for key in recorded_keys} == {
+        key: at_kill[key] for key in recorded_keys
+    }
+    copied_after = [
+        int(match.group(2))
+        for match in TRANSFERRED.finditer(log.read_text()[log_at_kill:])
+        if match.group(1) == migration_id
+    ]
+    assert copied_after == [count - total]
