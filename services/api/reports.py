@@ -1,5 +1,11 @@
 """A migration's report: every object's final status, size, checksum and error, as CSV
-or JSON, streamed from the read model a page at a time (never whole in memory)."""
+or JSON, streamed from the read model a page at a time (never whole in memory).
+
+Keys and error messages come from whoever named the objects, and a spreadsheet runs a
+cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return as a formula
+(CSV injection). The CSV puts a ``'`` before such a text cell, as OWASP advises, so it
+opens as the text it is; the JSON, read by programs, keeps every value exact.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from services.api.deps import Services, provide_owner
 
 COLUMNS = ("key", "status", "size", "checksum", "error", "reason", "attempts", "updated_at")
 ROWS_PER_FETCH = 1000
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's list, "CSV Injection"
 _json = msgspec.json.Encoder()
 
 
@@ -36,15 +43,28 @@ async def report_rows(
             yield rows
 
 
+def spreadsheet_cell(value: object) -> object:
+    """A text a spreadsheet would run as a formula, with a ``'`` before it so it shows as
+    text; anything else (numbers, other text) as it is."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_row(row: asyncpg.Record) -> list[object]:
+    """One object's line of the CSV, every text cell safe to open in a spreadsheet."""
+    return [row[c].isoformat() if c == "updated_at" else spreadsheet_cell(row[c]) for c in COLUMNS]
+
+
 async def csv_report(pool: asyncpg.Pool, migration_id: UUID) -> AsyncIterator[bytes]:
+    """A header line, then one line per object, written a fetch at a time."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # RFC 4180's CRLF: the writer quotes a cell holding any character of the line ending,
+    # and with "\n" alone a key with a carriage return in it broke its line in two.
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     async for rows in report_rows(pool, migration_id):
-        for row in rows:
-            writer.writerow(
-                [row["updated_at"].isoformat() if c == "updated_at" else row[c] for c in COLUMNS]
-            )
+        writer.writerows(csv_row(row) for row in rows)
         yield buffer.getvalue().encode()
         buffer.seek(0)
         buffer.truncate()
