@@ -11,6 +11,8 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.response import Template
 
 from cstor.connections import Connection
+from cstor.domain.bucket_names import check_bucket_name
+from cstor.domain.exceptions import InvalidRequest
 from services.api import commands, planning
 from services.api.deps import Services, provide_owner
 from services.api.pages import error_page, fragment, page
@@ -46,6 +48,10 @@ class BucketPages(Controller):
     ) -> Template:
         """A bucket's page: its scan (or one prefix's) loads once the page shows."""
         connection = await _connection(services, owner, connection_id)
+        try:
+            check_bucket_name(bucket, "bucket")
+        except InvalidRequest as error:
+            raise commands.refused(error, source="path") from None
         return page(
             "buckets/bucket.html",
             nav="buckets",

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+import re
 from uuid import UUID
 
 import anyio
@@ -13,10 +12,11 @@ from litestar.exceptions import ClientException, NotFoundException
 
 from cstor import s3
 from cstor.domain.exceptions import InvalidRequest
-from cstor.domain.migration import Migration, check_storage_class, checked_limits
+from cstor.domain.migration import Migration
 from cstor.presets import PresetError, endpoint_for
 from cstor.secret_store import SecretStoreError
 from services.api.deps import Services
+from services.api.migration_request import check_migration
 from services.api.schemas import (
     BucketOut,
     ConnectionCreate,
@@ -31,6 +31,23 @@ from services.api.schemas import (
 
 class Unprocessable(ClientException):
     status_code = 422
+
+
+def unprocessable_field(key: str, message: str, source: str = "body") -> Unprocessable:
+    """A 422 naming the field: ``key: message`` as the detail, and in ``errors`` as Litestar
+    names the fields of a 400 (key, the field's path; source: body, query or path)."""
+    return Unprocessable(
+        f"{key}: {message}", extra=[{"message": message, "key": key, "source": source}]
+    )
+
+
+def refused(error: InvalidRequest, source: str = "body") -> Unprocessable:
+    """A domain refusal as a 422; its message's leading ``field:``, if any, names the field."""
+    text = str(error)
+    found = re.match(r"([\w.\[\]]+): (.+)", text, re.DOTALL)
+    if found is None:
+        return Unprocessable(text)
+    return unprocessable_field(found[1], found[2], source)
 
 
 class Conflict(ClientException):
@@ -51,6 +68,8 @@ async def create_connection(
     try:
         url = endpoint_for(data.provider, data.region, data.endpoint)
     except PresetError as error:
+        if error.field is not None:
+            raise unprocessable_field(error.field, str(error)) from None
         raise Unprocessable(str(error)) from None
     endpoint = s3.Endpoint(
         url=url,
@@ -148,12 +167,10 @@ async def create_migration(
     services: Services, owner: str, data: MigrationCreate, *, sync_of: UUID | None = None
 ) -> MigrationOut:
     """Check the filters and that both buckets can be reached, then record the request."""
-    filters = validated_filters(data.filters)
     try:
-        check_storage_class(data.storage_class)
-        limits = checked_limits(msgspec.structs.asdict(data.limits))
+        checked = check_migration(data)
     except InvalidRequest as error:
-        raise Unprocessable(str(error)) from None
+        raise refused(error) from None
     for role, connection_id, bucket in (
         ("source", data.source_connection_id, data.source_bucket),
         ("destination", data.destination_connection_id, data.destination_bucket),
@@ -177,10 +194,10 @@ async def create_migration(
             destination_bucket=data.destination_bucket,
             destination_prefix=data.destination_prefix,
             overwrite=data.overwrite,
-            filters=filters,
+            filters=checked.filters,
             sync_of=sync_of,
             storage_class=data.storage_class,
-            limits=limits,
+            limits=checked.limits,
         )
     )
     return await get_migration(services, owner, migration_id)
@@ -206,43 +223,6 @@ async def sync_again(services: Services, owner: str, migration_id: UUID) -> Migr
         limits=msgspec.convert(getattr(migration, "limits", {}), LimitsIn),
     )
     return await create_migration(services, owner, request, sync_of=migration_id)
-
-
-def validated_filters(filters: FiltersIn) -> dict[str, Any]:
-    """The filters as stored with the migration; a 422 naming the field if one is invalid."""
-    raw: dict[str, Any] = {}
-    for name in ("include", "exclude"):
-        patterns = getattr(filters, name)
-        if any(not pattern for pattern in patterns):
-            raise Unprocessable(f"filters.{name}: a glob pattern may not be empty.")
-        if patterns:
-            raw[name] = list(patterns)
-    for name in ("modified_after", "modified_before"):
-        value = getattr(filters, name)
-        if value is None:
-            continue
-        try:
-            when = datetime.fromisoformat(value)
-        except ValueError:
-            raise Unprocessable(
-                f"filters.{name}: {value!r} is not an ISO 8601 date-time "
-                "(e.g. 2024-01-31T00:00:00Z)."
-            ) from None
-        raw[name] = (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
-    if filters.min_size is not None:
-        raw["min_size"] = filters.min_size
-    if filters.max_size is not None:
-        raw["max_size"] = filters.max_size
-    if (
-        filters.min_size is not None
-        and filters.max_size is not None
-        and filters.min_size > filters.max_size
-    ):
-        raise Unprocessable("filters.max_size: it is smaller than filters.min_size.")
-    after, before = raw.get("modified_after"), raw.get("modified_before")
-    if after and before and datetime.fromisoformat(after) >= datetime.fromisoformat(before):
-        raise Unprocessable("filters.modified_before: it is not after filters.modified_after.")
-    return raw
 
 
 async def get_migration(services: Services, owner: str, migration_id: UUID) -> MigrationOut:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from services.api.commands import Unprocessable
+from services.api.schemas import BIGINT
 
 LABELS = {
     "source_connection_id": "Source connection",
@@ -55,7 +57,10 @@ _UNITS = {
     "t": 1024**4,
     "tib": 1024**4,
 }
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)(?:/s)?")
+# ASCII digits only: \d would take other scripts' digits, which int() reads but no one means.
+_SIZE = re.compile(r"([0-9]+)(\.[0-9]+)?\s*([a-z]*)(?:/s)?")
+_WHOLE = re.compile(r"[0-9]+")
+_MOST_DIGITS = 20  # more is beyond any count a field takes (and slow to convert)
 
 
 def request_fields(form: Mapping[str, str]) -> dict[str, Any]:
@@ -84,27 +89,39 @@ def request_fields(form: Mapping[str, str]) -> dict[str, Any]:
         )
     if form.get("concurrent_objects", "").strip():
         text = form["concurrent_objects"].strip()
-        if not text.isdigit():
-            raise Unprocessable(f"Objects at a time: {text!r} is not a whole number.")
+        if not _WHOLE.fullmatch(text):
+            raise Unprocessable(f"Objects at a time: {text[:40]!r} is not a whole number.")
+        if len(text) > _MOST_DIGITS:
+            raise Unprocessable("Objects at a time: that number is too large.")
         limits["concurrent_objects"] = int(text)
     return fields | {"filters": filters, "limits": limits}
 
 
 def parse_size(text: str, label: str) -> int:
-    """A byte count as people write one: ``"4096"``, ``"10 MiB"``, ``"1.5 GB"``."""
+    """A byte count as people write one: ``"4096"``, ``"10 MiB"``, ``"1.5 GB"``.
+
+    Counted in decimals, not floats: a float turns 400 digits into infinity, which no
+    int can be, and rounds 2**53 + 1 bytes away.
+    """
     found = _SIZE.fullmatch(text.strip().lower())
-    if found is None or found[2] not in _UNITS:
+    if found is None or found[3] not in _UNITS:
         raise Unprocessable(
-            f"{label}: {text.strip()!r} is not a size; write bytes, or a number with a unit"
-            " such as 10 MiB or 1.5 GB."
+            f"{label}: {text.strip()[:40]!r} is not a size; write bytes, or a number with a"
+            " unit such as 10 MiB or 1.5 GB."
         )
-    return int(float(found[1]) * _UNITS[found[2]])
+    too_large = f"{label}: that is more bytes than can be counted (8 EiB at most)."
+    if len(found[1]) > _MOST_DIGITS:
+        raise Unprocessable(too_large)
+    count = int(Decimal(found[1] + (found[2] or "")) * _UNITS[found[3]])
+    if count > BIGINT:
+        raise Unprocessable(too_large)
+    return count
 
 
-def in_form_words(detail: str) -> str:
+def in_form_words(detail: str, labels: Mapping[str, str] = LABELS) -> str:
     """The API's message with its field paths (``filters.min_size``) named as on the form."""
     return re.sub(
         r"\b(?:filters\.|limits\.)?(\w+)(?=:)|\b(?:filters|limits)\.(\w+)",
-        lambda m: LABELS.get(m[1] or m[2], m[0]),
+        lambda m: labels.get(m[1] or m[2], m[0]),
         detail,
     )

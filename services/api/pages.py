@@ -328,7 +328,11 @@ class ConnectionPages(Controller):
             created = await commands.create_connection(services, owner, request)
         except ClientException as error:
             return await _connections_page(
-                services, owner, values=data, error=str(error.detail), status_code=422
+                services,
+                owner,
+                values=data,
+                error=migration_form.in_form_words(str(error.detail), CONNECTION_LABELS),
+                status_code=422,
             )
         return Redirect(f"/connections/{created.id}?added=1", status_code=303)
 
@@ -530,8 +534,13 @@ async def _connections_page(
     error: str,
     status_code: int = 200,
 ) -> Template:
-    # The secret is never sent back, not even to the user who just typed it.
-    kept = {name: value for name, value in values.items() if name != "secret_key"}
+    # The secret is never sent back, not even to the user who just typed it; nor is an
+    # endpoint URL with a user and password in it (refused for that reason).
+    kept = {
+        name: value
+        for name, value in values.items()
+        if name != "secret_key" and not (name == "endpoint" and "@" in value)
+    }
     return page(
         "connections/index.html",
         nav="connections",

@@ -10,16 +10,18 @@ from eventsourcing.persistence import IntegrityError
 
 from cstor import s3
 from cstor.decisions import Scope, estimate, filters_from_dict
-from cstor.domain.exceptions import MigrationStateError
+from cstor.domain.bucket_names import check_bucket_name
+from cstor.domain.exceptions import InvalidRequest, MigrationStateError
 from cstor.eventstore import RetryObject
 from services.api.commands import (
     Conflict,
     Unprocessable,
     connection_endpoint,
     get_migration,
-    validated_filters,
+    refused,
 )
 from services.api.deps import Services
+from services.api.migration_request import CheckedMigration, check_migration
 from services.api.schemas import EstimateOut, MigrationCreate, PrefixTotals, ScanOut
 
 # A conservative nominal rate for estimates: per-object overhead plus bytes at line rate.
@@ -27,31 +29,40 @@ NOMINAL_OBJECTS_PER_SECOND = 300.0
 NOMINAL_BYTES_PER_SECOND = 100.0 * 1024 * 1024
 
 
-def scope_of(data: MigrationCreate) -> Scope:
+def scope_of(checked: CheckedMigration) -> Scope:
+    data = checked.request
     return Scope(
         source_bucket=data.source_bucket,
         destination_bucket=data.destination_bucket,
         source_prefix=data.source_prefix,
         destination_prefix=data.destination_prefix,
         overwrite=data.overwrite,
-        filters=filters_from_dict(validated_filters(data.filters)),
+        filters=filters_from_dict(checked.filters),
     )
 
 
 async def estimate_migration(services: Services, owner: str, data: MigrationCreate) -> EstimateOut:
-    """List both sides and count what would be copied and skipped, recording nothing."""
-    scope = scope_of(data)
+    """List both sides and count what would be copied and skipped, recording nothing.
+
+    The request is checked as create checks it: an estimate of a migration that would be
+    refused would be a figure for something that cannot happen.
+    """
+    try:
+        checked = check_migration(data)
+    except InvalidRequest as error:
+        raise refused(error) from None
+    scope = scope_of(checked)
     source = await _endpoint(services, owner, data.source_connection_id, "source")
     destination = await _endpoint(services, owner, data.destination_connection_id, "destination")
     try:
         counts = await anyio.to_thread.run_sync(estimate, scope, source, destination)
     except s3.S3Error as error:
         raise Unprocessable(f"The estimate could not list the buckets: {error}") from None
-    limit = data.limits.bandwidth_bytes_per_second  # a migration's limit slows it down
-    line_rate = min(NOMINAL_BYTES_PER_SECOND, limit) if limit and limit > 0 else None
+    # A migration's bandwidth limit slows it down.
+    limit = checked.limits.get("bandwidth_bytes_per_second", NOMINAL_BYTES_PER_SECOND)
     seconds = max(
         counts["objects_to_copy"] / NOMINAL_OBJECTS_PER_SECOND,
-        counts["bytes_to_copy"] / (line_rate or NOMINAL_BYTES_PER_SECOND),
+        counts["bytes_to_copy"] / min(NOMINAL_BYTES_PER_SECOND, limit),
     )
     return EstimateOut(**counts, estimated_seconds=round(seconds, 1))
 
@@ -60,6 +71,10 @@ async def scan_bucket(
     services: Services, owner: str, connection_id: UUID, bucket: str, prefix: str
 ) -> ScanOut:
     """Count a bucket's objects and bytes, in all and by top-level prefix, streaming the listing."""
+    try:
+        check_bucket_name(bucket, "bucket")
+    except InvalidRequest as error:
+        raise refused(error, source="path") from None
     endpoint = await _endpoint(services, owner, connection_id, "")
 
     def scan() -> ScanOut:

@@ -8,6 +8,11 @@ from uuid import UUID
 
 import msgspec
 
+from cstor.domain.migration import LIMITS
+
+BIGINT = 2**63 - 1
+"""The largest number a Postgres bigint holds: no number field may be larger."""
+
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Bucket = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
 Prefix = Annotated[str, msgspec.Meta(max_length=1024)]
@@ -60,10 +65,11 @@ class ConnectionOut(msgspec.Struct, frozen=True, kw_only=True):
 class FiltersIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Which source objects a migration covers, besides its prefix (all optional)."""
 
-    include: list[str] = msgspec.field(default_factory=list)  # glob patterns on the key below the source prefix
+    # Glob patterns on the key below the source prefix.
+    include: list[str] = msgspec.field(default_factory=list)
     exclude: list[str] = msgspec.field(default_factory=list)
-    min_size: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    max_size: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    min_size: Annotated[int, msgspec.Meta(ge=0, le=BIGINT)] | None = None
+    max_size: Annotated[int, msgspec.Meta(ge=0, le=BIGINT)] | None = None
     modified_after: str | None = None  # ISO 8601, e.g. 2024-01-31T00:00:00Z
     modified_before: str | None = None
 
@@ -73,11 +79,28 @@ class LimitsIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     ``bandwidth_bytes_per_second``: the bytes all its copies move per second together;
     ``concurrent_objects``: how many of its objects are copied at the same time. None (the
-    default) sets no limit; a limit is a whole number of at least 1.
+    default) sets no limit; a limit is a whole number from 1 to the most in
+    cstor.domain.migration.LIMITS. Those bounds are checked with the rest of the request
+    (services.api.migration_request), not here, so that create, estimate and the form
+    refuse a limit alike: a 422 naming it.
     """
 
-    bandwidth_bytes_per_second: int | None = None
-    concurrent_objects: int | None = None
+    bandwidth_bytes_per_second: (
+        Annotated[
+            int,
+            msgspec.Meta(
+                description=f"bytes per second, from 1 to {LIMITS['bandwidth_bytes_per_second']:,}"
+            ),
+        ]
+        | None
+    ) = None
+    concurrent_objects: (
+        Annotated[
+            int,
+            msgspec.Meta(description=f"from 1 to {LIMITS['concurrent_objects']:,}"),
+        ]
+        | None
+    ) = None
 
 
 Overwrite = Literal["if-different", "skip-existing", "always"]
