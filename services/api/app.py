@@ -34,6 +34,7 @@ from services.api.admin import admin_router
 from services.api.auth import provide_user
 from services.api.bucket_pages import BucketPages
 from services.api.deps import Services
+from services.api.edge import MAX_BODY_BYTES, refuse_hostile_input
 from services.api.openapi import DocumentedProblems, openapi_config, swagger_assets
 from services.api.pages import PAGES
 from services.api.queries import ReadModels
@@ -113,6 +114,9 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
         template_config=TemplateConfig(directory=WEB / "templates", engine=JinjaTemplateEngine),
         openapi_config=openapi_config(),
         exception_handlers={Exception: _unexpected_error},
+        # Input no handler could store is refused before any handler parses it (edge.py).
+        before_request=refuse_hostile_input,
+        request_max_body_size=MAX_BODY_BYTES,
     )
 
 
