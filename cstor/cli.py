@@ -1,4 +1,4 @@
-"""The `cstor` command: `up`, `demo`, and `service <name>`."""
+"""The `cstor` command: `up`, `demo`, `rotate-key`, `rebuild-read-models`, `service <name>`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import msgspec
 import uvloop
 
 from cstor.settings import Settings, SettingsError
@@ -63,6 +64,21 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument("--data-dir", type=Path, default=Path(".cstor"))
     rotate.add_argument("--database-url", default="", help="default: CSTOR_DATABASE_URL")
     rotate.set_defaults(command=_rotate_key)
+
+    rebuild = commands.add_parser(
+        "rebuild-read-models",
+        help="fold every stored event into the projector's read models again",
+        description="Empty the projector's read models (migrations, objects, throughput) and"
+        " fold every event of the event store into them again, in order, in one transaction,"
+        " up to the end of the stream, where the projector then goes on. Run it once the cause"
+        " of the projector's dead letters is fixed: those that now apply are removed, the"
+        " others are kept. It is safe to run with the projector stopped (stop it first); a"
+        " projector left running waits for it, and readers see the old read models until it"
+        " commits.",
+    )
+    rebuild.add_argument("--database-url", default="", help="default: CSTOR_DATABASE_URL")
+    rebuild.add_argument("--nats-url", default="", help="default: CSTOR_NATS_URL")
+    rebuild.set_defaults(command=_rebuild_read_models)
 
     service = commands.add_parser("service", help="run one service (what compose runs)")
     service.add_argument("name", choices=SERVICES)
@@ -141,6 +157,28 @@ def _rotate_key(args: argparse.Namespace) -> int:
             " which encrypts them with its own (KMS) key: the application key does not apply"
             " to them, so there is nothing to re-encrypt"
         )
+    return 0
+
+
+def _rebuild_read_models(args: argparse.Namespace) -> int:
+    from services.projector.rebuild import rebuild_from_store
+
+    configured = Settings.from_env()
+    settings = msgspec.structs.replace(
+        configured,
+        database_url=args.database_url or configured.database_url,
+        nats_url=args.nats_url or configured.nats_url,
+    )
+    done = asyncio.run(rebuild_from_store(settings))
+    print(
+        f"rebuilt the read models from {done.events} stored events; the projector goes on"
+        f" after stream sequence {done.stream_sequence}"
+    )
+    print(f"{done.recovered} dead letters of the projector's now apply and were removed")
+    if done.still_failing:
+        print(f"{len(done.still_failing)} events still cannot be applied, kept as dead letters:")
+        for failure in done.still_failing:
+            print(f"  event {failure.event.event_id} at {failure.event.position}: {failure.error}")
     return 0
 
 
