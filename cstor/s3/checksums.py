@@ -57,7 +57,7 @@ from cstor.domain.checksums import (
 )
 from cstor.s3 import metadata
 from cstor.s3.control import Endpoint
-from cstor.s3.errors import S3Error, from_status
+from cstor.s3.errors import S3Error, from_status, from_transport
 from cstor.s3.wire import object_path
 
 if TYPE_CHECKING:
@@ -234,11 +234,7 @@ class AdditionalChecksums:
                 headers={**dict(request.headers.items()), "Content-Length": str(len(data))},
             )
         except urllib3.exceptions.HTTPError as error:
-            raise S3Error(
-                "timeout",
-                f"{self.endpoint.url} stopped answering while writing {key!r}: {error}",
-                transient=True,
-            ) from error
+            raise from_transport(error, self.endpoint.url, f"writing {key!r}") from error
 
 
 def stored_checksum(client: S3Client, bucket: str, key: str) -> AdditionalChecksum | None:

@@ -131,7 +131,7 @@ def _check_access(endpoint: Endpoint, bucket: str | None) -> None:
             # Not head_bucket: HEAD has no error body, so a bad secret looks like a denial.
             quick.list_objects_v2(Bucket=bucket, MaxKeys=1)
     except BOTO_ERRORS as error:
-        what = f"listing {bucket!r}" if bucket else "listing"
+        what = f"listing bucket {bucket!r}" if bucket else "listing buckets"
         failure = from_boto(error, endpoint.url, what)
         if bucket is None and failure.reason == "access-denied":
             return

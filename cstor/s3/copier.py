@@ -63,6 +63,7 @@ from cstor.s3.errors import BOTO_ERRORS, OBSTORE_ERRORS, S3Error, from_boto, fro
 from cstor.s3.multipart import JournaledUpload, Upload, UploadJournal, abort_strays, http_pool
 from cstor.s3.options import DEFAULT_OPTIONS, CopyHalted, CopyOptions
 from cstor.s3.pacing import MemoryBudget, backoff, run_bounded
+from cstor.s3.redaction import store_name
 from cstor.s3.signed import copy_object
 from cstor.s3.verify import (
     changed,
@@ -259,7 +260,7 @@ class ObjectCopier:
 
     def _read_error(self, response: wire.Response, bucket: str, key: str) -> S3Error:
         """What a GET's error answer means for the copy (412: the source changed)."""
-        where = self.source.url
+        where = store_name(self.source.url)
         if response.status == 412:
             return S3Error("source-changed", f"{key!r} in {bucket!r} changed since it was planned")
         error = self._wire(self.source).error(response, f"copying {key!r} in {bucket!r}")

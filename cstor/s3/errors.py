@@ -4,20 +4,19 @@ Every S3 call of the adapter (boto3, obstore or a plain HTTP PUT) ends in an
 `S3Error` with a short machine `reason`, a message for people, and whether it
 is `transient`: timeouts, resets, 5xx and 503 SlowDown may pass if tried again
 later; 400, 403 and 404 will not.
+
+Messages are worded here, never copied from a library: they name the store (scheme,
+host and port), the bucket or key, what failed, and the S3 error code and the store's
+own message where there is one; `cstor.s3.transport` words a request that got no
+answer. No URL query string, signature, credential or key goes into one, and every
+message is redacted (`cstor.s3.redaction`) all the same.
 """
 
 from __future__ import annotations
 
 import re
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 from obstore.exceptions import (
     BaseError,
     NotFoundError,
@@ -26,12 +25,16 @@ from obstore.exceptions import (
     UnauthenticatedError,
 )
 
+from cstor.s3.redaction import redact, store_name
+from cstor.s3.transport import failure_in_text, failure_of
+
 
 class S3Error(Exception):
     """An S3 call failed; `reason` is a short machine string, the message is for people."""
 
     def __init__(self, reason: str, message: str, *, transient: bool = False) -> None:
-        super().__init__(message)
+        # Redacted here too: every message shown or recorded is made by this line.
+        super().__init__(redact(message))
         self.reason = reason
         self.transient = transient
 
@@ -86,31 +89,46 @@ def is_transient_text(text: str) -> bool:
     return bool(_TRANSIENT_TEXT.search(text))
 
 
-def from_status(status: int, code: str, where: str, what: str) -> S3Error:
-    """An S3Error for an error answer to `what` at `where`."""
+def from_status(status: int, code: str, where: str, what: str, said: str = "") -> S3Error:
+    """An S3Error for an error answer to `what` at the endpoint `where`; `said` is the
+    store's own message (the <Message> of its answer), if it gave one."""
     reason, transient = classify(status, code)
+    store = store_name(where)
+    told = _told(status, code, said)
     messages = {
-        "invalid-credentials": f"The access key or secret key was rejected by {where}",
-        "no-such-bucket": f"{what} at {where} failed: the bucket does not exist",
-        "access-denied": f"{what} at {where} was denied to these keys",
-        "slow-down": f"{where} asked to slow down while {what}",
+        "invalid-credentials": f"The access key or secret key was rejected by {store} "
+        f"while {what}{told}",
+        "no-such-bucket": f"{what} at {store} failed: the bucket does not exist{told}",
+        "access-denied": f"{what} at {store} was denied to these keys{told}",
+        "slow-down": f"{store} asked to slow down while {what}{told}",
     }
-    message = messages.get(reason, f"{what} at {where} failed: {code or status}")
+    message = messages.get(reason, f"{what} at {store} failed{told}")
     return S3Error(reason, message, transient=transient)
+
+
+def _told(status: int, code: str, said: str) -> str:
+    """` (HTTP 403 SignatureDoesNotMatch: the store's message)`, as much as is known."""
+    words = " ".join(said.split())[:300]
+    told = " ".join(part for part in (f"HTTP {status}" if status else "", code) if part)
+    told = f"{told}: {words}" if told and words else (told or words)
+    return f" ({told})" if told else ""
+
+
+def from_transport(error: BaseException, where: str, what: str) -> S3Error:
+    """An S3Error for a request to `where` that got no answer (no name, no listener, TLS,
+    a timeout), in words: none of the libraries' texts, which quote the URL they tried."""
+    failure = failure_of(error)
+    message = f"{what} at {store_name(where)} failed: {failure.words}"
+    return S3Error(failure.reason, message, transient=failure.transient)
 
 
 def from_boto(error: Exception, where: str, what: str) -> S3Error:
     """Translate a botocore failure of `what` (e.g. "listing bucket 'b'") at `where`."""
-    if isinstance(error, EndpointConnectionError | ConnectTimeoutError):
-        return S3Error("unreachable", f"{where} cannot be reached", transient=True)
-    if isinstance(error, ReadTimeoutError | ConnectionClosedError):
-        return S3Error("timeout", f"{where} stopped answering while {what}", transient=True)
     if not isinstance(error, ClientError):
-        text = str(error)
-        return S3Error("s3-error", f"{what} at {where} failed: {text}", transient=True)
-    code = error.response.get("Error", {}).get("Code", "")
+        return from_transport(error, where, what)
+    found = error.response.get("Error", {})
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    return from_status(status, code, where, what)
+    return from_status(status, found.get("Code", ""), where, what, found.get("Message", ""))
 
 
 BOTO_ERRORS = (BotoCoreError, ClientError)
@@ -118,29 +136,41 @@ BOTO_ERRORS = (BotoCoreError, ClientError)
 OBSTORE_ERRORS = (BaseError, FileNotFoundError)
 _STATUS = re.compile(r"status(?: code)?:? (\d{3})", re.IGNORECASE)
 _CODE = re.compile(r"<Code>([^<]+)</Code>")
+_MESSAGE = re.compile(r"<Message>([^<]+)</Message>")
 
 
 def from_obstore(error: Exception, where: str, bucket: str, key: str) -> S3Error:
     """Translate an obstore failure on `bucket`/`key` at `where`."""
-    text = str(error)
+    text, store = str(error), store_name(where)
     if isinstance(error, NotFoundError | FileNotFoundError) and "NoSuchBucket" not in text:
-        return S3Error("source-missing", f"{key!r} no longer exists in {bucket!r} at {where}")
+        return S3Error("source-missing", f"{key!r} no longer exists in {bucket!r} at {store}")
     if isinstance(error, PreconditionError):
         return S3Error("source-changed", f"{key!r} in {bucket!r} changed since it was planned")
     if isinstance(error, PermissionDeniedError | UnauthenticatedError) and not _CODE.search(text):
-        return S3Error("access-denied", f"Access to {key!r} in {bucket!r} at {where} was denied")
+        return S3Error("access-denied", f"Access to {key!r} in {bucket!r} at {store} was denied")
     code_match, status_match = _CODE.search(text), _STATUS.search(text)
     code = code_match.group(1) if code_match else _known_code(text)
     status = int(status_match.group(1)) if status_match else 0
+    said = _MESSAGE.search(text)
     if code == "NoSuchBucket":
-        return S3Error("no-such-bucket", f"The bucket {bucket!r} does not exist at {where}")
+        return S3Error("no-such-bucket", f"The bucket {bucket!r} does not exist at {store}")
     if code or status:
-        return from_status(status, code, where, f"copying {key!r} in {bucket!r}")
-    if "error sending request" in text or "Connect" in text:
-        return S3Error("unreachable", f"{where} cannot be reached", transient=True)
+        what = f"copying {key!r} in {bucket!r}"
+        return from_status(status, code, where, what, said.group(1) if said else "")
+    failure = failure_in_text(text)
+    if failure is not None:
+        return S3Error(
+            failure.reason,
+            f"copying {key!r} in {bucket!r} at {store} failed: {failure.words}",
+            transient=failure.transient,
+        )
     # Unknown failures may pass; the copy's attempts bound how often they are tried.
-    summary = text.splitlines()[0][:300] if text else type(error).__name__
-    return S3Error("s3-error", f"{key!r} in {bucket!r} at {where}: {summary}", transient=True)
+    # obstore's own text quotes the request it made, so only its kind is told.
+    return S3Error(
+        "s3-error",
+        f"copying {key!r} in {bucket!r} at {store} failed ({type(error).__name__})",
+        transient=True,
+    )
 
 
 def _known_code(text: str) -> str:

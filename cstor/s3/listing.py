@@ -18,11 +18,15 @@ import urllib3
 
 from cstor.domain.checksums import normalize_etag
 from cstor.s3.control import Endpoint, ListedObject, client
-from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto, from_status
+from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto, from_status, from_transport
+from cstor.s3.redaction import store_name
 from cstor.s3.tls import tls_context
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 PAGE_SIZE = 1000
+TIMEOUT = urllib3.Timeout(connect=10.0, read=60.0)
+"""A page of 1,000 keys takes a store well under a second; one silent for a minute is
+asked again once (`_pool`), then the listing fails instead of waiting for ever."""
 
 
 def _http() -> urllib3.PoolManager:
@@ -32,7 +36,10 @@ def _http() -> urllib3.PoolManager:
 @lru_cache(maxsize=2)
 def _pool(context: ssl.SSLContext) -> urllib3.PoolManager:
     return urllib3.PoolManager(
-        maxsize=8, retries=urllib3.Retry(total=3, backoff_factor=0.5), ssl_context=context
+        maxsize=8,
+        retries=urllib3.Retry(total=3, read=1, backoff_factor=0.5),
+        timeout=TIMEOUT,
+        ssl_context=context,
     )
 
 
@@ -58,10 +65,8 @@ def list_pages(
         except BOTO_ERRORS as error:
             raise from_boto(error, endpoint.url, what) from error
         except urllib3.exceptions.HTTPError as error:
-            # urllib3 has retried already: a store still away may be back later.
-            raise S3Error(
-                "unreachable", f"{endpoint.url} failed while {what}: {error}", transient=True
-            ) from error
+            # urllib3 has retried already. Its text quotes the presigned URL: not shown.
+            raise from_transport(error, endpoint.url, what) from error
         root = _parse(response, endpoint, what)
         page = [_listed(item) for item in root.iter(f"{_NS}Contents")]
         if page:
@@ -80,10 +85,13 @@ def _parse(response: urllib3.BaseHTTPResponse, endpoint: Endpoint, what: str) ->
         if response.status >= 300:
             raise from_status(response.status, "", endpoint.url, what) from error
         raise S3Error(
-            "s3-error", f"{endpoint.url} sent an unreadable listing while {what}", transient=True
+            "s3-error",
+            f"{store_name(endpoint.url)} sent an unreadable listing while {what}",
+            transient=True,
         ) from error
     if response.status >= 300:
-        raise from_status(response.status, root.findtext("Code") or "", endpoint.url, what)
+        code, said = root.findtext("Code") or "", root.findtext("Message") or ""
+        raise from_status(response.status, code, endpoint.url, what, said)
     return root
 
 

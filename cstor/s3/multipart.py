@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from cstor.domain.checksums import new_digest, normalize_etag
 from cstor.s3.checksums import REFUSALS, checksum_headers, header_name, mismatch
-from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto, from_status
+from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto, from_status, from_transport
 from cstor.s3.tls import tls_context
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _CODE = re.compile(rb"<Code>([^<]+)</Code>")
+_MESSAGE = re.compile(rb"<Message>([^<]+)</Message>")
 
 
 class JournaledUpload(msgspec.Struct, kw_only=True):
@@ -157,13 +158,13 @@ class Upload:
                 headers={**headers, "Content-Length": str(length)},
             )
         except urllib3.exceptions.HTTPError as error:
-            raise S3Error(
-                "timeout", f"{self.where} stopped answering while {what}: {error}", transient=True
-            ) from error
+            # Not the error's text: it may quote the presigned URL, good for an hour.
+            raise from_transport(error, self.where, what) from error
         if response.status != 200:
-            found = _CODE.search(response.data)
+            found, said = _CODE.search(response.data), _MESSAGE.search(response.data)
             code = found.group(1).decode(errors="replace") if found else ""
-            raise from_status(response.status, code, self.where, what)
+            message = said.group(1).decode(errors="replace") if said else ""
+            raise from_status(response.status, code, self.where, what, message)
         etag = normalize_etag(response.headers.get("ETag"))
         if etag != md5:
             raise S3Error(
@@ -241,7 +242,8 @@ class Upload:
                 Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
             )
         except BOTO_ERRORS as error:
-            log.warning("could not abort upload %s of %r: %s", self.upload_id, self.key, error)
+            failure = from_boto(error, self.where, f"aborting upload {self.upload_id}")
+            log.warning("could not abort an upload of %r: %s", self.key, failure)
 
 
 def abort_strays(client: S3Client, where: str, bucket: str, key: str) -> int:
@@ -259,6 +261,7 @@ def abort_strays(client: S3Client, where: str, bucket: str, key: str) -> int:
             try:
                 client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
             except BOTO_ERRORS as error:
-                log.warning("could not abort a stray upload of %r: %s", key, error)
+                failure = from_boto(error, where, "aborting a stray upload")
+                log.warning("could not abort a stray upload of %r: %s", key, failure)
             aborted += 1
     return aborted

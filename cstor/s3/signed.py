@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from cstor.domain.checksums import normalize_etag
 from cstor.s3.errors import S3Error
+from cstor.s3.redaction import store_name
 from cstor.s3.wire import WireClient, object_path
 
 _ETAG = re.compile(rb"<ETag>([^<]+)</ETag>")
@@ -49,6 +50,7 @@ async def copy_object(
         raise client.error(response, what)
     found = _ETAG.search(response.body)
     if found is None:
-        raise S3Error("s3-error", f"{what} at {client.endpoint.url}: no ETag came back")
+        where = store_name(client.endpoint.url)
+        raise S3Error("s3-error", f"{what} at {where}: no ETag came back")
     # Quotes come escaped, as &quot; or (rclone) &#34;.
     return normalize_etag(html.unescape(found.group(1).decode()))

@@ -15,17 +15,18 @@ import asyncio
 import hashlib
 import hmac
 import re
-import ssl
 import time
 from collections import deque
 from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
 from cstor.s3.control import Endpoint
-from cstor.s3.errors import S3Error, from_status
+from cstor.s3.errors import S3Error, from_status, from_transport
+from cstor.s3.redaction import store_name
 from cstor.s3.tls import tls_context
 
 _CODE = re.compile(rb"<Code>([^<]+)</Code>")
+_MESSAGE = re.compile(rb"<Message>([^<]+)</Message>")
 _BLANKS = re.compile("[ \t]+")
 _UNSIGNED = "UNSIGNED-PAYLOAD"
 _NO_BODY = frozenset({204, 304})
@@ -62,6 +63,7 @@ class WireClient:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) endpoint: {endpoint.url!r}")
         self.endpoint = endpoint
+        self._store = store_name(endpoint.url)
         self._tls = parts.scheme == "https"
         self._hostname = parts.hostname
         self._port = parts.port or (443 if self._tls else 80)
@@ -97,7 +99,9 @@ class WireClient:
         """The S3Error for an error answer to `what`."""
         found = _CODE.search(response.body)
         code = found.group(1).decode(errors="replace") if found else ""
-        return from_status(response.status, code, self.endpoint.url, what)
+        said = _MESSAGE.search(response.body)
+        message = said.group(1).decode(errors="replace") if said else ""
+        return from_status(response.status, code, self.endpoint.url, what, message)
 
     async def request(
         self,
@@ -108,7 +112,7 @@ class WireClient:
     ) -> Response:
         """Sign and send one request; kept-alive connections the server has closed are
         skipped (the request goes on the next one, or a new one)."""
-        what = f"{method} {path}"
+        what = _doing(method, path)
         head = self._head(method, path, headers, len(body))
         try:
             async with asyncio.timeout(self._timeout):
@@ -118,21 +122,22 @@ class WireClient:
                         return await self._exchange(connection, method, head, body)
                     except _Closed:
                         continue
-                return await self._exchange(await self._connect(), method, head, body)
+                return await self._exchange(await self._connect(what), method, head, body)
         except TimeoutError as error:
             raise S3Error(
-                "timeout", f"{self.endpoint.url} stopped answering ({what})", transient=True
+                "timeout", f"{self._store} stopped answering while {what}", transient=True
             ) from error
         except (OSError, _Closed, asyncio.IncompleteReadError) as error:
             raise S3Error(
-                "timeout", f"{self.endpoint.url} dropped the connection ({what})", transient=True
+                "timeout", f"{self._store} dropped the connection while {what}", transient=True
             ) from error
         except (ValueError, asyncio.LimitOverrunError) as error:  # not HTTP/1.x, or a length
             # that is not a number, or a header line longer than any store sends
             raise S3Error(
-                "s3-error", f"{self.endpoint.url} answered {what} with something other than "
-                f"HTTP/1.x: {error}", transient=True,
-            ) from error  # fmt: skip
+                "s3-error",
+                f"{self._store} answered something other than HTTP/1.x while {what}",
+                transient=True,
+            ) from error
 
     async def close(self) -> None:
         """Close the kept-alive connections."""
@@ -142,7 +147,7 @@ class WireClient:
             writer.close()
         await asyncio.gather(*(w.wait_closed() for w in writers), return_exceptions=True)
 
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _connect(self, what: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         try:
             async with asyncio.timeout(self._connect_timeout):
                 return await asyncio.open_connection(
@@ -151,16 +156,14 @@ class WireClient:
                     ssl=tls_context() if self._tls else None,
                     limit=1024 * 1024,
                 )
-        except ssl.SSLCertVerificationError as error:
+        except TimeoutError as error:
             raise S3Error(
-                "untrusted-certificate",
-                f"{self.endpoint.url} presented a TLS certificate that is not trusted "
-                f"({error.verify_message}); AWS_CA_BUNDLE names the CA certificates to trust",
+                "unreachable",
+                f"{what} at {self._store} failed: no connection could be made to it in time",
+                transient=True,
             ) from error
-        except (OSError, TimeoutError) as error:
-            raise S3Error(
-                "unreachable", f"{self.endpoint.url} cannot be reached", transient=True
-            ) from error
+        except OSError as error:  # no such name, refused, TLS (an SSLError is an OSError)
+            raise from_transport(error, self.endpoint.url, what) from error
 
     async def _exchange(
         self,
@@ -241,6 +244,12 @@ class WireClient:
                 key = hmac.new(key, part.encode(), hashlib.sha256).digest()
             self._scope_day, self._signing_key = day, key
         return self._signing_key
+
+
+def _doing(method: str, path: str) -> str:
+    """`reading /bucket/key`: the request in words, without its query string."""
+    verb = {"GET": "reading", "PUT": "writing", "HEAD": "looking up", "DELETE": "deleting"}
+    return f"{verb.get(method, method)} {path.partition('?')[0]}"
 
 
 def _fold(value: str) -> str:

@@ -1,0 +1,93 @@
+"""The last line of defence: what cstor shows or logs carries no signed request.
+
+A presigned URL (X-Amz-Credential, X-Amz-Signature) works for minutes for anyone who
+reads it, and libraries quote the URLs and headers they sent in their exceptions and
+log lines. The adapter words its own errors without them; `redact` is applied to
+every S3Error's message and to every service's log output as well, so that a library
+text that slips through still carries no query string, signature, credential scope,
+Authorization header, or user name and password in a URL.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import urlsplit
+
+HIDDEN = "(signed details removed)"
+"""What stands in for what was removed: a reader sees that something was there."""
+
+_URL = re.compile(r"\b(https?)://([^\s'\"<>()]+)", re.IGNORECASE)
+# A query string of a signed request, also where a library quotes a URL's path alone.
+_SIGNED_QUERY = re.compile(
+    r"\?[^\s'\"<>()]*(?:X-Amz-|Signature=|AWSAccessKeyId=|Credential=)[^\s'\"<>()]*",
+    re.IGNORECASE,
+)
+_SIGNED_PARAMETER = re.compile(
+    r"\b(?:X-Amz-(?:Credential|Signature|Security-Token|SignedHeaders|Algorithm|Date|Expires)"
+    r"|Signature|Credential|AWSAccessKeyId|SignedHeaders)\s*=\s*[^\s&,'\"<>()]*",
+    re.IGNORECASE,
+)
+# `Authorization: AWS4-HMAC-SHA256 ...` on a line, or 'Authorization': b'...' in a repr.
+_AUTHORIZATION = re.compile(
+    r"""['"]?\bAuthorization['"]?\s*[:=]\s*(?:b?'[^']*'|b?"[^"]*"|[^\r\n,}]*)""",
+    re.IGNORECASE,
+)
+_AMZ_HEADER = re.compile(
+    r"""['"]?\bx-amz-(?:security-token|content-sha256)['"]?\s*[:=]\s*(?:b?'[^']*'|b?"[^"]*"|[^\r\n,}]*)""",
+    re.IGNORECASE,
+)
+
+
+def redact(text: str) -> str:
+    """`text` with URLs cut to scheme, host, port and path, and any signed request's
+    query string, signing parameters and Authorization header replaced by `HIDDEN`."""
+    text = _URL.sub(_bare_url, text)
+    text = _SIGNED_QUERY.sub(HIDDEN, text)
+    text = _SIGNED_PARAMETER.sub(HIDDEN, text)
+    text = _AUTHORIZATION.sub(HIDDEN, text)
+    return _AMZ_HEADER.sub(HIDDEN, text)
+
+
+def _bare_url(match: re.Match[str]) -> str:
+    rest = match.group(2)
+    # No user name or password before the host, no query string or fragment after the path.
+    rest = rest.split("?", 1)[0].split("#", 1)[0]
+    authority, slash, path = rest.partition("/")
+    return f"{match.group(1)}://{authority.rpartition('@')[2]}{slash}{path}"
+
+
+def store_name(url: str) -> str:
+    """How an endpoint is named to people: scheme, host and port (no keys, no path)."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return redact(url)
+    if not parts.scheme or not host:
+        return redact(url)
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}:{port}" if port else f"{parts.scheme}://{host}"
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats a log record, its exception chain included, then redacts the text.
+
+    Chains are where libraries' own texts end up (urllib3 quotes the presigned URL it
+    failed to reach); redacting the formatted text covers every logger at once.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def redact_logs(logger: logging.Logger | None = None) -> None:
+    """Give every handler of `logger` (the root logger by default) a redacting formatter
+    that keeps its format."""
+    for handler in (logger or logging.getLogger()).handlers:
+        current = handler.formatter
+        if isinstance(current, RedactingFormatter):
+            continue
+        fmt = current._fmt if current is not None else None
+        datefmt = current.datefmt if current is not None else None
+        handler.setFormatter(RedactingFormatter(fmt, datefmt))
