@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -9,6 +10,8 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 import msgspec
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(ValueError):
@@ -33,6 +36,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     secrets_manager_prefix: str = "cstor/connections/"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # The reverse proxies in front of the api (addresses or CIDRs, comma-separated): only a
+    # request from one of them has its client read from X-Forwarded-For (the right-most
+    # address no trusted proxy wrote), as sign-in throttling counts it. Empty: none, and the
+    # client is whoever connected, whatever headers it sends.
+    trusted_proxies: str = ""
     stream_name: str = "CSTOR"
     # Failures of an event, for any reason but an outage, before its consumer records it
     # as a dead letter and goes on (cstor.deadletters).
@@ -57,6 +65,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Same store and keys on both sides: CopyObject up to this size, UploadPartCopy above.
     server_copy_threshold: int = 5 * 1024 * 1024 * 1024
     server_copy_part_size: int = 512 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        self.trusted_proxy_networks()  # a typo stops the start, naming the variable
+
+    def trusted_proxy_networks(self) -> list[IPNetwork]:
+        """CSTOR_TRUSTED_PROXIES as networks (an address is a network of one)."""
+        networks = []
+        for entry in filter(None, (e.strip() for e in self.trusted_proxies.split(","))):
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"CSTOR_TRUSTED_PROXIES: {entry!r} is not an IP address or a CIDR"
+                    " (like 10.0.0.5 or 10.0.0.0/24)"
+                ) from None
+        return networks
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
