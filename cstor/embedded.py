@@ -114,6 +114,7 @@ class EmbeddedServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=cwd,
+            env=_server_environment(),
             **_run_as(account),
             # Its own session: Ctrl-C reaches only us, and we stop servers in order.
             start_new_session=True,
@@ -217,6 +218,7 @@ class EmbeddedPostgres(EmbeddedServer):
                 cwd=self.pgdata,
                 check=False,
                 timeout=300,
+                env=_server_environment(),
                 **_run_as(account),
             )
         if result.returncode != 0:
@@ -389,6 +391,12 @@ def start_moto(port: int, *, log_path: Path | None = None) -> EmbeddedS3:
     server = EmbeddedS3("moto_server", argv, port, "testing", "testing", log_path=log_path)
     server.start()
     return server
+
+
+def _server_environment() -> dict[str, str]:
+    """Our environment less cstor's own settings: a server reads none of them, and
+    CSTOR_SECRET_KEY must reach no process that has no use for it."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("CSTOR_")}
 
 
 def _find_binary(name: str, package: str) -> Path:

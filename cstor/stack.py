@@ -22,6 +22,10 @@ from cstor.settings import Settings
 log = logging.getLogger(__name__)
 
 SERVICES = ("api", "projector", "planner", "transfer")
+# What opens connections' secrets (the api also signs its CSRF tokens with the key): only
+# the services that read or write those secrets get them. The projector folds events.
+SECRET_SETTINGS = ("CSTOR_SECRET_KEY", "CSTOR_SECRETS_MANAGER_SECRET_KEY")
+SERVICES_WITH_SECRETS = frozenset({"api", "planner", "transfer"})
 LOCAL_ADMIN = "admin@localhost"  # the embedded stack's own account (cstor.local_admin)
 
 
@@ -45,7 +49,7 @@ class ServiceProcesses:
         with open(logs / f"{label}.log", "ab") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "cstor", "service", service],
-                env={**os.environ, **self.settings.to_env()},
+                env=service_environment(service, self.settings),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -74,6 +78,16 @@ class ServiceProcesses:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def service_environment(service: str, settings: Settings) -> dict[str, str]:
+    """A service's environment: ours with the settings, less the secrets it has no use
+    for (a secret set in our own environment too)."""
+    env = {**os.environ, **settings.to_env()}
+    if service not in SERVICES_WITH_SECRETS:
+        for name in SECRET_SETTINGS:
+            env.pop(name, None)
+    return env
 
 
 @dataclass(frozen=True)
