@@ -25,7 +25,7 @@ PUBLIC = frozenset({("GET", "/api/v1/health"), ("POST", "/api/v1/users")})
 # Who may create a token: its owner's token, or their email and password (HTTP Basic).
 BASIC_SIGN_IN = frozenset({("POST", "/api/v1/tokens")})
 # Handler arguments that are not the request's query parameters.
-NOT_QUERY = frozenset({"self", "request", "data", "services", "owner", "user"})
+NOT_QUERY = frozenset({"self", "request", "data", "services", "owner", "user", "admin"})
 
 
 class FieldError(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,6 +49,7 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
 WHY = {
     400: "The request does not fit the schema; `errors` names the fields.",
     401: "No valid API token (`Authorization: Bearer <token>`).",
+    403: "Signed in, but not allowed: only admins may.",
     404: "No such resource among yours.",
     409: "It conflicts with the resource's state; `detail` says how.",
     413: "The request body is too large.",
@@ -79,6 +80,8 @@ def problem_statuses(method: str, path: str, handler: HTTPRouteHandler) -> list[
         statuses |= {401, 503}
     if (method, path) in BASIC_SIGN_IN:
         statuses.add(429)
+    if "admin" in handler.parsed_fn_signature.parameters:
+        statuses.add(403)
     return sorted(statuses)
 
 
