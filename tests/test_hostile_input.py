@@ -7,6 +7,7 @@ field is wrong. In-process on real Postgres, NATS and rclone S3 servers.
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -510,3 +511,25 @@ def test_a_size_too_large_for_postgres_is_refused_not_overflowed() -> None:
     with pytest.raises(Unprocessable, match="Smallest size"):
         parse_size("1e400", "Smallest size")
     assert parse_size("1.5 KiB", "Smallest size") == 1536
+
+
+def _cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        _cursor(f"2024-01-31T00:00:00|{uuid.UUID(int=1)}"),  # no time zone
+        _cursor(f"0001-01-01T00:00:00+05:00|{uuid.UUID(int=1)}"),  # before year 1 in UTC
+        _cursor(f"9999-12-31T23:59:59-05:00|{uuid.UUID(int=1)}"),  # after year 9999 in UTC
+        _cursor("2024-01-31T00:00:00+00:00"),
+        "%FF%FE",
+        "*" * 3000,
+    ],
+    ids=["naive", "year-0", "year-10000", "no-id", "not-base64", "long"],
+)
+async def test_a_cursor_this_api_did_not_hand_out_is_400(edge: Edge, cursor: str) -> None:
+    response = await edge.client.get(f"/api/v1/migrations?cursor={cursor}", headers=edge.rest)
+
+    assert_field_refused(response, "cursor", "start without one", source="query", status=400)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -138,11 +138,16 @@ def encode_cursor(created_at: datetime, migration_id: UUID) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """The creation time (in UTC) and id a cursor of encode_cursor holds; BadCursor if it is
+    not one: the time must name its zone and be a time Postgres and Python can both hold."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created_at, _, migration_id = raw.partition("|")
-        return datetime.fromisoformat(created_at), UUID(migration_id)
-    except (ValueError, UnicodeDecodeError) as error:
+        text, _, migration_id = raw.partition("|")
+        created_at = datetime.fromisoformat(text)
+        if created_at.tzinfo is None:
+            raise ValueError("a cursor's time names its zone")
+        return created_at.astimezone(UTC), UUID(migration_id)
+    except (ValueError, OverflowError) as error:  # UnicodeDecodeError is a ValueError
         raise BadCursor("cursor is not one this api handed out; start without one") from error
 
 

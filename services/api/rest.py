@@ -156,7 +156,9 @@ class MigrationController(Controller):
                 owner, cursor=cursor, limit=limit
             )
         except BadCursor as error:
-            raise ValidationException(str(error)) from None
+            raise ValidationException(
+                str(error), extra=[{"message": str(error), "key": "cursor", "source": "query"}]
+            ) from None
         headers = {}
         if next_cursor is not None:
             following = urlencode({"cursor": next_cursor, "limit": limit})
