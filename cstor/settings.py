@@ -36,6 +36,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     secrets_manager_prefix: str = "cstor/connections/"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Processes answering the api's requests: Python uses one core per process. With more
+    # than one, each is a worker of its own and the api's first process only runs the relay.
+    api_workers: int = 2
     # The reverse proxies in front of the api (addresses or CIDRs, comma-separated): only a
     # request from one of them has its client read from X-Forwarded-For (the right-most
     # address no trusted proxy wrote), as sign-in throttling counts it. Empty: none, and the

@@ -1,26 +1,63 @@
-"""Run the api under uvicorn until stopped."""
+"""Run the api under uvicorn until stopped: in this process, or in worker processes."""
 
 from __future__ import annotations
 
 import asyncio
 
+import anyio
 import uvicorn
 
+from cstor import bus
+from cstor.eventstore import Migrations
+from cstor.relay import OutboxRelay
 from cstor.settings import Settings
 from services.api.app import create_app
+from services.api.workers import WorkerPool, uvicorn_config
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
-    """Serve the api (and run the outbox relay) until ``stop`` is set."""
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.api_host,
-        port=settings.api_port,
-        log_level="warning",
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
+    """Serve the api (and run the outbox relay) until ``stop`` is set.
+
+    One worker (CSTOR_API_WORKERS=1) serves in this process, the relay in its lifespan.
+    More serve in worker processes of their own (services.api.workers) while this
+    process runs the relay, once, and starts again any worker that died.
+    """
+    if settings.api_workers <= 1:
+        await _serve_here(settings, stop)
+        return
+    workers = WorkerPool(settings)
+    workers.start()
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(_relay(settings, stop))
+            tasks.create_task(_supervise(workers, stop))
+    finally:
+        await anyio.to_thread.run_sync(workers.stop)
+
+
+async def _serve_here(settings: Settings, stop: asyncio.Event) -> None:
+    server = uvicorn.Server(uvicorn_config(create_app(settings), settings))
     serving = asyncio.create_task(server.serve())
     await stop.wait()
     server.should_exit = True
     await serving
+
+
+async def _relay(settings: Settings, stop: asyncio.Event) -> None:
+    """The outbox relay, as the api's lifespan runs it when the api is one process."""
+    migrations = Migrations(settings)
+    nc = await bus.connect(settings.nats_url, "cstor-api-relay")
+    try:
+        await bus.ensure_stream(nc.jetstream(), settings.stream_name)
+        relay = OutboxRelay(migrations, nc, settings.database_url, settings.stream_name)
+        await relay.run(stop)
+    finally:
+        await nc.drain()
+        migrations.close()
+
+
+async def _supervise(workers: WorkerPool, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        with anyio.move_on_after(1.0):
+            await stop.wait()
+        workers.restart_exited()
