@@ -4,6 +4,7 @@ doubles nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 import time
@@ -12,13 +13,17 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
 
+from cstor.domain.planning import Packet, PlannedObject
 from cstor.domain.transfer import object_id
 from cstor.embedded import EmbeddedS3
+from cstor.eventstore import CopyResult, Migrations, PlanTotals
+from cstor.settings import Settings
+from services.transfer.outcomes import OutcomeBatches
 from tests.stack import RunningCstor, s3_client_for, start_cstor
 
 MakeBucket = Callable[[EmbeddedS3], str]
@@ -172,3 +177,174 @@ def test_a_replica_killed_between_batches_of_a_packet_copies_and_counts_each_obj
         if match.group(1) == migration_id
     ]
     assert copied_after == [count - total]
+
+
+# -- the batches themselves, against the real event store (no copying) ----------------
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[tuple[Migrations, UUID]]:
+    """The event store, and a migration planned as one packet of ten objects."""
+    app = Migrations(Settings(database_url=database_url))
+    try:
+        migration_id = app.request(
+            name="batches", owner="test", source_connection_id=uuid4(), source_bucket="a",
+            source_prefix="", destination_connection_id=uuid4(), destination_bucket="b",
+            destination_prefix="",
+        )  # fmt: skip
+        migration = app.start_planning(migration_id)
+        packet = Packet(planned=[PlannedObject(key, 100, "etag") for key in PACKET])
+        app.plan_packet(migration, 0, packet, PlanTotals(packets=1, objects=len(PACKET)))
+        app.finish_planning(migration_id, PlanTotals(packets=1, objects=len(PACKET)))
+        yield app, migration_id
+    finally:
+        app.close()
+
+
+PACKET = [f"k{n}" for n in range(10)]
+OBJECTS = [(key, 1) for key in PACKET]  # each at its planned version
+
+
+def copied(key: str) -> CopyResult:
+    return CopyResult(key, size=100, checksum="md5:00")
+
+
+def batches_of(
+    app: Migrations, migration_id: UUID, expected: int = len(PACKET), **extra: Any
+) -> OutcomeBatches:
+    done, earlier = app.recorded_outcomes(migration_id, OBJECTS)
+    batches = OutcomeBatches(
+        app, migration_id, 0, OBJECTS, earlier=earlier, expected=expected - len(done), **extra
+    )
+    batches.start()
+    return batches
+
+
+def transactions(database_url: str, migration_id: UUID) -> list[int]:
+    """How many outcome events each transaction that recorded some wrote, in order."""
+    ids = [object_id(migration_id, key) for key in PACKET]
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT count(*) FROM cstor_events WHERE originator_id = ANY(%s)"
+            " AND originator_version = 2 GROUP BY xmin::text ORDER BY min(notification_id)",
+            (ids,),
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def closing(app: Migrations, migration_id: UUID) -> list[tuple[int, int, int]]:
+    """(copied, failed, bytes) of each Packet.Transferred event of the migration."""
+    found = []
+    for notification in app.notifications(0, 10_000):
+        event = app.mapper.to_domain_event(notification)
+        if type(event).__qualname__ == "Packet.Transferred":
+            found.append((event.copied, event.failed, event.bytes))  # type: ignore[attr-defined]
+    return found
+
+
+async def test_fast_outcomes_make_one_transaction_with_the_close(
+    store: tuple[Migrations, UUID], database_url: str
+) -> None:
+    # Given a delivery of the packet
+    app, migration_id = store
+    batches = batches_of(app, migration_id)
+
+    # When all ten outcomes come within a second
+    for key in PACKET:
+        batches.add(copied(key))
+        await asyncio.sleep(0.01)
+    assert await batches.finish(close=True)
+
+    # Then they and the close were one transaction
+    assert transactions(database_url, migration_id) == [10]
+    assert closing(app, migration_id) == [(10, 0, 1000)]
+
+
+async def test_slow_outcomes_are_recorded_a_second_after_the_first_waits_and_by_count(
+    store: tuple[Migrations, UUID], database_url: str
+) -> None:
+    # Given a delivery of the packet recording within 0.3 s, or by three
+    app, migration_id = store
+    batches = batches_of(app, migration_id, within=0.3, most=3)
+
+    # When two outcomes come, then nothing for a while
+    batches.add(copied("k0"))
+    batches.add(CopyResult("k1", reason="not-found", message="gone"))
+    await asyncio.sleep(0.2)
+    # Then they are not recorded yet, then are, together, within 0.3 s of the first
+    assert transactions(database_url, migration_id) == []
+    await asyncio.sleep(0.3)
+    assert transactions(database_url, migration_id) == [2]
+    assert closing(app, migration_id) == []  # the packet stays open
+
+    # When three come at once, then the last five, and the packet is finished
+    for key in PACKET[2:5]:
+        batches.add(copied(key))
+    await asyncio.sleep(0.1)
+    assert transactions(database_url, migration_id) == [2, 3]
+    for key in PACKET[5:]:
+        batches.add(copied(key))
+    assert await batches.finish(close=True)
+
+    # Then the packet's last outcomes went with its close, counting every batch
+    assert transactions(database_url, migration_id) == [2, 3, 5]
+    assert closing(app, migration_id) == [(9, 1, 900)]
+    assert (batches.mine.copied, batches.mine.failed) == (9, 1)
+
+
+async def test_a_delivery_after_a_crash_between_batches_records_only_the_rest_once(
+    store: tuple[Migrations, UUID], database_url: str
+) -> None:
+    # Given a delivery that recorded four outcomes in a batch, then died
+    app, migration_id = store
+    first = batches_of(app, migration_id, within=0.05)
+    for key in PACKET[:4]:
+        first.add(copied(key))
+    await asyncio.sleep(0.3)
+    first.add(copied(PACKET[4]))  # copied, never recorded
+    first.cancel()
+    assert transactions(database_url, migration_id) == [4]
+
+    # When the packet is delivered again
+    done, _ = app.recorded_outcomes(migration_id, OBJECTS)
+    assert done == set(PACKET[:4])
+    again = batches_of(app, migration_id)
+    for key in PACKET:
+        if key not in done:
+            again.add(copied(key))
+    assert await again.finish(close=True)
+
+    # Then the packet closes once, counting each object once
+    assert transactions(database_url, migration_id) == [4, 6]
+    assert closing(app, migration_id) == [(10, 0, 1000)]
+    assert again.mine.copied == 6
+
+
+async def test_two_deliveries_at_once_record_each_outcome_once_and_close_with_the_stores_count(
+    store: tuple[Migrations, UUID], database_url: str
+) -> None:
+    # Given two deliveries of the packet at once (a redelivery while the first still ran)
+    app, migration_id = store
+    first, second = batches_of(app, migration_id), batches_of(app, migration_id)
+
+    # When the first records three outcomes (two failures) before the second, which
+    # copied all ten, records and closes
+    first.add(copied("k0"))
+    for key in ("k1", "k2"):
+        first.add(CopyResult(key, reason="not-found", message="gone"))
+    assert await first.finish(close=False)
+    for key in PACKET:
+        second.add(copied(key))
+    assert await second.finish(close=True)
+
+    # Then each object has one outcome, and the close counts the first's failures
+    assert transactions(database_url, migration_id) == [3, 7]
+    assert closing(app, migration_id) == [(8, 2, 800)]
+    assert second.raced
+    assert second.mine.copied == 7
+
+    # And a third, late, finds the packet closed and records nothing
+    third = batches_of(app, migration_id, expected=len(PACKET) + 3)
+    third.add(copied("k9"))
+    assert not await third.finish(close=True)
+    assert closing(app, migration_id) == [(8, 2, 800)]
