@@ -433,6 +433,19 @@ async def test_the_estimate_form_refuses_a_limit_the_create_form_refuses(edge: E
     assert "Objects at a time: 0 is not a whole number from 1" in response.text
 
 
+@pytest.mark.parametrize("path", ["/api/v1/migrations", "/api/v1/migrations/estimate"])
+@pytest.mark.parametrize(
+    "instant", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"], ids=["after", "before"]
+)
+async def test_a_time_outside_the_years_1_to_9999_in_utc_is_422(
+    edge: Edge, path: str, instant: str
+) -> None:
+    # A migration recorded with it showed a 500 for its page (the time in UTC overflowed)
+    response = await edge.post_json(path, edge.migration(filters={"modified_after": instant}))
+
+    assert_field_refused(response, "filters.modified_after", "9999")
+
+
 # Bodies too big or too deep, refused before they are parsed -----------------------------
 
 

@@ -70,7 +70,12 @@ def checked_filters(filters: FiltersIn) -> dict[str, Any]:
 
 
 def _instant(name: str, value: str) -> str:
-    """An ISO 8601 date-time in UTC's terms when it names no zone."""
+    """An ISO 8601 date-time as UTC (taken as UTC when it names no zone).
+
+    In UTC because that is how every page shows it: a time whose UTC falls outside the
+    years 1 to 9999 (9999-12-31T23:59:59-05:00) cannot be shown, nor compared with
+    one that can.
+    """
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
@@ -78,4 +83,9 @@ def _instant(name: str, value: str) -> str:
             f"filters.{name}: {value[:64]!r} is not an ISO 8601 date-time"
             " (e.g. 2024-01-31T00:00:00Z)."
         ) from None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
+    try:
+        return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    except OverflowError:
+        raise InvalidRequest(
+            f"filters.{name}: {value[:64]!r} in UTC is not between the years 1 and 9999."
+        ) from None
