@@ -62,16 +62,24 @@ class ConnectionOut(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
+# A key is at most 1024 bytes, so a longer pattern matches none; a thousand patterns is
+# more than a person writes, and each costs the planner a match per listed key.
+Globs = Annotated[
+    list[Annotated[str, msgspec.Meta(max_length=1024)]], msgspec.Meta(max_length=1000)
+]
+Instant = Annotated[str, msgspec.Meta(max_length=64)]
+
+
 class FiltersIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Which source objects a migration covers, besides its prefix (all optional)."""
 
     # Glob patterns on the key below the source prefix.
-    include: list[str] = msgspec.field(default_factory=list)
-    exclude: list[str] = msgspec.field(default_factory=list)
+    include: Globs = msgspec.field(default_factory=list)
+    exclude: Globs = msgspec.field(default_factory=list)
     min_size: Annotated[int, msgspec.Meta(ge=0, le=BIGINT)] | None = None
     max_size: Annotated[int, msgspec.Meta(ge=0, le=BIGINT)] | None = None
-    modified_after: str | None = None  # ISO 8601, e.g. 2024-01-31T00:00:00Z
-    modified_before: str | None = None
+    modified_after: Instant | None = None  # ISO 8601, e.g. 2024-01-31T00:00:00Z
+    modified_before: Instant | None = None
 
 
 class LimitsIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -119,7 +127,7 @@ class MigrationCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     overwrite: Overwrite = "if-different"
     filters: FiltersIn = msgspec.field(default_factory=FiltersIn)
     # The copies' S3 storage class (STANDARD_IA, GLACIER_IR, ...); None: the destination's default.
-    storage_class: str | None = None
+    storage_class: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     limits: LimitsIn = LimitsIn()
 
 
