@@ -104,4 +104,7 @@ def basic_credentials(request: Request[Any, Any, Any]) -> tuple[str, str] | None
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:
+    """The address sign-in throttling counts: whoever connected, or, behind a proxy named
+    in CSTOR_TRUSTED_PROXIES, the client it forwarded for (uvicorn has put it in place:
+    services/api/workers.py); never an X-Forwarded-For that anyone else sent."""
     return request.client.host if request.client else "unknown"

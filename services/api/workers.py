@@ -34,12 +34,19 @@ _PR_SET_PDEATHSIG = 1
 
 def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
     """How every api process runs uvicorn, one process or many."""
+    trusted = [str(network) for network in settings.trusted_proxy_networks()]
     return uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",
         lifespan="on",
+        # Uvicorn's own default trusts X-Forwarded-For from 127.0.0.1, so anyone on the
+        # machine could pick the address sign-in throttling counts; only the proxies in
+        # CSTOR_TRUSTED_PROXIES are trusted (uvicorn then takes the right-most address none
+        # of them is, and X-Forwarded-Proto for the session cookie's Secure flag).
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted,
     )
 
 
