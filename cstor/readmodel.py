@@ -101,11 +101,27 @@ BEGIN
 END
 $$;
 
+-- Each change to a migration's row is announced, so that the api's workers, which
+-- remember rows for a moment (services.api.cache), forget the old one at once.
+CREATE OR REPLACE FUNCTION cstor_migration_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('cstor_migration_changed', (CASE TG_OP WHEN 'DELETE' THEN OLD.id
+        ELSE NEW.id END)::text);
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE TRIGGER migrations_view_changed AFTER UPDATE OR DELETE ON migrations_view
+    FOR EACH ROW EXECUTE FUNCTION cstor_migration_changed();
+
 CREATE TABLE IF NOT EXISTS projector_position (
     name text PRIMARY KEY,
     position bigint NOT NULL
 );
 """
+
+MIGRATION_CHANGED = "cstor_migration_changed"
+"""The NOTIFY channel naming each migration whose row changed (or went)."""
 
 THROUGHPUT_SPANS = (1, 60, 3600)
 """The spans of time, in seconds, the throughput series is kept in (see throughput_view)."""

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import psutil
+import psycopg
 import pytest
 
 from cstor.embedded import EmbeddedS3
+from tests.sessions import PASSWORD, api_token, csrf_field, new_email
 from tests.stack import RunningCstor, s3_client_for, start_cstor
 
 
@@ -86,3 +89,112 @@ def test_a_worker_that_dies_is_replaced(cstor: RunningCstor) -> None:
         pytest.fail(f"the dead worker was not replaced: {api_workers(cstor)}")
     for _ in range(10):
         assert cstor.api.get("/api/v1/health").status_code == 200
+
+
+def on_every_worker(cstor: RunningCstor, path: str, headers: dict[str, str]) -> list[int]:
+    """The statuses of ``path`` asked on 30 new connections, which the workers share."""
+    statuses = []
+    for _ in range(30):
+        with httpx.Client(base_url=str(cstor.api.base_url), headers=headers) as client:
+            statuses.append(client.get(path).status_code)
+    return statuses
+
+
+def test_a_revoked_token_and_an_ended_session_stop_working_on_every_worker_at_once(
+    cstor: RunningCstor,
+) -> None:
+    # Given two users, each with a token and a dashboard session, used through every
+    # worker (which now remember whose they are)
+    users = []
+    for _ in range(2):
+        email = new_email()
+        token = api_token(cstor.api, email)
+        session = sign_in_session(cstor, email)
+        users.append((email, {"Authorization": f"Bearer {token}"}, session))
+    for email, bearer, session in users:
+        for headers in (bearer, {"Cookie": f"cstor_session={session}"}):
+            with httpx.Client(base_url=str(cstor.api.base_url), headers=headers) as client:
+                for _ in range(10):
+                    assert client.get("/api/v1/me").json()["email"] == email
+            assert on_every_worker(cstor, "/api/v1/me", headers) == [200] * 30
+    email, bearer, session = users[0]
+
+    # When the first user's token is revoked and their session signed out
+    token_id = cstor.api.get("/api/v1/tokens", headers=bearer).json()[0]["id"]
+    assert cstor.api.delete(f"/api/v1/tokens/{token_id}", headers=bearer).status_code == 204
+    with httpx.Client(base_url=str(cstor.api.base_url)) as browser:
+        browser.cookies.set("cstor_session", session)
+        home = browser.get("/")
+        signed_out = browser.post(
+            "/sign-out", data={"_csrf_token": csrf_field(home.text)}, follow_redirects=False
+        )
+        assert signed_out.status_code == 303
+
+    # Then neither works on any worker, from the very next request on
+    assert on_every_worker(cstor, "/api/v1/me", bearer) == [401] * 30
+    assert (
+        on_every_worker(cstor, "/api/v1/me", {"Cookie": f"cstor_session={session}"}) == [401] * 30
+    )
+    # And the other user's still do
+    other_email, other_bearer, other_session = users[1]
+    assert on_every_worker(cstor, "/api/v1/me", other_bearer) == [200] * 30
+    other_cookie = {"Cookie": f"cstor_session={other_session}"}
+    assert on_every_worker(cstor, "/api/v1/me", other_cookie) == [200] * 30
+    with httpx.Client(base_url=str(cstor.api.base_url), headers=other_cookie) as client:
+        assert client.get("/api/v1/me").json()["email"] == other_email
+
+
+def sign_in_session(cstor: RunningCstor, email: str) -> str:
+    """A dashboard session of the user, signed in through the form."""
+    with httpx.Client(base_url=str(cstor.api.base_url)) as browser:
+        form = browser.get("/sign-in")
+        browser.post(
+            "/sign-in",
+            data={"email": email, "password": PASSWORD, "_csrf_token": csrf_field(form.text)},
+        )
+        session = browser.cookies.get("cstor_session")
+    assert session
+    return session
+
+
+def test_a_migration_changed_by_the_projector_is_seen_changed_on_every_worker_at_once(
+    cstor: RunningCstor,
+) -> None:
+    # Given a migration in the read models, read through every worker (which now
+    # remember its row), and another user
+    owner = cstor.api.get("/api/v1/me").json()["id"]
+    migration_id = uuid.uuid4()
+    with psycopg.connect(cstor.settings.database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO migrations_view (id, owner, name, status, source_connection_id,"
+            " source_bucket, source_prefix, destination_connection_id, destination_bucket,"
+            " destination_prefix, objects_copied, created_at, updated_at)"
+            " VALUES (%s, %s, 'seen', 'running', %s, 'src', '', %s, 'dst', '', 1, now(), now())",
+            (migration_id, owner, uuid.uuid4(), uuid.uuid4()),
+        )
+        path = f"/api/v1/migrations/{migration_id}"
+        mine = dict(cstor.api.headers)
+        assert set(totals_on_every_worker(cstor, path, mine)) == {("running", 1)}
+
+        # When the projector records more copies and the end (as it does, in SQL)
+        conn.execute(
+            "UPDATE migrations_view SET status = 'completed', objects_copied = 7 WHERE id = %s",
+            (migration_id,),
+        )
+
+        # Then every worker shows the new totals from the very next request on
+        assert set(totals_on_every_worker(cstor, path, mine)) == {("completed", 7)}
+    # And to anyone else it does not exist, on any worker
+    stranger = {"Authorization": f"Bearer {api_token(cstor.api)}"}
+    assert on_every_worker(cstor, path, stranger) == [404] * 30
+
+
+def totals_on_every_worker(
+    cstor: RunningCstor, path: str, headers: dict[str, str]
+) -> list[tuple[str, int]]:
+    seen = []
+    for _ in range(30):
+        with httpx.Client(base_url=str(cstor.api.base_url), headers=headers) as client:
+            state = client.get(path).json()
+            seen.append((state["status"], state["objects_copied"]))
+    return seen

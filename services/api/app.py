@@ -33,6 +33,7 @@ from services.api.accounts import ACCOUNT_CONTROLLERS
 from services.api.admin import admin_router
 from services.api.auth import provide_user
 from services.api.bucket_pages import BucketPages
+from services.api.credential_cache import CredentialCache
 from services.api.deps import Services
 from services.api.edge import MAX_BODY_BYTES, refuse_hostile_input
 from services.api.openapi import DocumentedProblems, openapi_config, swagger_assets
@@ -59,11 +60,16 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
             await conn.execute("SELECT pg_advisory_xact_lock(7366538)")
             await conn.execute(ACCOUNTS_SCHEMA)
         migrations = Migrations(settings)
+        credentials = CredentialCache(settings.database_url)
+        await credentials.start()
+        read_models = ReadModels(pool, settings.database_url)
+        read_models.start()
         app.state.services = Services(
             migrations=migrations,
             connections=ConnectionStore(pool, secret_store_for(settings)),
-            read_models=ReadModels(pool),
+            read_models=read_models,
             accounts=Accounts(pool),
+            credentials=credentials,
         )
         stop = asyncio.Event()
         tasks = []
@@ -81,6 +87,8 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
             await asyncio.gather(*tasks, return_exceptions=True)
             if nc is not None:
                 await nc.drain()
+            await credentials.close()
+            await read_models.close()
             await pool.close()
             migrations.close()
 

@@ -40,8 +40,7 @@ def expired_session_cookie() -> Cookie:
 
 async def page_user(request: Request[Any, Any, Any], services: Services) -> User:
     """The signed-in user of a dashboard page; pages send everyone else to sign in."""
-    session_id = request.cookies.get(SESSION_COOKIE)
-    user = await services.accounts.session_user(session_id) if session_id else None
+    user = await _session_user(services, request.cookies.get(SESSION_COOKIE))
     if user is None:
         raise NotSignedIn("Sign in to see this page.")
     request.state.user = user
@@ -57,8 +56,7 @@ async def provide_user(request: Request[Any, Any, Any], services: Services) -> U
 
 async def optional_page_user(request: Request[Any, Any, Any], services: Services) -> User | None:
     """The signed-in user, if any, for pages anyone may see (sign-in, sign-up)."""
-    session_id = request.cookies.get(SESSION_COOKIE)
-    user = await services.accounts.session_user(session_id) if session_id else None
+    user = await _session_user(services, request.cookies.get(SESSION_COOKIE))
     if user is not None:
         request.state.user = user
     return user
@@ -72,16 +70,17 @@ async def api_user(request: Request[Any, Any, Any], services: Services) -> User:
     """
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
-        user = await services.accounts.token_user(credentials.strip())
+        user = await services.credentials.user(
+            "token", credentials.strip(), services.accounts.token_user
+        )
         if user is None:
             raise NotSignedIn(
                 "That API token is not valid: it may have been revoked.",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
         return user
-    session_id = request.cookies.get(SESSION_COOKIE)
-    if session_id and request.method in SAFE_METHODS:
-        user = await services.accounts.session_user(session_id)
+    if request.method in SAFE_METHODS:
+        user = await _session_user(services, request.cookies.get(SESSION_COOKIE))
         if user is not None:
             return user
     raise NotSignedIn(
@@ -89,6 +88,13 @@ async def api_user(request: Request[Any, Any, Any], services: Services) -> User:
         " dashboard's Account page or with POST /api/v1/tokens.",
         headers={"WWW-Authenticate": "Bearer"},
     )
+
+
+async def _session_user(services: Services, session_id: str | None) -> User | None:
+    """The session's user (remembered for a moment: services.api.credential_cache)."""
+    if not session_id:
+        return None
+    return await services.credentials.user("session", session_id, services.accounts.session_user)
 
 
 def basic_credentials(request: Request[Any, Any, Any]) -> tuple[str, str] | None:

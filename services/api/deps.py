@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from cstor.accounts import Accounts, User
 from cstor.connections import ConnectionStore
 from cstor.eventstore import Migrations
+from services.api.credential_cache import CredentialCache
 from services.api.queries import ReadModels
 
 
@@ -18,6 +19,7 @@ class Services:
     connections: ConnectionStore
     read_models: ReadModels
     accounts: Accounts
+    credentials: CredentialCache
 
 
 async def provide_owner(user: User) -> str:

@@ -10,17 +10,33 @@ from uuid import UUID
 
 import asyncpg
 
-from cstor.readmodel import THROUGHPUT_SPANS
+from cstor.readmodel import MIGRATION_CHANGED, THROUGHPUT_SPANS
+from services.api.cache import NotifiedCache
 from services.api.schemas import LimitsIn, MigrationOut, ObjectOut, ObjectPage
 
 OBJECT_STATUSES = ("planned", "copied", "failed", "skipped")
 
 
 class ReadModels:
-    """What users see of migrations: the projector's tables, filtered to their owner."""
+    """What users see of migrations: the projector's tables, filtered to their owner.
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    With ``database_url``, a migration's row is remembered until the projector changes
+    it (services.api.cache): the progress poll, the page and the REST calls each read it.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, database_url: str = "") -> None:
         self.pool = pool
+        self._rows: NotifiedCache[UUID, tuple[str, MigrationOut]] | None = None
+        if database_url:
+            self._rows = NotifiedCache(database_url, MIGRATION_CHANGED, _migration_named)
+
+    def start(self) -> None:
+        if self._rows is not None:
+            self._rows.start()
+
+    async def close(self) -> None:
+        if self._rows is not None:
+            await self._rows.close()
 
     async def migrations(self, owner: str, limit: int = 100) -> list[MigrationOut]:
         rows = await self.pool.fetch(
@@ -91,10 +107,18 @@ class ReadModels:
         return [(row["name"], row["status"]) for row in rows]
 
     async def migration(self, owner: str, migration_id: UUID) -> MigrationOut | None:
-        row = await self.pool.fetchrow(
-            "SELECT * FROM migrations_view WHERE owner = $1 AND id = $2", owner, migration_id
-        )
-        return None if row is None else _migration(row)
+        """The migration, if it is the owner's."""
+        if self._rows is None:
+            found = await self._owner_and_migration(migration_id)
+        else:
+            found = await self._rows.get(
+                migration_id, lambda: self._owner_and_migration(migration_id)
+            )
+        return found[1] if found is not None and found[0] == owner else None
+
+    async def _owner_and_migration(self, migration_id: UUID) -> tuple[str, MigrationOut] | None:
+        row = await self.pool.fetchrow("SELECT * FROM migrations_view WHERE id = $1", migration_id)
+        return None if row is None else (row["owner"], _migration(row))
 
     async def objects(
         self,
@@ -149,6 +173,13 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         return created_at.astimezone(UTC), UUID(migration_id)
     except (ValueError, OverflowError) as error:  # UnicodeDecodeError is a ValueError
         raise BadCursor("cursor is not one this api handed out; start without one") from error
+
+
+def _migration_named(payload: str) -> list[UUID]:
+    try:
+        return [UUID(payload)]
+    except ValueError:
+        return []
 
 
 def _migration(row: asyncpg.Record) -> MigrationOut:

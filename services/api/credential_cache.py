@@ -1,0 +1,69 @@
+"""Who a session or an API token belongs to, remembered by each worker (services.api.cache).
+
+Every page and REST call starts by asking Postgres whose session or token came with it
+(and, for a token, writing when it was last used); under load that was a third of the
+api's queries. Answers are keyed by the secret's SHA-256 digest (what the tables keep)
+and its kind, so a session id is never taken for a token. Ending one (sign-out,
+revocation, a user deleted) stops it at once in every worker: a trigger on the sessions
+and api_tokens tables names the digest of each row deleted, or moved to another user,
+on the cache's channel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+from cstor.accounts import User
+from services.api.cache import NotifiedCache, install
+
+CHANNEL = "cstor_credentials_ended"
+Kind = Literal["session", "token"]
+
+TRIGGERS = f"""
+CREATE OR REPLACE FUNCTION cstor_credential_ended() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{CHANNEL}', encode(OLD.digest, 'hex'));
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE TRIGGER sessions_ended AFTER DELETE OR UPDATE OF digest, user_id, expires_at
+    ON sessions FOR EACH ROW EXECUTE FUNCTION cstor_credential_ended();
+CREATE OR REPLACE TRIGGER api_tokens_ended AFTER DELETE OR UPDATE OF digest, user_id
+    ON api_tokens FOR EACH ROW EXECUTE FUNCTION cstor_credential_ended();
+"""
+
+
+class CredentialCache:
+    """Sessions' and tokens' users, forgotten in every worker when they end."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self._users: NotifiedCache[tuple[Kind, bytes], User] = NotifiedCache(
+            database_url, CHANNEL, _keys_of_digest
+        )
+
+    async def start(self) -> None:
+        """Create the triggers (with the accounts tables there already), then listen."""
+        await install(self.database_url, TRIGGERS, lock=7366539)
+        self._users.start()
+
+    async def close(self) -> None:
+        await self._users.close()
+
+    async def user(
+        self, kind: Kind, secret: str, lookup: Callable[[str], Awaitable[User | None]]
+    ) -> User | None:
+        """The credential's user: remembered, or found by ``lookup`` (then remembered)."""
+        key = (kind, hashlib.sha256(secret.encode()).digest())
+        return await self._users.get(key, lambda: lookup(secret))
+
+
+def _keys_of_digest(payload: str) -> list[tuple[Kind, bytes]]:
+    try:
+        digest = bytes.fromhex(payload)
+    except ValueError:
+        return []
+    return [("session", digest), ("token", digest)]
