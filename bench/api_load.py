@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import httpx
 import msgspec
@@ -327,7 +328,13 @@ async def _load(target: Target, clients: int, seconds: float) -> Results:
 
 async def _client(target: Target, number: int, start: float, end: float, results: Results) -> None:
     rng = random.Random(number)
-    async with httpx.AsyncClient(base_url=target.base_url, timeout=30) as client:
+    # aiohttp, not httpx: the clients share the machine's cores with the api, and httpx
+    # spent 1.5 ms of CPU per request (aiohttp about a quarter of it).
+    connector = aiohttp.TCPConnector(limit=1)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(
+        target.base_url, connector=connector, timeout=timeout
+    ) as client:
         while time.monotonic() < end:
             for route, path, headers in _routes(target, rng):
                 began = time.monotonic()
@@ -343,14 +350,15 @@ async def _client(target: Target, number: int, start: float, end: float, results
                         results.examples.append(f"{route} {path}: {problem}")
 
 
-async def _get(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> str:
+async def _get(client: aiohttp.ClientSession, path: str, headers: dict[str, str]) -> str:
     """What went wrong with the request, or an empty string."""
     try:
-        response = await client.get(path, headers=headers)
-    except httpx.HTTPError as error:
+        async with client.get(path, headers=headers) as response:
+            body = await response.read()
+    except (aiohttp.ClientError, TimeoutError) as error:
         return f"{type(error).__name__}: {error}"
-    if response.status_code != 200:
-        return f"{response.status_code} {response.text[:200]}"
+    if response.status != 200:
+        return f"{response.status} {body[:200].decode(errors='replace')}"
     return ""
 
 
