@@ -5,6 +5,10 @@ in a thread. Whole objects and server-side copies go through `wire`, SigV4-signe
 HTTP/1.1 on the event loop; multipart sources stream through obstore (Rust,
 async), their parts going up as plain HTTP PUTs to presigned URLs: each measured
 fastest for its job (bench/datapath.py).
+
+Importing the adapter redacts the process's log records (`redaction.redact_logs`):
+what signs requests also sees to it that no signed request is logged, in whichever
+service loads it and however that service configures its logging.
 """
 
 from cstor.s3.control import (
@@ -21,6 +25,9 @@ from cstor.s3.errors import S3Error, classify
 from cstor.s3.listing import list_pages
 from cstor.s3.multipart import JournaledUpload, UploadJournal
 from cstor.s3.options import CopyHalted, CopyOptions
+from cstor.s3.redaction import redact_logs
+
+redact_logs()
 
 __all__ = [
     "Bucket",

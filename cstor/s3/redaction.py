@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 HIDDEN = "(signed details removed)"
@@ -70,24 +71,43 @@ def store_name(url: str) -> str:
     return f"{parts.scheme}://{host}:{port}" if port else f"{parts.scheme}://{host}"
 
 
-class RedactingFormatter(logging.Formatter):
-    """Formats a log record, its exception chain included, then redacts the text.
+def redact_logs() -> None:
+    """Redact every log record this process makes from now on, whoever then formats and
+    handles it (the services' basicConfig, Litestar's queue handler, uvicorn's).
 
-    Chains are where libraries' own texts end up (urllib3 quotes the presigned URL it
-    failed to reach); redacting the formatted text covers every logger at once.
+    A record factory rather than a formatter: Litestar replaces the root logger's
+    handlers when the api starts. Records are rewritten only where something had to be
+    removed (uvicorn's access formatter, say, needs its arguments as they came).
     """
+    make = logging.getLogRecordFactory()
+    if getattr(make, "redacts", False):
+        return
 
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+    def redacted(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        _redact_record(record)
+        return record
+
+    redacted.redacts = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(redacted)
 
 
-def redact_logs(logger: logging.Logger | None = None) -> None:
-    """Give every handler of `logger` (the root logger by default) a redacting formatter
-    that keeps its format."""
-    for handler in (logger or logging.getLogger()).handlers:
-        current = handler.formatter
-        if isinstance(current, RedactingFormatter):
-            continue
-        fmt = current._fmt if current is not None else None
-        datefmt = current.datefmt if current is not None else None
-        handler.setFormatter(RedactingFormatter(fmt, datefmt))
+_TRACEBACKS = logging.Formatter()
+
+
+def _redact_record(record: logging.LogRecord) -> None:
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format is the handler's to report, as ever
+        return
+    clean = redact(message)
+    if clean != message:
+        record.msg, record.args = clean, None
+    if record.exc_info and record.exc_info[1] is not None:
+        # Chains are where libraries' texts end up (urllib3 quotes the URL it tried).
+        text = _TRACEBACKS.formatException(record.exc_info)
+        clean = redact(text)
+        if clean != text:
+            record.exc_text = clean
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
