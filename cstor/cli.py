@@ -161,6 +161,7 @@ def _rotate_key(args: argparse.Namespace) -> int:
 
 
 def _rebuild_read_models(args: argparse.Namespace) -> int:
+    from cstor import outages
     from services.projector.rebuild import rebuild_from_store
 
     configured = Settings.from_env()
@@ -169,7 +170,14 @@ def _rebuild_read_models(args: argparse.Namespace) -> int:
         database_url=args.database_url or configured.database_url,
         nats_url=args.nats_url or configured.nats_url,
     )
-    done = asyncio.run(rebuild_from_store(settings))
+    try:
+        done = asyncio.run(rebuild_from_store(settings))
+    except Exception as error:
+        if not outages.is_outage(error):
+            raise
+        print(f"cstor: could not reach Postgres or NATS ({error}); nothing was changed",
+              file=sys.stderr)  # fmt: skip
+        return 1
     print(
         f"rebuilt the read models from {done.events} stored events; the projector goes on"
         f" after stream sequence {done.stream_sequence}"

@@ -25,7 +25,7 @@ import pytest
 from nats.js import JetStreamContext
 
 from cstor import bus, contracts, deadletters, readmodel
-from cstor.embedded import EmbeddedNats, EmbeddedS3
+from cstor.embedded import EmbeddedNats, EmbeddedS3, free_port
 from cstor.eventstore import Migrations
 from tests.sessions import PASSWORD, api_token, csrf_field, new_email
 from tests.stack import RunningCstor, s3_client_for, start_cstor
@@ -244,6 +244,24 @@ def test_rebuilding_the_read_models_applies_the_dead_letters_that_now_apply(
     with psycopg.connect(cstor.settings.database_url) as conn:
         names = {row[0] for row in conn.execute("SELECT name FROM migrations_view")}
     assert "refused" in names
+
+
+def test_rebuilding_without_nats_says_so_and_changes_nothing(database_url: str) -> None:
+    # Given a database, and no NATS where the settings say
+    env = {**os.environ, "CSTOR_DATABASE_URL": database_url,
+           "CSTOR_NATS_URL": f"nats://127.0.0.1:{free_port()}"}  # fmt: skip
+
+    # When the read models are rebuilt
+    done = subprocess.run(
+        [sys.executable, "-m", "cstor", "rebuild-read-models"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    # Then it says what is away, in a sentence, not a trace, and fails
+    assert done.returncode == 1
+    assert "could not reach Postgres or NATS" in done.stderr
+    assert "nothing was changed" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def _wait_for_table(conn: psycopg.Connection[Any], table: str) -> None:

@@ -14,12 +14,14 @@ shared: a projector left running waits, then goes on from the rebuilt position.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import anyio
 import asyncpg
+import nats
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
@@ -98,10 +100,18 @@ async def _fold_batch(conn: asyncpg.Connection, events: Sequence[contracts.Event
 
 async def rebuild_from_store(settings: Settings) -> Rebuilt:
     """Rebuild the read models of the Postgres and the stream `settings` name."""
-    pool = await readmodel.create_pool(settings.database_url, min_size=1, max_size=1)
-    nc = await bus.connect(settings.nats_url, "cstor-rebuild-read-models")
-    app = await anyio.to_thread.run_sync(Migrations, settings)
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        pool = await readmodel.create_pool(settings.database_url, min_size=1, max_size=1)
+        stack.push_async_callback(pool.close)
+        # Once, not for ever as a service would: a command says NATS is away and stops
+        # (its error, raised, is told by the command; the client need not log it too).
+        nc = await nats.connect(settings.nats_url, name="cstor-rebuild-read-models",
+                                allow_reconnect=False, max_reconnect_attempts=1,
+                                reconnect_time_wait=0.5, connect_timeout=5,
+                                error_cb=_ignore)  # fmt: skip
+        stack.push_async_callback(nc.close)
+        app = await anyio.to_thread.run_sync(Migrations, settings)
+        stack.callback(app.close)
         await readmodel.create_schema(pool)
         await deadletters.create_schema(pool)
         js = nc.jetstream()
@@ -114,10 +124,11 @@ async def rebuild_from_store(settings: Settings) -> Rebuilt:
 
         async with pool.acquire() as conn:
             return await rebuild(conn, stored, stream_end)
-    finally:
-        await nc.close()
-        await pool.close()
-        app.close()
+    raise AssertionError("unreachable")  # mypy: the exit stack may swallow exceptions
+
+
+async def _ignore(_: Exception) -> None:
+    pass
 
 
 def _stored_events(app: Migrations, after: int, limit: int) -> list[contracts.Event]:
