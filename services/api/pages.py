@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -441,12 +442,19 @@ async def _detail_page(
     status_code: int = 200,
 ) -> Template:
     migration = await commands.get_migration(services, owner, migration_id)
-    names = {c.id: c.name for c in await services.connections.list(owner)}
-    objects = await _objects_context(services, migration_id, status, cursor)
+    # The rest is read at once, not one after another: under load, each wait for Postgres
+    # is also a wait for the event loop's turn (the page's p50 was four times the poll's).
+    connections, objects, asked, speed = await asyncio.gather(
+        services.connections.list(owner),
+        _objects_context(services, migration_id, status, cursor),
+        _asked_for(services, migration_id),
+        _speed_context(services, migration),
+    )
+    names = {c.id: c.name for c in connections}
     return page(
         "migrations/detail.html",
         migration=migration,
-        asked=await _asked_for(services, migration_id),
+        asked=asked,
         finished=is_finished(migration),
         source=names.get(migration.source_connection_id, "(deleted connection)"),
         destination=names.get(migration.destination_connection_id, "(deleted connection)"),
@@ -454,7 +462,7 @@ async def _detail_page(
         error=error,
         status_code=status_code,
         **objects,
-        **await _speed_context(services, migration),
+        **speed,
     )
 
 
