@@ -58,10 +58,17 @@ class NotifiedCache(Generic[K, V]):
         if self._task is not None:
             await self._task
 
-    async def get(self, key: K, lookup: Callable[[], Awaitable[V | None]]) -> V | None:
-        """The remembered value, or what ``lookup`` finds (then remembered, if found)."""
+    async def get(
+        self,
+        key: K,
+        lookup: Callable[[], Awaitable[V | None]],
+        matches: Callable[[V], bool] | None = None,
+    ) -> V | None:
+        """The remembered value (if it ``matches``), or what ``lookup`` finds (then
+        remembered in its place, if found)."""
         listener, notifications = self._listener, self._notifications
-        if listener is not None and (found := self._values.get(key)) is not None:
+        found = self._values.get(key) if listener is not None else None
+        if found is not None and (matches is None or matches(found)):
             return found
         value = await lookup()
         # Kept only if the same connection listened all along and told of no change.

@@ -27,16 +27,21 @@ class ReadModels:
     def __init__(self, pool: asyncpg.Pool, database_url: str = "") -> None:
         self.pool = pool
         self._rows: NotifiedCache[UUID, tuple[str, MigrationOut]] | None = None
+        # A finished migration's chart, asked again and again with the same span of time.
+        self._charts: NotifiedCache[UUID, tuple[tuple[Any, ...], list[int]]] | None = None
         if database_url:
             self._rows = NotifiedCache(database_url, MIGRATION_CHANGED, _migration_named)
+            self._charts = NotifiedCache(database_url, MIGRATION_CHANGED, _migration_named)
 
     def start(self) -> None:
-        if self._rows is not None:
-            self._rows.start()
+        for cache in (self._rows, self._charts):
+            if cache is not None:
+                cache.start()
 
     async def close(self) -> None:
-        if self._rows is not None:
-            await self._rows.close()
+        for cache in (self._rows, self._charts):
+            if cache is not None:
+                await cache.close()
 
     async def migrations(self, owner: str, limit: int = 100) -> list[MigrationOut]:
         rows = await self.pool.fetch(
@@ -71,8 +76,24 @@ class ReadModels:
         """Bytes copied in each of ``bins`` equal spans of time from ``start`` to ``end``.
 
         Read from the projector's series, in the longest span no longer than a bin: a
-        few thousand rows at most, however many objects the migration has.
+        few thousand rows at most, however many objects the migration has. The last
+        answer is remembered until the migration's row changes: asked again for the same
+        span (a finished migration's end does not move), it is the same.
         """
+        if self._charts is None:
+            return await self._throughput(migration_id, start, end, bins)
+        asked = (start, end, bins)
+
+        async def read() -> tuple[tuple[Any, ...], list[int]]:
+            return asked, await self._throughput(migration_id, start, end, bins)
+
+        found = await self._charts.get(migration_id, read, matches=lambda kept: kept[0] == asked)
+        assert found is not None  # read() always finds
+        return found[1]
+
+    async def _throughput(
+        self, migration_id: UUID, start: datetime, end: datetime, bins: int
+    ) -> list[int]:
         first, last = start.timestamp(), max(end.timestamp(), start.timestamp() + 1)
         span = max(s for s in THROUGHPUT_SPANS if s == 1 or s <= (last - first) / bins)
         rows = await self.pool.fetch(
