@@ -356,10 +356,12 @@ class Migrations(Application[UUID]):
         close: bool = True,
         earlier: Tally | None = None,
     ) -> bool:
-        """Record objects' outcomes and, unless ``close`` is False, close the packet: one
-        transaction. ``earlier`` counts outcomes recorded before a pause.
+        """Record a batch of a packet's outcomes and, unless ``close`` is False, close the
+        packet: one transaction. ``earlier`` counts the packet's outcomes recorded before
+        this batch (earlier batches, or before a pause or a crash), which the close adds in.
 
-        Returns False when the outcomes were already recorded (a redelivered packet).
+        Returns False, recording nothing, when any of these outcomes or the close is
+        already recorded (another delivery of the packet got there first).
         """
         now = datetime.now(UTC)
         events: list[DomainEventProtocol[UUID]] = []

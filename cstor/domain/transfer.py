@@ -79,7 +79,8 @@ class ObjectTransfer(Aggregate):
 
 
 class Packet(Aggregate):
-    """A batch of planned objects that one transfer replica copies and records together."""
+    """A batch of planned objects that one transfer replica copies, recording their
+    outcomes as they come, then closes once (Transferred) with the counts of all."""
 
     @staticmethod
     def create_id(migration_id: UUID, sequence: int, **_: Any) -> UUID:
