@@ -79,16 +79,25 @@ class Switch:
         """Forward to another server from now on; kept-alive connections are closed, so
         that clients connect again (to it)."""
         self.upstream = port
-        for sock in self.held:
-            sock.close()
-        self.held.clear()
+        self._drop()
 
     def down(self) -> None:
         """Close the port: connections are refused from now on."""
         self.mode = "down"
+        # shutdown first: close alone leaves the port listening while accept() waits on it.
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
+        self._drop()
+
+    def _drop(self) -> None:
+        # shutdown, not just close: it wakes the pumps blocked reading, and the peers
+        # see the connection end at once.
         for sock in self.held:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+        self.held.clear()
 
     def _accept(self) -> None:
         while True:
