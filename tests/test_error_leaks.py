@@ -12,21 +12,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import nats
+import obstore
 import psycopg
 import pytest
+from obstore.store import S3Store
 from psycopg import sql
 
+from cstor import s3
 from cstor.embedded import EmbeddedS3, free_port, start_rclone_s3
+from cstor.s3 import wire
+from cstor.s3.errors import OBSTORE_ERRORS, from_obstore
 from tests.conftest import (
     DESTINATION_ACCESS_KEY,
     DESTINATION_SECRET_KEY,
@@ -36,6 +42,9 @@ from tests.conftest import (
 from tests.sessions import PASSWORD, api_token, csrf_field, new_email
 from tests.stack import RunningCstor, s3_client_for, start_cstor
 from tests.test_wire import self_signed_certificate
+
+if TYPE_CHECKING:
+    from obstore.store import S3Credential
 
 OTHER_ACCESS_KEY, OTHER_SECRET_KEY = "OTHERACCESSKEY03", "other-secret-003"
 WRONG_SECRET_KEY = "wrong-secret-0004"
@@ -257,7 +266,7 @@ async def _stream_text(cstor: RunningCstor) -> str:
 def _stored_text(database_url: str) -> str:
     """Every row of the event store and the read models (not the connections, which keep
     their access key ids, and their secrets encrypted), as text."""
-    texts = []
+    texts: list[str] = []
     with psycopg.connect(database_url) as conn:
         tables = [
             row[0]
@@ -446,3 +455,105 @@ def _bucket_with(server: EmbeddedS3, objects: dict[str, bytes]) -> str:
     for key, body in objects.items():
         client.put_object(Bucket=name, Key=key, Body=body)
     return name
+
+
+# The adapter's own paths, one by one -----------------------------------------------
+
+
+@pytest.fixture
+def failing(s3_source: EmbeddedS3, tls_store: EmbeddedS3) -> dict[str, tuple[s3.Endpoint, str]]:
+    """Endpoints that fail each in its own way, with the words that must say how."""
+
+    def at(url: str, secret: str = SOURCE_SECRET_KEY) -> s3.Endpoint:
+        return s3.Endpoint(url=url, access_key=SOURCE_ACCESS_KEY, secret_key=secret)
+
+    return {
+        "down": (at(f"http://127.0.0.1:{free_port()}"), "connection refused"),
+        "no such name": (at("http://nonexistent.invalid"), "does not resolve"),
+        "not TLS": (at(s3_source.endpoint.replace("http:", "https:")), "does not answer in TLS"),
+        "untrusted": (at(tls_store.endpoint), "certificate is not trusted"),
+        "wrong secret": (at(s3_source.endpoint, WRONG_SECRET_KEY), "SignatureDoesNotMatch"),
+    }
+
+
+async def test_every_data_path_words_its_failures(
+    failing: dict[str, tuple[s3.Endpoint, str]], s3_source: EmbeddedS3
+) -> None:
+    # Given an object at the source
+    bucket = _bucket_with(s3_source, {"k": b"data"})
+    for fault, (endpoint, words) in failing.items():
+        # When it is read, listed and written by each of the adapter's clients
+        errors: list[s3.S3Error] = []
+        for attempt in _data_paths(endpoint, bucket):
+            with pytest.raises(s3.S3Error) as raised:
+                await attempt()
+            errors.append(raised.value)
+
+        # Then each says what happened in words, and nothing that signs a request
+        for error in errors:
+            assert words in str(error), (fault, str(error))
+            assert leaks(str(error)) == [], (fault, str(error))
+
+
+def _data_paths(endpoint: s3.Endpoint, bucket: str) -> list[Callable[[], Coroutine[Any, Any, Any]]]:
+    """Reading `k` (lean client, obstore), writing, listing: each to raise S3Error."""
+
+    async def get() -> None:
+        client = wire.WireClient(endpoint)
+        response = await client.get(bucket, "k", {})
+        if response.status != 200:  # any answer comes back; the copier words it so
+            raise client.error(response, f"reading 'k' in {bucket!r}")
+
+    async def put() -> None:
+        await wire.WireClient(endpoint).put(bucket, "new", {}, b"new")
+
+    async def listing() -> None:
+        await asyncio.to_thread(lambda: next(s3.list_pages(endpoint, bucket)))
+
+    async def read_stream() -> None:
+        await _obstore_get(endpoint, bucket, "k")
+
+    return [get, put, listing, read_stream]
+
+
+async def _obstore_get(endpoint: s3.Endpoint, bucket: str, key: str) -> None:
+    """A GET through obstore, as multipart copies read their sources."""
+    credential: S3Credential = {
+        "access_key_id": endpoint.access_key,
+        "secret_access_key": endpoint.secret_key,
+        "token": None,
+        "expires_at": None,
+    }
+    store = S3Store(
+        bucket,
+        config={"endpoint": endpoint.url, "region": endpoint.region},
+        client_options={"allow_http": True},
+        retry_config={"max_retries": 0},
+        credential_provider=lambda: credential,
+    )
+    try:
+        await obstore.get_async(store, key)
+    except OBSTORE_ERRORS as error:
+        raise from_obstore(error, endpoint.url, bucket, key) from error
+
+
+def test_a_logged_chain_carries_no_signed_url(caplog: pytest.LogCaptureFixture) -> None:
+    # Given a listing that failed: urllib3's error under it quotes the presigned URL
+    endpoint = s3.Endpoint(
+        url=f"http://127.0.0.1:{free_port()}",
+        access_key=SOURCE_ACCESS_KEY,
+        secret_key=SOURCE_SECRET_KEY,
+    )
+    with pytest.raises(s3.S3Error) as raised:
+        next(s3.list_pages(endpoint, "bucket"))
+    assert "X-Amz-Signature" in str(raised.value.__cause__)
+
+    # When a service logs it with its chain, as cstor.bus logs a failed handler
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("services.planner").error("planning failed", exc_info=raised.value)
+        logging.getLogger("urllib3.connectionpool").warning("retrying %s", "/b?X-Amz-Signature=1")
+
+    # Then neither the chain nor a library's own line carries it
+    assert "planning failed" in caplog.text
+    assert "connection refused" in caplog.text.lower()
+    assert leaks(caplog.text) == []

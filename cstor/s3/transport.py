@@ -121,9 +121,10 @@ _TEXT_CLUES: tuple[tuple[re.Pattern[str], Failure], ...] = (
     (re.compile(r"connection refused", re.I), REFUSED),
     (re.compile(r"certificate|unknownissuer|invalid peer", re.I),
      Failure("untrusted-certificate", TRUST.format("as the TLS library says"), False)),
-    (re.compile(r"wrong version number|invalid content type|corrupt message|tls", re.I),
+    (re.compile(r"wrong.version.number|invalid ?content ?type|corrupt ?message", re.I),
      NOT_TLS),
-    (re.compile(r"timed? ?out|timeout|deadline", re.I), SILENT),
+    # Not obstore's "retry_timeout: 60s", which every one of its errors quotes.
+    (re.compile(r"timed? ?out|(?<!retry_)timeout|deadline has elapsed", re.I), SILENT),
     (re.compile(r"connection (reset|closed|aborted)|broken pipe|incomplete ?message"
                 r"|unexpected eof", re.I), DROPPED),
 )  # fmt: skip
