@@ -89,7 +89,7 @@ class Target:
 
     base_url: str
     token: str
-    session: str
+    cookies: str  # a signed-in browser's: its session, its CSRF token
     live_id: str
     finished_id: str
 
@@ -150,7 +150,7 @@ def _prepare(
     """Sign in (token and session), start the live migration, seed the finished one."""
     password = sign_in_local_admin(api, settings.data_dir)
     token = api.headers["Authorization"].removeprefix("Bearer ")
-    session = _session_cookie(str(api.base_url), password)
+    cookies = _browser_cookies(str(api.base_url), password)
     owner = api.get("/api/v1/me").json()["id"]
     connections = [_connection(api, server) for server in (source, dest)]
     # Slow enough to be still copying when the load ends: about three times as long.
@@ -173,10 +173,10 @@ def _prepare(
     finished_id = asyncio.run(_seed_read_models(settings.database_url, owner, args.objects))
     print(f"seeded {args.objects:,} objects in {time.perf_counter() - started:.1f} s")
     _wait_copying(api, live_id)
-    return Target(str(api.base_url).rstrip("/"), token, session, live_id, str(finished_id))
+    return Target(str(api.base_url).rstrip("/"), token, cookies, live_id, str(finished_id))
 
 
-def _session_cookie(base_url: str, password: str) -> str:
+def _browser_cookies(base_url: str, password: str) -> str:
     """A dashboard session, signed in through the sign-in form as a browser would."""
     with httpx.Client(base_url=base_url, timeout=60) as browser:
         form = browser.get("/sign-in")
@@ -190,7 +190,8 @@ def _session_cookie(base_url: str, password: str) -> str:
         session = browser.cookies.get("cstor_session")
         if not session:
             raise SystemExit("signing in to the dashboard gave no session cookie")
-        return session
+        # The browser's cookies as it sends them back: the session and the CSRF token's.
+        return "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
 
 
 def _connection(api: httpx.Client, server: embedded.EmbeddedS3) -> str:
@@ -298,7 +299,7 @@ def _key(n: int) -> str:
 def _routes(target: Target, rng: random.Random) -> list[tuple[str, str, dict[str, str]]]:
     """One round of a client: (route, path, headers), on one of the two migrations."""
     migration = rng.choice((target.live_id, target.finished_id))
-    page = {"Cookie": f"cstor_session={target.session}"}
+    page = {"Cookie": target.cookies}
     poll = page | {"HX-Request": "true", "HX-Current-URL": f"/migrations/{migration}"}
     rest = {"Authorization": f"Bearer {target.token}"}
     prefix = f"{rng.randrange(100):02d}/album-{rng.randrange(10)}"
