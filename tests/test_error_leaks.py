@@ -33,6 +33,7 @@ from cstor import s3
 from cstor.embedded import EmbeddedS3, free_port, start_rclone_s3
 from cstor.s3 import wire
 from cstor.s3.errors import OBSTORE_ERRORS, from_obstore
+from cstor.s3.redaction import redact, store_name
 from tests.conftest import (
     DESTINATION_ACCESS_KEY,
     DESTINATION_SECRET_KEY,
@@ -557,3 +558,33 @@ def test_a_logged_chain_carries_no_signed_url(caplog: pytest.LogCaptureFixture) 
     assert "planning failed" in caplog.text
     assert "connection refused" in caplog.text.lower()
     assert leaks(caplog.text) == []
+
+
+# The last resort, without a server --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Max retries exceeded with url: /b?list-type=2&X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        f"&X-Amz-Credential={SOURCE_ACCESS_KEY}%2F20261203%2Fus-east-1%2Fs3%2Faws4_request"
+        "&X-Amz-Signature=46572021698d (Caused by NewConnectionError)",
+        f"PUT http://127.0.0.1:9000/b/k?partNumber=1&uploadId=x&AWSAccessKeyId={SOURCE_ACCESS_KEY}"
+        "&Signature=abc%3D&Expires=1",
+        f"headers: {{'Authorization': b'AWS4-HMAC-SHA256 Credential={SOURCE_ACCESS_KEY}/2026"
+        "1203/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=ab12'}",
+        f"Authorization: AWS4-HMAC-SHA256 Credential={SOURCE_ACCESS_KEY}/x, Signature=ab12",
+        f"Could not connect to http://{SOURCE_ACCESS_KEY}:{SOURCE_SECRET_KEY}@store.invalid/b",
+    ],
+)
+def test_redaction_leaves_no_signed_request_in_words(text: str) -> None:
+    assert leaks(redact(text)) == []
+
+
+def test_redaction_keeps_the_words_that_help() -> None:
+    # What failed, where, and the store's own code stay readable
+    text = "listing bucket 'b' at http://127.0.0.1:9000 failed (HTTP 403 AccessDenied: no)"
+    assert redact(text) == text
+    assert store_name(f"https://{SOURCE_ACCESS_KEY}:x@s3.example.com:9000/p?q=1") == (
+        "https://s3.example.com:9000"
+    )
