@@ -103,6 +103,7 @@ class Results:
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     examples: list[str] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)
+    spread: list[int] = field(default_factory=list)
 
 
 def _seed_files(folder: Path, count: int, size: int) -> None:
@@ -322,7 +323,8 @@ async def _load(target: Target, clients: int, seconds: float) -> Results:
     start = time.monotonic() + WARM_UP_SECONDS
     end = start + seconds
     loads = [_client(target, n, start, end, results) for n in range(clients)]
-    await asyncio.gather(_cpu_during(start, end, results), *loads)
+    port = int(target.base_url.rsplit(":", 1)[1])
+    await asyncio.gather(_cpu_during(start, end, port, results), *loads)
     results.seconds = seconds
     return results
 
@@ -363,13 +365,28 @@ async def _get(client: aiohttp.ClientSession, path: str, headers: dict[str, str]
     return ""
 
 
-async def _cpu_during(start: float, end: float, results: Results) -> None:
+async def _cpu_during(start: float, end: float, port: int, results: Results) -> None:
     """The CPU seconds each of the stack's programs (and this bench) used from start to end."""
     await asyncio.sleep(start - time.monotonic())
     before = _cpu_by_program()
+    results.spread = _connections_per_api_process(port)
     await asyncio.sleep(end - time.monotonic())
     after = _cpu_by_program()
     results.cpu = {name: after[name] - before.get(name, 0.0) for name in after}
+
+
+def _connections_per_api_process(port: int) -> list[int]:
+    """How many of the clients' connections each api process holds (the kernel spreads
+    them over the workers; one holding more answers each of them later)."""
+    counts = []
+    for process in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if _program(process) != "api":
+                continue
+            held = [c for c in process.net_connections() if c.status == "ESTABLISHED"]
+            if mine := [c for c in held if c.laddr.port == port]:
+                counts.append(len(mine))
+    return sorted(counts, reverse=True)
 
 
 def _cpu_by_program() -> dict[str, float]:
@@ -431,6 +448,7 @@ def _report(
         "CPU seconds used during the load: "
         + ", ".join(f"{name} {seconds:.1f}" for name, seconds in busy if seconds >= 0.05)
     )
+    print(f"the clients' connections held by each api process: {results.spread}")
     print(
         f"the live migration during the load: {live['status']},"
         f" {live['objects_copied']}/{live['objects_planned']} objects copied"
