@@ -442,7 +442,12 @@ def test_a_migration_whose_stores_go_away_records_words(
     source_switch.down()
     cstor.services.restart_exited()
 
-    # Then the planner tries again, saying why in its log
+    # Then retrying the failed copies of the earlier migration is refused, saying why
+    retried = cstor.api.post(f"/api/v1/migrations/{copying}/retry-failed")
+    assert retried.status_code == 422, retried.text
+    assert "connection refused" in retried.json()["detail"]
+
+    # And the planner tries again, saying why in its log
     log = cstor.settings.data_dir / "logs" / "planner.log"
     wait_for(lambda: "connection refused" in log.read_text(), 150, "the planner's retry")
     assert cstor.api.get(f"/api/v1/migrations/{waiting}").json()["status"] != "failed"

@@ -144,3 +144,5 @@ async def retry_failed(services: Services, owner: str, migration_id: UUID) -> in
         raise Conflict(str(error)) from None
     except IntegrityError:
         raise Conflict("The failures changed while retrying them; try again.") from None
+    except s3.S3Error as error:  # the source is listed for what it holds now
+        raise Unprocessable(f"The failed objects cannot be retried: {error}") from None
