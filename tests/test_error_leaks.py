@@ -31,7 +31,8 @@ from psycopg import sql
 
 from cstor import s3
 from cstor.embedded import EmbeddedS3, free_port, start_rclone_s3
-from cstor.s3 import wire
+from cstor.s3 import multipart, wire
+from cstor.s3.control import client
 from cstor.s3.errors import OBSTORE_ERRORS, from_obstore
 from cstor.s3.redaction import redact, store_name
 from tests.conftest import (
@@ -563,6 +564,34 @@ def test_a_logged_chain_carries_no_signed_url(caplog: pytest.LogCaptureFixture) 
     assert "planning failed" in caplog.text
     assert "connection refused" in caplog.text.lower()
     assert leaks(caplog.text) == []
+
+
+def test_a_part_upload_to_a_store_gone_says_so_in_words(
+    source_switch: Switch, other_keys: EmbeddedS3, s3_source: EmbeddedS3
+) -> None:
+    # Given a multipart upload open at a store (parts go up to presigned URLs)
+    bucket = _bucket_with(s3_source, {})
+    endpoint = s3.Endpoint(
+        url=source_switch.endpoint, access_key=SOURCE_ACCESS_KEY, secret_key=SOURCE_SECRET_KEY
+    )
+    upload = multipart.Upload.create(
+        client(endpoint), multipart.http_pool(2), endpoint.url, bucket, "large", {}
+    )
+    part = [memoryview(b"p" * 1024)]
+
+    # When the store refuses the keys, then goes down, as a part goes up
+    for fault, words in (("refused", "InvalidAccessKeyId"), ("down", "connection refused")):
+        if fault == "refused":
+            source_switch.forward_to(other_keys.port)
+        else:
+            source_switch.down()
+        with pytest.raises(s3.S3Error) as raised:
+            upload.put_part(1, part)
+
+        # Then the error says so in words, not with the presigned URL it was sent to
+        assert words in str(raised.value), str(raised.value)
+        assert "uploading part 1 of 'large'" in str(raised.value)
+        assert leaks(str(raised.value)) == []
 
 
 # The last resort, without a server --------------------------------------------------
