@@ -38,7 +38,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_port: int = 8000
     # Processes answering the api's requests: Python uses one core per process. With more
     # than one, each is a worker of its own and the api's first process only runs the relay.
-    api_workers: int = 2
+    # One more than the cores: the kernel hands each worker its share of the keep-alive
+    # connections by a hash, unevenly, and a worker with more can then use the time
+    # another leaves (bench/api_load.py on 2 cores: p95 226-282 ms with 3, 272-475 with 2).
+    api_workers: int = 3
     # The reverse proxies in front of the api (addresses or CIDRs, comma-separated): only a
     # request from one of them has its client read from X-Forwarded-For (the right-most
     # address no trusted proxy wrote), as sign-in throttling counts it. Empty: none, and the
