@@ -16,7 +16,13 @@ from __future__ import annotations
 
 import re
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    ParamValidationError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from obstore.exceptions import (
     BaseError,
     NotFoundError,
@@ -124,13 +130,22 @@ def from_transport(error: BaseException, where: str, what: str) -> S3Error:
 
 def from_boto(error: Exception, where: str, what: str) -> S3Error:
     """Translate a botocore failure of `what` (e.g. "listing bucket 'b'") at `where`."""
-    if not isinstance(error, ClientError):
+    if isinstance(error, HTTPClientError | BotoConnectionError):  # botocore's: no answer came
         return from_transport(error, where, what)
+    if isinstance(error, ParamValidationError):  # says which parameter, and nothing signed
+        # Its last line names the parameter; the regex it must match helps nobody.
+        said = _REGEX.sub("", str(error).splitlines()[-1])[:200]
+        return S3Error("invalid-request", f"{what} at {store_name(where)} failed: {said}")
+    if not isinstance(error, ClientError):
+        # Other botocore errors quote the request they could not make: only the kind is told.
+        name = type(error).__name__
+        return S3Error("s3-error", f"{what} at {store_name(where)} failed ({name})", transient=True)
     found = error.response.get("Error", {})
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
     return from_status(status, found.get("Code", ""), where, what, found.get("Message", ""))
 
 
+_REGEX = re.compile(r":[^:]*must match the regex.*$")
 BOTO_ERRORS = (BotoCoreError, ClientError)
 # obstore raises the builtin FileNotFoundError, not its NotFoundError, for a missing object.
 OBSTORE_ERRORS = (BaseError, FileNotFoundError)

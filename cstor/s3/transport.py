@@ -29,10 +29,14 @@ class Failure(NamedTuple):
     transient: bool
 
 
-NAME_UNKNOWN = Failure("unreachable", "its host name does not resolve (DNS)", True)
-REFUSED = Failure("unreachable", "nothing accepts connections there (connection refused)", True)
+NAME_UNKNOWN = Failure("unreachable", "it cannot be reached: its host name does not resolve", True)
+REFUSED = Failure(
+    "unreachable", "it cannot be reached: nothing accepts connections (connection refused)", True
+)
 NO_ROUTE = Failure("unreachable", "it cannot be reached over the network", True)
-CONNECT_TIMEOUT = Failure("unreachable", "no connection could be made to it in time", True)
+CONNECT_TIMEOUT = Failure(
+    "unreachable", "it cannot be reached: no connection was made in time", True
+)
 SILENT = Failure("timeout", "it stopped answering (timed out)", True)
 DROPPED = Failure("timeout", "it closed the connection before answering", True)
 NOT_TLS = Failure(

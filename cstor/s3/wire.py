@@ -24,6 +24,7 @@ from cstor.s3.control import Endpoint
 from cstor.s3.errors import S3Error, from_status, from_transport
 from cstor.s3.redaction import store_name
 from cstor.s3.tls import tls_context
+from cstor.s3.transport import CONNECT_TIMEOUT
 
 _CODE = re.compile(rb"<Code>([^<]+)</Code>")
 _MESSAGE = re.compile(rb"<Message>([^<]+)</Message>")
@@ -159,7 +160,7 @@ class WireClient:
         except TimeoutError as error:
             raise S3Error(
                 "unreachable",
-                f"{what} at {self._store} failed: no connection could be made to it in time",
+                f"{what} at {self._store} failed: {CONNECT_TIMEOUT.words}",
                 transient=True,
             ) from error
         except OSError as error:  # no such name, refused, TLS (an SSLError is an OSError)
