@@ -64,7 +64,7 @@ ALTER TABLE migrations_view ADD COLUMN IF NOT EXISTS concurrent_objects integer;
 CREATE TABLE IF NOT EXISTS objects_view (
     id uuid PRIMARY KEY,
     migration_id uuid NOT NULL,
-    key text NOT NULL,
+    key text COLLATE "C" NOT NULL,
     status text NOT NULL,
     size bigint NOT NULL,
     etag text NOT NULL,
@@ -75,6 +75,18 @@ CREATE TABLE IF NOT EXISTS objects_view (
     version integer NOT NULL,
     updated_at timestamptz NOT NULL
 );
+-- Keys compare as bytes, as S3 orders them: a prefix is then a range of the index. Under a
+-- language's collation (a container's Postgres defaults to en_US.utf8) the object search
+-- by prefix read every key of the migration before the prefix. A table made before this
+-- is changed once (its indexes rebuilt).
+DO $$
+BEGIN
+    IF (SELECT c.collname FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation
+        WHERE a.attrelid = 'objects_view'::regclass AND a.attname = 'key') <> 'C' THEN
+        ALTER TABLE objects_view ALTER COLUMN key TYPE text COLLATE "C";
+    END IF;
+END
+$$;
 CREATE INDEX IF NOT EXISTS objects_view_by_key ON objects_view (migration_id, key);
 CREATE INDEX IF NOT EXISTS objects_view_by_status ON objects_view (migration_id, status, key);
 
