@@ -97,12 +97,15 @@ class NotifiedCache(Generic[K, V]):
                 await conn.add_listener(self.channel, self._changed)
                 self._listener = conn
                 await _wait_for_either(self._stop, lost)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("%s: cannot listen (%s)", self.channel, error)
             finally:
                 self._forget_everything()
                 with contextlib.suppress(Exception):
                     await conn.close()
             if not self._stop.is_set():
-                log.warning("%s: lost its connection; listening again", self.channel)
+                log.warning("%s: lost its connection; listening again in 1 s", self.channel)
+                await _sleep_unless(self._stop, 1.0)
 
     def _forget_everything(self) -> None:
         self._listener = None
