@@ -160,8 +160,11 @@ class Accounts:
         )
         return None if row is None else User(**dict(row))
 
-    async def end_session(self, session_id: str) -> None:
-        await self.pool.execute("DELETE FROM sessions WHERE digest = $1", _digest(session_id))
+    async def end_session(self, session_id: str) -> bytes:
+        """End the session; its digest (what a cache of sessions is keyed by)."""
+        digest = _digest(session_id)
+        await self.pool.execute("DELETE FROM sessions WHERE digest = $1", digest)
+        return digest
 
     async def put_flash(self, session_id: str, message: dict[str, str]) -> None:
         """Keep a message for the session's next page, the target of a redirect.
@@ -219,11 +222,14 @@ class Accounts:
         )
         return [ApiToken(**dict(row)) for row in rows]
 
-    async def revoke_token(self, user_id: UUID, token_id: UUID) -> bool:
-        status = await self.pool.execute(
-            "DELETE FROM api_tokens WHERE user_id = $1 AND id = $2", user_id, token_id
+    async def revoke_token(self, user_id: UUID, token_id: UUID) -> bytes | None:
+        """Revoke the user's token; its digest, or None if they have no such token."""
+        digest: bytes | None = await self.pool.fetchval(
+            "DELETE FROM api_tokens WHERE user_id = $1 AND id = $2 RETURNING digest",
+            user_id,
+            token_id,
         )
-        return bool(status == "DELETE 1")
+        return digest
 
     async def token_user(self, secret: str) -> User | None:
         row = await self.pool.fetchrow(

@@ -175,8 +175,10 @@ class TokenController(Controller):
 
     @delete("/{token_id:uuid}", summary="Revoke an API token")
     async def revoke(self, services: Services, user: User, token_id: UUID) -> None:
-        if not await services.accounts.revoke_token(user.id, token_id):
+        digest = await services.accounts.revoke_token(user.id, token_id)
+        if digest is None:
             raise NotFoundException(f"API token {token_id} does not exist.")
+        services.credentials.forget("token", digest)
 
 
 # Pages --------------------------------------------------------------------------------
@@ -245,7 +247,7 @@ class SignInPages(Controller):
     async def sign_out(self, request: Request[Any, Any, Any], services: Services) -> Response[Any]:
         session_id = request.cookies.get(SESSION_COOKIE)
         if session_id:
-            await services.accounts.end_session(session_id)
+            services.credentials.forget("session", await services.accounts.end_session(session_id))
         return Redirect("/sign-in", status_code=303, cookies=[expired_session_cookie()])
 
 
@@ -287,8 +289,10 @@ class AccountPages(Controller):
 
     @post("/tokens/{token_id:uuid}/revoke")
     async def revoke_token(self, services: Services, user: User, token_id: UUID) -> Redirect:
-        if not await services.accounts.revoke_token(user.id, token_id):
+        digest = await services.accounts.revoke_token(user.id, token_id)
+        if digest is None:
             raise NotFoundException(f"API token {token_id} does not exist.")
+        services.credentials.forget("token", digest)
         return Redirect("/account", status_code=303)
 
 

@@ -77,6 +77,12 @@ class NotifiedCache(Generic[K, V]):
             self._values[key] = value
         return value
 
+    def forget(self, key: K) -> None:
+        """Forget ``key`` in this worker at once; the others hear of it by notification,
+        which reaches this one too, but only after the answer that ended it has gone."""
+        self._notifications += 1
+        self._values.pop(key, None)
+
     def _changed(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         self._notifications += 1
         for key in self._keys_named(payload):

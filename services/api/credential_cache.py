@@ -45,6 +45,11 @@ class CredentialCache:
         key = (kind, hashlib.sha256(secret.encode()).digest())
         return await self._users.get(key, lambda: lookup(secret))
 
+    def forget(self, kind: Kind, digest: bytes) -> None:
+        """Stop remembering an ended credential (by its digest) in this worker now, so
+        the client that ended it is refused on its next request, whichever comes first."""
+        self._users.forget((kind, digest))
+
 
 def _keys_of_digest(payload: str) -> list[tuple[Kind, bytes]]:
     try:
