@@ -7,14 +7,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     AWS_RESPONSE_CHECKSUM_VALIDATION=when_required
 
 WORKDIR /app
-COPY pyproject.toml setup.py README.md ./
+COPY pyproject.toml setup.py README.md constraints.txt ./
 COPY cstor ./cstor
 COPY services ./services
 COPY web ./web
 # gcc builds the one C extension (MD5 of several parts at once), then goes.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
-    && pip install --no-cache-dir -e . \
+    && pip install --no-cache-dir -c constraints.txt -e . \
     && apt-get purge -y gcc libc6-dev && apt-get autoremove -y \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 cstor
