@@ -23,41 +23,6 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from cstor.passwords import password_problem
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    id uuid PRIMARY KEY,
-    email text NOT NULL UNIQUE,
-    password_hash text NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS sessions (
-    digest bytea PRIMARY KEY,
-    user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    expires_at timestamptz NOT NULL
-);
-CREATE TABLE IF NOT EXISTS api_tokens (
-    id uuid PRIMARY KEY,
-    user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    name text NOT NULL,
-    digest bytea NOT NULL UNIQUE,
-    hint text NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    last_used_at timestamptz
-);
-CREATE INDEX IF NOT EXISTS api_tokens_user ON api_tokens (user_id, created_at);
-CREATE TABLE IF NOT EXISTS sign_in_failures (
-    subject text NOT NULL,
-    failed_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX IF NOT EXISTS sign_in_failures_subject ON sign_in_failures (subject, failed_at);
-CREATE TABLE IF NOT EXISTS session_flashes (
-    session_digest bytea PRIMARY KEY REFERENCES sessions (digest) ON DELETE CASCADE,
-    sealed bytea NOT NULL,
-    expires_at timestamptz NOT NULL
-);
-"""
-
 SESSION_LIFETIME = timedelta(days=14)
 FLASH_LIFETIME = timedelta(minutes=5)
 TOKEN_PREFIX = "cstor_"  # noqa: S105 - a label, not a secret

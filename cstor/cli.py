@@ -137,6 +137,7 @@ def _rotate_key(args: argparse.Namespace) -> int:
     from cstor import readmodel
     from cstor.connections import KeyRotation, reencrypt_secrets
     from cstor.credentials import SecretCipher, load_or_create_key
+    from cstor.store.migrations import migrate
 
     settings = Settings.from_env()
     key = settings.secret_key or load_or_create_key(args.data_dir)
@@ -145,6 +146,7 @@ def _rotate_key(args: argparse.Namespace) -> int:
     async def rotate() -> KeyRotation:
         pool = await readmodel.create_pool(database_url, min_size=1, max_size=1)
         try:
+            await migrate(pool)
             return await reencrypt_secrets(pool, SecretCipher(key))
         finally:
             await pool.close()

@@ -17,24 +17,6 @@ from cstor.credentials import SecretCipher
 from cstor.s3 import Endpoint
 from cstor.secret_store import SecretStore, SecretStoreError, StoredSecret
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS connections (
-    id uuid PRIMARY KEY,
-    owner text NOT NULL,
-    name text NOT NULL,
-    endpoint text NOT NULL,
-    region text NOT NULL,
-    access_key text NOT NULL,
-    secret_ciphertext bytea,
-    secret_arn text,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX IF NOT EXISTS connections_owner ON connections (owner, created_at);
--- Tables made before secrets could be kept in AWS Secrets Manager.
-ALTER TABLE connections ADD COLUMN IF NOT EXISTS secret_arn text;
-ALTER TABLE connections ALTER COLUMN secret_ciphertext DROP NOT NULL;
-"""
-
 
 class Connection(msgspec.Struct, frozen=True, kw_only=True):
     """A saved connection as users see it: everything but the secret."""

@@ -23,40 +23,9 @@ from cstor import contracts
 
 log = logging.getLogger(__name__)
 
-SCHEMA_LOCK = 7366539  # advisory lock key held while creating these tables
 # The services' durable consumers, named in the metric even while they have none.
 CONSUMERS = ("planner", "planner-completion", "projector", "transfer")
 ERROR_LIMIT = 4000  # characters of an error kept: enough to read, not a whole page of repr
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS dead_letters (
-    consumer text NOT NULL,
-    event_id uuid NOT NULL,
-    -- NULL for an event found failing by rebuild-read-models, which reads the store
-    stream_sequence bigint,
-    position bigint NOT NULL,  -- in the event store's notification log
-    subject text NOT NULL,
-    event_type text NOT NULL,
-    migration_id uuid NOT NULL,
-    event text NOT NULL,  -- the JSON of the stream; text, since jsonb refuses \\u0000
-    error text NOT NULL,
-    failures integer NOT NULL,
-    first_failed_at timestamptz NOT NULL,
-    recorded_at timestamptz NOT NULL,
-    PRIMARY KEY (consumer, event_id)
-);
-CREATE INDEX IF NOT EXISTS dead_letters_by_time ON dead_letters (recorded_at DESC);
-
--- Failures of messages still being retried by the consumers that ack each message; a
--- message's count is shared by the replicas it is redelivered to.
-CREATE TABLE IF NOT EXISTS delivery_failures (
-    consumer text NOT NULL,
-    stream_sequence bigint NOT NULL,
-    failures integer NOT NULL,
-    first_failed_at timestamptz NOT NULL,
-    PRIMARY KEY (consumer, stream_sequence)
-);
-"""
 
 
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
@@ -86,13 +55,6 @@ class Failure:
     error: str
     failures: int
     first_failed_at: datetime
-
-
-async def create_schema(pool: asyncpg.Pool) -> None:
-    """Create the tables if they are missing (every consumer and the api may call this)."""
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
-        await conn.execute(SCHEMA)
 
 
 def describe(error: BaseException) -> str:

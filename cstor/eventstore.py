@@ -34,6 +34,7 @@ from cstor.domain.transfer import (
     transferred_event,
 )
 from cstor.settings import Settings
+from cstor.store import locks
 
 
 @dataclass(frozen=True)
@@ -128,9 +129,6 @@ class ColumnarRecorder(PostgresApplicationRecorder):
         )
 
 
-SCHEMA_LOCK = 7366538  # advisory lock key held while creating the event store's tables
-
-
 class Migrations(Application[UUID]):
     """The write side of cstor: migrations and their objects, as events."""
 
@@ -140,11 +138,11 @@ class Migrations(Application[UUID]):
         # Every service creates the store's tables if missing; services start together, and
         # concurrent CREATE TABLE IF NOT EXISTS can still collide, so take turns.
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+            conn.execute("SELECT pg_advisory_lock(%s)", (locks.EVENT_STORE_SCHEMA,))
             try:
                 super().__init__(env=settings.eventsourcing_env())
             finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+                conn.execute("SELECT pg_advisory_unlock(%s)", (locks.EVENT_STORE_SCHEMA,))
         # Each running migration's closed packets, by sequence: (copied, failed). A closed
         # packet stays closed, so each closing is read from the store once, not once per
         # completion check (which made a migration's checks quadratic in its packets).

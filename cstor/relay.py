@@ -22,18 +22,11 @@ from nats.js.errors import APIError
 from cstor import contracts
 from cstor.eventstore import Migrations
 from cstor.outbox import to_contract
+from cstor.store import locks
 
 log = logging.getLogger(__name__)
 
-RELAY_LOCK = 0x63_73_74_6F_72  # "cstor": the advisory lock key held by the publishing relay
 BATCH = 1000
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS relay_position (
-    name text PRIMARY KEY,
-    position bigint NOT NULL
-);
-"""
 
 
 class OutboxRelay:
@@ -63,9 +56,8 @@ class OutboxRelay:
     async def _run_with_lock(self, stop: asyncio.Event) -> None:
         conn: asyncpg.Connection = await asyncpg.connect(self.database_url)
         try:
-            await conn.execute(SCHEMA)
             while not stop.is_set():
-                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK):
+                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", locks.OUTBOX_RELAY):
                     break
                 await _sleep_unless(stop, 1.0)
             else:

@@ -24,7 +24,7 @@ from cryptography.fernet import Fernet
 
 from cstor import bus
 from cstor.aws_secrets import AwsSecretsManager
-from cstor.connections import SCHEMA, ConnectionStore
+from cstor.connections import ConnectionStore
 from cstor.credentials import SecretCipher
 from cstor.domain.migration import Migration
 from cstor.domain.planning import PacketLimits
@@ -32,6 +32,7 @@ from cstor.embedded import EmbeddedS3, free_port, start_moto
 from cstor.eventstore import Migrations
 from cstor.secret_store import EncryptedColumn, SecretStoreError, secret_store_for
 from cstor.settings import Settings, SettingsError
+from cstor.store.migrations import migrate
 from services.planner.service import Planner
 from tests.stack import RunningCstor, s3_client_for, start_cstor
 from tests.test_api_secrets import every_row_as_text, every_stream_message
@@ -74,7 +75,7 @@ def secret_values(endpoint: str, prefix: str) -> dict[str, str]:
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
-    await pool.execute(SCHEMA)
+    await migrate(pool)
     yield pool
     await pool.close()
 

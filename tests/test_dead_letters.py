@@ -27,6 +27,7 @@ from nats.js import JetStreamContext
 from cstor import bus, contracts, deadletters, readmodel
 from cstor.embedded import EmbeddedNats, EmbeddedS3, free_port
 from cstor.eventstore import Migrations
+from cstor.store.migrations import migrate
 from tests.sessions import PASSWORD, api_token, csrf_field, new_email
 from tests.stack import RunningCstor, s3_client_for, start_cstor
 
@@ -365,7 +366,7 @@ async def test_a_message_failing_again_and_again_is_buried_and_terminated(
     js: JetStreamContext, database_url: str
 ) -> None:
     pool = await readmodel.create_pool(database_url, min_size=1, max_size=2)
-    await deadletters.create_schema(pool)
+    await migrate(pool)
     handled: list[int] = []
     paused = {"left": 3}
 

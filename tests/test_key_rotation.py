@@ -12,9 +12,10 @@ import asyncpg
 import pytest
 from cryptography.fernet import Fernet
 
-from cstor.connections import SCHEMA, ConnectionStore
+from cstor.connections import ConnectionStore
 from cstor.credentials import CredentialError, SecretCipher
 from cstor.secret_store import EncryptedColumn
+from cstor.store.migrations import migrate
 
 
 def test_a_key_list_reads_with_any_key_and_writes_with_the_first() -> None:
@@ -36,7 +37,7 @@ async def test_rotate_key_re_encrypts_every_stored_secret(database_url: str) -> 
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
-        await pool.execute(SCHEMA)
+        await migrate(pool)
         saved = []
         for n in range(2):
             connection = await ConnectionStore(pool, EncryptedColumn(SecretCipher(old))).create(

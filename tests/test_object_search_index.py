@@ -14,6 +14,7 @@ from psycopg import sql
 
 from cstor import readmodel
 from cstor.embedded import EmbeddedPostgres
+from cstor.store.migrations import migrate
 from services.api.queries import ReadModels
 
 OBJECTS = 20_000
@@ -62,7 +63,7 @@ async def test_a_prefix_search_reads_only_the_keys_under_the_prefix(
     pool = language_collated_pool
     if made == "before":
         await pool.execute(OLD_OBJECTS_VIEW)
-    await readmodel.create_schema(pool)
+    await migrate(pool)
     migration_id = uuid.uuid4()
     now = datetime.now(UTC)
     await pool.copy_records_to_table(

@@ -18,6 +18,7 @@ from cstor.embedded import EmbeddedNats
 from cstor.eventstore import Migrations, PlanTotals
 from cstor.relay import OutboxRelay
 from cstor.settings import Settings
+from cstor.store.migrations import migrate
 
 
 def request_migration(app: Migrations, objects: int) -> uuid.UUID:
@@ -52,6 +53,9 @@ async def relay_parts(
     database_url: str, nats_server: EmbeddedNats
 ) -> AsyncIterator[tuple[Migrations, NATS]]:
     app = Migrations(Settings(database_url=database_url))
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    await migrate(pool)  # as the api does before it starts its relay
+    await pool.close()
     nc = await bus.connect(nats_server.url, "relay-test")
     await bus.ensure_stream(nc.jetstream(), "CSTOR")
     yield app, nc

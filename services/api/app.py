@@ -21,14 +21,13 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
 from cstor import bus, readmodel
-from cstor.accounts import SCHEMA as ACCOUNTS_SCHEMA
 from cstor.accounts import Accounts
-from cstor.connections import SCHEMA as CONNECTIONS_SCHEMA
 from cstor.connections import ConnectionStore
 from cstor.eventstore import Migrations
 from cstor.relay import OutboxRelay
 from cstor.secret_store import SecretStoreError, secret_store_for
 from cstor.settings import Settings
+from cstor.store.migrations import migrate
 from services.api.accounts import ACCOUNT_CONTROLLERS
 from services.api.admin import admin_router
 from services.api.auth import provide_user
@@ -53,12 +52,7 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         pool = await readmodel.create_pool(settings.database_url, min_size=1, max_size=8)
-        await readmodel.create_schema(pool)
-        await pool.execute(CONNECTIONS_SCHEMA)
-        async with pool.acquire() as conn, conn.transaction():
-            # Several api replicas may start at once; serialise their CREATE IF NOT EXISTS.
-            await conn.execute("SELECT pg_advisory_xact_lock(7366538)")
-            await conn.execute(ACCOUNTS_SCHEMA)
+        await migrate(pool)
         migrations = Migrations(settings)
         credentials = CredentialCache(settings.database_url)
         await credentials.start()

@@ -119,17 +119,6 @@ class NotifiedCache(Generic[K, V]):
         self._values.clear()
 
 
-async def install(database_url: str, ddl: str, lock: int) -> None:
-    """Run a cache's trigger DDL once, however many workers start at the same time."""
-    conn: asyncpg.Connection = await asyncpg.connect(database_url)
-    try:
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", lock)
-            await conn.execute(ddl)
-    finally:
-        await conn.close()
-
-
 async def _wait_for_either(first: asyncio.Event, second: asyncio.Event) -> None:
     waiters = [asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())]
     try:

@@ -16,24 +16,10 @@ from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from cstor.accounts import User
-from services.api.cache import NotifiedCache, install
+from services.api.cache import NotifiedCache
 
 CHANNEL = "cstor_credentials_ended"
 Kind = Literal["session", "token"]
-
-TRIGGERS = f"""
-CREATE OR REPLACE FUNCTION cstor_credential_ended() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('{CHANNEL}', encode(OLD.digest, 'hex'));
-    RETURN NULL;
-END
-$$;
-CREATE OR REPLACE TRIGGER sessions_ended AFTER DELETE OR UPDATE OF digest, user_id, expires_at
-    ON sessions FOR EACH ROW EXECUTE FUNCTION cstor_credential_ended();
-CREATE OR REPLACE TRIGGER api_tokens_ended AFTER DELETE OR UPDATE OF digest, user_id
-    ON api_tokens FOR EACH ROW EXECUTE FUNCTION cstor_credential_ended();
-"""
 
 
 class CredentialCache:
@@ -46,8 +32,7 @@ class CredentialCache:
         )
 
     async def start(self) -> None:
-        """Create the triggers (with the accounts tables there already), then listen."""
-        await install(self.database_url, TRIGGERS, lock=7366539)
+        """Listen for credentials ended (the triggers are `cstor.store.migrations`'s)."""
         self._users.start()
 
     async def close(self) -> None:

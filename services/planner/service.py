@@ -16,6 +16,7 @@ from cstor.domain.planning import PacketLimits
 from cstor.eventstore import Migrations
 from cstor.secret_store import SecretStoreError, secret_store_for
 from cstor.settings import Settings
+from cstor.store.migrations import migrate
 from services.planner.planning import plan_migration
 
 log = logging.getLogger(__name__)
@@ -91,13 +92,13 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     pool = await readmodel.create_pool(settings.database_url, min_size=1, max_size=4)
     nc = await bus.connect(settings.nats_url, "cstor-planner")
     try:
+        await migrate(pool)
         js = nc.jetstream()
         await bus.ensure_stream(js, settings.stream_name)
         limits = PacketLimits(
             max_bytes=settings.packet_max_bytes, max_objects=settings.packet_max_objects
         )
         planner = Planner(app, ConnectionStore(pool, secret_store_for(settings)), limits)
-        await deadletters.create_schema(pool)
         dead_letters = deadletters.PostgresDeadLetters(pool)
         requested = bus.ConsumerSpec(
             stream=settings.stream_name,

@@ -20,9 +20,9 @@ import asyncpg
 from cstor import contracts
 from cstor.domain import transfer
 from cstor.readmodel import THROUGHPUT_SPANS
+from cstor.store import locks
 
 POSITION_NAME = "projector"
-REBUILD_LOCK = 7366540  # advisory lock key: held by a rebuild, taken shared by each batch
 T = TypeVar("T")
 
 
@@ -80,10 +80,11 @@ async def unapplied(
 ) -> list[tuple[int, T]]:
     """The items after the projector's position, in the caller's transaction.
 
-    The transaction first takes `REBUILD_LOCK` shared: while ``cstor rebuild-read-models``
-    holds it, the projector waits, and then reads the position the rebuild left.
+    The transaction first takes `locks.READ_MODEL_REBUILD` shared: while
+    ``cstor rebuild-read-models`` holds it, the projector waits, and then reads the position
+    the rebuild left.
     """
-    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", REBUILD_LOCK)
+    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", locks.READ_MODEL_REBUILD)
     position = await conn.fetchval(
         "INSERT INTO projector_position (name, position) VALUES ($1, 0) "
         "ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING position",

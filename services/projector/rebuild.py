@@ -8,7 +8,7 @@ projector goes on with the next message and nothing is applied twice or missed. 
 happens in one transaction: readers see the old read models until it commits, and a
 rebuild that fails leaves them as they were.
 
-While it runs it holds `REBUILD_LOCK`, which each of the projector's transactions takes
+While it runs it holds `locks.READ_MODEL_REBUILD`, which each of the projector's transactions takes
 shared: a projector left running waits, then goes on from the rebuilt position.
 """
 
@@ -30,7 +30,9 @@ from cstor.deadletters import Failure
 from cstor.eventstore import Migrations
 from cstor.outbox import to_contract
 from cstor.settings import Settings
-from services.projector.projection import REBUILD_LOCK, fold, move_position
+from cstor.store import locks
+from cstor.store.migrations import migrate
+from services.projector.projection import fold, move_position
 from services.projector.salvage import CONSUMER, fold_each
 
 log = logging.getLogger(__name__)
@@ -59,7 +61,7 @@ async def rebuild(conn: asyncpg.Connection, stored: StoredEvents, stream_end: St
     failures: list[Failure] = []
     folded = 0
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", REBUILD_LOCK)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", locks.READ_MODEL_REBUILD)
         # Read once the projector is held: it can apply nothing past this from now on.
         sequence, through = await stream_end()
         for table in READ_MODELS:
@@ -112,8 +114,7 @@ async def rebuild_from_store(settings: Settings) -> Rebuilt:
         stack.push_async_callback(nc.close)
         app = await anyio.to_thread.run_sync(Migrations, settings)
         stack.callback(app.close)
-        await readmodel.create_schema(pool)
-        await deadletters.create_schema(pool)
+        await migrate(pool)
         js = nc.jetstream()
 
         async def stored(after: int, limit: int) -> list[contracts.Event]:

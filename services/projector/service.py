@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from cstor import bus, deadletters, readmodel
+from cstor import bus, readmodel
 from cstor.settings import Settings
+from cstor.store.migrations import migrate
 from services.projector.projection import project
 from services.projector.salvage import CONSUMER, project_each
 
@@ -18,8 +19,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     pool = await readmodel.create_pool(settings.database_url, min_size=1, max_size=2)
     nc = await bus.connect(settings.nats_url, "cstor-projector")
     try:
-        await readmodel.create_schema(pool)
-        await deadletters.create_schema(pool)
+        await migrate(pool)
         js = nc.jetstream()
         await bus.ensure_stream(js, settings.stream_name)
 

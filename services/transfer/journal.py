@@ -11,37 +11,12 @@ import asyncpg
 
 from cstor.s3 import JournaledUpload
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS transfer_uploads (
-    object_id text PRIMARY KEY,
-    bucket text NOT NULL,
-    key text NOT NULL,
-    upload_id text NOT NULL,
-    part_size bigint NOT NULL,
-    source_etag text NOT NULL,
-    started_at timestamptz NOT NULL DEFAULT now()
-);
-ALTER TABLE transfer_uploads ADD COLUMN IF NOT EXISTS checksum_algorithm text NOT NULL DEFAULT '';
-CREATE TABLE IF NOT EXISTS transfer_upload_parts (
-    object_id text NOT NULL REFERENCES transfer_uploads ON DELETE CASCADE,
-    number integer NOT NULL,
-    md5 text NOT NULL,
-    PRIMARY KEY (object_id, number)
-);
-"""
-
 
 class PostgresUploadJournal:
     """`cstor.s3.UploadJournal` on two small tables owned by the transfer service."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-
-    async def create_tables(self) -> None:
-        # Replicas starting together must not race on CREATE TABLE IF NOT EXISTS.
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('transfer_uploads'))")
-            await conn.execute(SCHEMA)
 
     async def find(self, upload_key: str) -> JournaledUpload | None:
         async with self.pool.acquire() as conn:

@@ -29,14 +29,9 @@ from uuid import UUID
 
 import asyncpg
 
-log = logging.getLogger(__name__)
+from cstor.store import locks
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS transfer_bandwidth (
-    migration_id uuid PRIMARY KEY,
-    paid_until timestamptz NOT NULL
-);
-"""
+log = logging.getLogger(__name__)
 
 GRANT_SECONDS = 0.25
 """The most bandwidth one draw takes: a quarter of a second's worth of bytes."""
@@ -60,21 +55,6 @@ LIMIT 1
 """
 # Session advisory locks nest: a slot this session holds already would be granted
 # again, so those are skipped (CASE keeps Postgres from trying them anyway).
-
-
-def lock_key(migration_id: UUID) -> int:
-    """The migration's key among advisory locks (the two-int4 kind, apart from others).
-
-    Four random bytes of its id: two migrations limited at the same time share slots only
-    if theirs are equal, one chance in four billion.
-    """
-    return int.from_bytes(migration_id.bytes[:4], "big", signed=True)
-
-
-async def create_tables(pool: asyncpg.Pool) -> None:
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('transfer_bandwidth'))")
-        await conn.execute(SCHEMA)
 
 
 class SharedBandwidth:
@@ -125,7 +105,7 @@ class ObjectSlots:
 
     async def take(self, migration_id: UUID, limit: int, stop: Callable[[], bool]) -> Slot | None:
         """Wait for one of the migration's `limit` slots; None if `stop` says so first."""
-        key = lock_key(migration_id)
+        key = locks.migration_slots(migration_id)
         # No more of this replica's copies ask Postgres at once than there are slots.
         gate = self._gates.setdefault(key, asyncio.Semaphore(limit))
         async with gate:

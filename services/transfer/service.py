@@ -22,9 +22,10 @@ from cstor.eventstore import CopyResult, Migrations
 from cstor.s3.options import CANCELLED, PAUSED
 from cstor.secret_store import SecretStoreError, secret_store_for
 from cstor.settings import Settings
+from cstor.store.migrations import migrate
 from services.transfer.copying import CopierPool, PacketCopier
 from services.transfer.journal import PostgresUploadJournal
-from services.transfer.limits import ObjectSlots, SharedBandwidth, create_tables
+from services.transfer.limits import ObjectSlots, SharedBandwidth
 from services.transfer.outcomes import OutcomeBatches
 from services.transfer.states import MigrationStates
 
@@ -205,10 +206,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     try:
         js = nc.jetstream()
         await bus.ensure_stream(js, settings.stream_name)
+        await migrate(pool)
         journal = PostgresUploadJournal(pool)
-        await journal.create_tables()
-        await create_tables(pool)
-        await deadletters.create_schema(pool)
         states = MigrationStates(app)
         await states.follow(nc)
         transfer = Transfer(
