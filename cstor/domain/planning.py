@@ -62,20 +62,28 @@ class Filters:
 
     def admits(self, obj: Listed, relative_key: str) -> bool:
         """Whether an object passes every filter; globs match the key below the source prefix."""
+        return (
+            self._admits_key(relative_key)
+            and self._admits_size(obj.size)
+            and self._admits_time(obj.last_modified)
+        )
+
+    def _admits_key(self, relative_key: str) -> bool:
         if self.include and not any(fnmatch.fnmatchcase(relative_key, p) for p in self.include):
             return False
-        if any(fnmatch.fnmatchcase(relative_key, p) for p in self.exclude):
+        return not any(fnmatch.fnmatchcase(relative_key, p) for p in self.exclude)
+
+    def _admits_size(self, size: int) -> bool:
+        too_small = self.min_size is not None and size < self.min_size
+        return not too_small and (self.max_size is None or size <= self.max_size)
+
+    def _admits_time(self, modified: datetime | None) -> bool:
+        # An object whose store gives no time passes the time filters.
+        if modified is None:
+            return True
+        if self.modified_after is not None and modified <= self.modified_after:
             return False
-        if self.min_size is not None and obj.size < self.min_size:
-            return False
-        if self.max_size is not None and obj.size > self.max_size:
-            return False
-        if obj.last_modified is not None:
-            if self.modified_after is not None and obj.last_modified <= self.modified_after:
-                return False
-            if self.modified_before is not None and obj.last_modified >= self.modified_before:
-                return False
-        return True
+        return self.modified_before is None or modified < self.modified_before
 
 
 @dataclass(frozen=True)

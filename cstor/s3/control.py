@@ -14,6 +14,7 @@ import msgspec
 from botocore.config import Config
 
 from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto
+from cstor.s3.network import CHECK, LISTING, Reach
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -64,13 +65,18 @@ def load_model() -> None:
         )
 
 
+def client(endpoint: Endpoint, *, quick: bool = False, reach: Reach | None = None) -> S3Client:
+    """A boto3 client for `endpoint`; `quick` ones give up within seconds (`network.CHECK`),
+    `reach` picks another kind (`network.COPY`: one attempt). Thread-safe."""
+    return _client(endpoint, reach or (CHECK if quick else LISTING))
+
+
 @lru_cache(maxsize=64)
-def client(endpoint: Endpoint, *, quick: bool = False) -> S3Client:
-    """A boto3 client for `endpoint`; `quick` ones give up within seconds. Thread-safe."""
+def _client(endpoint: Endpoint, reach: Reach) -> S3Client:
     config = Config(
-        connect_timeout=3 if quick else 10,
-        read_timeout=10 if quick else 300,
-        retries={"max_attempts": 2 if quick else 5, "mode": "standard"},
+        connect_timeout=reach.connect_timeout,
+        read_timeout=reach.read_timeout,
+        retries={"max_attempts": reach.attempts, "mode": "standard"},
         max_pool_connections=64,
         # SigV4 also for presigned part uploads: some stores refuse the SigV2 default.
         signature_version="s3v4",

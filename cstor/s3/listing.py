@@ -19,12 +19,12 @@ import urllib3
 from cstor.domain.checksums import normalize_etag
 from cstor.s3.control import Endpoint, ListedObject, client
 from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto, from_status, from_transport
+from cstor.s3.network import LISTING, tls_context
 from cstor.s3.redaction import store_name
-from cstor.s3.tls import tls_context
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 PAGE_SIZE = 1000
-TIMEOUT = urllib3.Timeout(connect=10.0, read=60.0)
+TIMEOUT = urllib3.Timeout(connect=LISTING.connect_timeout, read=LISTING.read_timeout)
 """A page of 1,000 keys takes a store well under a second; one silent for a minute is
 asked again once (`_pool`), then the listing fails instead of waiting for ever."""
 
@@ -37,7 +37,7 @@ def _http() -> urllib3.PoolManager:
 def _pool(context: ssl.SSLContext) -> urllib3.PoolManager:
     return urllib3.PoolManager(
         maxsize=8,
-        retries=urllib3.Retry(total=3, read=1, backoff_factor=0.5),
+        retries=urllib3.Retry(total=LISTING.attempts - 1, read=1, backoff_factor=0.5),
         timeout=TIMEOUT,
         ssl_context=context,
     )

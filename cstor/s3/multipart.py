@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from cstor.domain.checksums import new_digest, normalize_etag
 from cstor.s3.checksums import REFUSALS, checksum_headers, header_name, mismatch
 from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto, from_status, from_transport
-from cstor.s3.tls import tls_context
+from cstor.s3.network import COPY, tls_context
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -63,7 +63,7 @@ def http_pool(connections: int) -> urllib3.PoolManager:
     return urllib3.PoolManager(
         maxsize=connections,
         retries=False,
-        timeout=urllib3.Timeout(connect=10.0, read=300.0),
+        timeout=urllib3.Timeout(connect=COPY.connect_timeout, read=COPY.read_timeout),
         ssl_context=tls_context(),
     )
 
@@ -121,6 +121,26 @@ class Upload:
         With an additional checksum, the part's goes with it (taken from `part_checksums`
         when the source stream's pass already put it there): the store checks it.
         """
+        md5, value = self._digests(number, pieces, md5)
+        response = self._send_part(number, pieces, value)
+        etag = normalize_etag(response.headers.get("ETag"))
+        if etag != md5:
+            raise S3Error(
+                "checksum-mismatch",
+                f"the destination stored part {number} of {self.key!r} with ETag {etag or 'none'}"
+                f", the bytes sent have MD5 {md5}",
+                transient=True,
+            )
+        if value:
+            echoed = response.headers.get(header_name(self.checksum_algorithm))
+            if echoed and echoed != value:
+                raise mismatch(self.key, f"part {number}", echoed, value)
+            self.part_checksums[number] = value
+        return md5
+
+    def _digests(self, number: int, pieces: list[memoryview], md5: str) -> tuple[str, str]:
+        """The part's MD5 hex and its additional checksum ("" for none), each taken
+        in one pass over the pieces unless already known."""
         digest = None if md5 else hashlib.md5(usedforsecurity=False)
         value = self.part_checksums.get(number, "") if self.checksum_algorithm else ""
         fresh = self.checksum_algorithm and not value
@@ -130,7 +150,14 @@ class Upload:
                 digest.update(piece)
             if checksum is not None:
                 checksum.update(piece)
-        md5 = digest.hexdigest() if digest is not None else md5
+        if checksum is not None:
+            value = base64.b64encode(checksum.digest()).decode()
+        return (digest.hexdigest() if digest is not None else md5), value
+
+    def _send_part(
+        self, number: int, pieces: list[memoryview], checksum: str
+    ) -> urllib3.BaseHTTPResponse:
+        """PUT the pieces to the part's presigned URL; the store's 200 answer, or S3Error."""
         what = f"uploading part {number} of {self.key!r}"
         params: dict[str, Any] = {
             "Bucket": self.bucket,
@@ -139,13 +166,11 @@ class Upload:
             "PartNumber": number,
         }
         headers: dict[str, str] = {}
-        if checksum is not None:
-            value = base64.b64encode(checksum.digest()).decode()
-        if value:
+        if checksum:
             # Signed with the URL: some stores refuse x-amz-* headers left unsigned.
             params["ChecksumAlgorithm"] = self.checksum_algorithm
-            params[f"Checksum{self.checksum_algorithm}"] = value
-            headers = checksum_headers(self.checksum_algorithm, value)
+            params[f"Checksum{self.checksum_algorithm}"] = checksum
+            headers = checksum_headers(self.checksum_algorithm, checksum)
         url = self.client.generate_presigned_url("upload_part", Params=params, ExpiresIn=3600)
         length = sum(piece.nbytes for piece in pieces)
         try:
@@ -165,20 +190,7 @@ class Upload:
             code = found.group(1).decode(errors="replace") if found else ""
             message = said.group(1).decode(errors="replace") if said else ""
             raise from_status(response.status, code, self.where, what, message)
-        etag = normalize_etag(response.headers.get("ETag"))
-        if etag != md5:
-            raise S3Error(
-                "checksum-mismatch",
-                f"the destination stored part {number} of {self.key!r} with ETag {etag or 'none'}"
-                f", the bytes sent have MD5 {md5}",
-                transient=True,
-            )
-        if value:
-            echoed = response.headers.get(header_name(self.checksum_algorithm))
-            if echoed and echoed != value:
-                raise mismatch(self.key, f"part {number}", echoed, value)
-            self.part_checksums[number] = value
-        return md5
+        return response
 
     def copy_part(
         self, number: int, source_bucket: str, source_key: str, first: int, last: int, etag: str

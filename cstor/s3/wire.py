@@ -22,8 +22,8 @@ from urllib.parse import quote, urlsplit
 
 from cstor.s3.control import Endpoint
 from cstor.s3.errors import S3Error, from_status, from_transport
+from cstor.s3.network import WIRE, tls_context
 from cstor.s3.redaction import store_name
-from cstor.s3.tls import tls_context
 from cstor.s3.transport import CONNECT_TIMEOUT
 
 _CODE = re.compile(rb"<Code>([^<]+)</Code>")
@@ -57,8 +57,8 @@ class WireClient:
         endpoint: Endpoint,
         *,
         idle_connections: int = 1024,
-        connect_timeout: float = 5.0,
-        timeout: float = 600.0,
+        connect_timeout: float = WIRE.connect_timeout,
+        timeout: float = WIRE.read_timeout,
     ) -> None:
         parts = urlsplit(endpoint.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -1,0 +1,96 @@
+"""Copy strategy for objects up to the multipart threshold across stores: one GET,
+one PUT with Content-MD5 (`wire`: plain HTTP/1.1 on the event loop, cheapest per
+object), the bytes held in memory within the replica's budget."""
+
+from __future__ import annotations
+
+import base64
+from functools import partial
+
+import anyio
+
+from cstor.domain.checksums import is_md5_etag, md5_checksum, normalize_etag
+from cstor.s3 import metadata, wire
+from cstor.s3.checksums import check_read
+from cstor.s3.copy_context import CopyContext, CopyOutcome, CopyRequest
+from cstor.s3.errors import S3Error
+from cstor.s3.options import CopyOptions
+from cstor.s3.redaction import store_name
+from cstor.s3.verify import check_etag, check_found, md5_hex
+
+
+class WholeCopy:
+    """GET -> PUT of one object, verified by the MD5 of the bytes read."""
+
+    def __init__(self, context: CopyContext) -> None:
+        self.context = context
+
+    async def copy(self, request: CopyRequest, options: CopyOptions) -> CopyOutcome:
+        """Copy `request`'s object whole; S3Error if it changed or a store refused."""
+        context, size, etag = self.context, request.size, request.etag
+        await options.pace(size)
+        async with context.memory.hold(size):
+            data, headers = await self._read(request)
+            md5 = await md5_hex(data)
+            if is_md5_etag(etag) and md5 != etag:
+                raise S3Error(
+                    "checksum-mismatch",
+                    f"the bytes read for {request.key!r} have MD5 {md5}, "
+                    f"the source's ETag is {etag}",
+                    transient=True,
+                )
+            written, recorded = await self._write(request, data, headers, md5, options)
+        check_etag(request.target, written, md5)
+        return CopyOutcome(size=size, checksum=recorded or md5_checksum(md5))
+
+    async def _read(self, request: CopyRequest) -> tuple[bytes, dict[str, str]]:
+        """The source's bytes and headers, checked against what was planned."""
+        bucket, key, etag = request.source_bucket, request.key, request.etag
+        condition = {"If-Match": f'"{etag}"'} if etag else {}
+        source = await self.context.wire(self.context.source).get(bucket, key, condition)
+        if source.status != 200:
+            raise self._read_error(source, bucket, key)
+        found_etag = normalize_etag(source.headers.get("etag", ""))
+        check_found(bucket, key, request.size, etag, len(source.body), found_etag)
+        return source.body, source.headers
+
+    async def _write(
+        self,
+        request: CopyRequest,
+        data: bytes,
+        source_headers: dict[str, str],
+        md5: str,
+        options: CopyOptions,
+    ) -> tuple[str, str]:
+        """PUT the copy; its ETag, and the additional checksum recorded ("" for none)."""
+        context, bucket, target = self.context, request.bucket, request.target
+        attributes = metadata.header_attributes(source_headers)
+        extras = await context.extras(request.source_bucket, request.key)
+        additional = extras.checksum
+        if additional is not None and not additional.composite:
+            await check_read(request.key, memoryview(data), additional)
+            if context.checksums.wanted(bucket):
+                send = partial(
+                    context.checksums.put, bucket, target, memoryview(data), attributes,
+                    extras, additional, options.storage_class,
+                )  # fmt: skip
+                return await anyio.to_thread.run_sync(send, limiter=context.threads)
+        headers = metadata.put_headers(attributes, extras, source_headers)
+        if options.storage_class:
+            headers["x-amz-storage-class"] = options.storage_class
+        headers["Content-MD5"] = base64.b64encode(bytes.fromhex(md5)).decode()
+        written_to = await context.wire(context.destination).put(bucket, target, headers, data)
+        return normalize_etag(written_to.headers.get("etag", "")), ""
+
+    def _read_error(self, response: wire.Response, bucket: str, key: str) -> S3Error:
+        """What a GET's error answer means for the copy (412: the source changed)."""
+        source = self.context.source
+        where = store_name(source.url)
+        if response.status == 412:
+            return S3Error("source-changed", f"{key!r} in {bucket!r} changed since it was planned")
+        error = self.context.wire(source).error(response, f"copying {key!r} in {bucket!r}")
+        if error.reason == "no-such-bucket":
+            return S3Error("no-such-bucket", f"The bucket {bucket!r} does not exist at {where}")
+        if response.status == 404:
+            return S3Error("source-missing", f"{key!r} no longer exists in {bucket!r} at {where}")
+        return error
