@@ -37,7 +37,9 @@ def check_bucket_name(name: str, field: str) -> None:
     """
     reason = _broken_rule(name)
     if reason is not None:
-        raise InvalidRequest(f"{field}: {name[:80]!r} is not a bucket name S3 allows: {reason}.")
+        raise InvalidRequest(
+            f"{name[:80]!r} is not a bucket name S3 allows: {reason}.", field=field
+        )
 
 
 def _broken_rule(name: str) -> str | None:

@@ -29,8 +29,8 @@ def check_storage_class(storage_class: str | None) -> None:
     """Raise InvalidRequest unless ``storage_class`` is None or an S3 storage class."""
     if storage_class is not None and storage_class not in STORAGE_CLASSES:
         raise InvalidRequest(
-            f"storage_class: {storage_class!r} is not an S3 storage class"
-            f" (one of {', '.join(STORAGE_CLASSES)})."
+            f"{storage_class!r} is not an S3 storage class (one of {', '.join(STORAGE_CLASSES)}).",
+            field="storage_class",
         )
 
 
@@ -44,12 +44,15 @@ def checked_limits(limits: Mapping[str, int | None]) -> dict[str, int]:
     kept: dict[str, int] = {}
     for name, value in limits.items():
         if name not in LIMITS:
-            raise InvalidRequest(f"limits.{name}: there is no such limit (one of {list(LIMITS)}).")
+            raise InvalidRequest(
+                f"there is no such limit (one of {list(LIMITS)}).", field=f"limits.{name}"
+            )
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= LIMITS[name]:
             raise InvalidRequest(
-                f"limits.{name}: {value!r} is not a whole number from 1 to {LIMITS[name]:,}."
+                f"{value!r} is not a whole number from 1 to {LIMITS[name]:,}.",
+                field=f"limits.{name}",
             )
         kept[name] = value
     return kept
