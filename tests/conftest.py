@@ -12,7 +12,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -28,7 +28,7 @@ from cstor.embedded import (
     start_postgres,
     start_rclone_s3,
 )
-from tests.stack import s3_client_for
+from tests.stack import RunningCstor, create_database, s3_client_for, start_cstor
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -127,3 +127,38 @@ def make_bucket() -> Callable[[EmbeddedS3], str]:
         return name
 
     return make
+
+
+# The whole stack -----------------------------------------------------------
+
+
+def stack_settings(node: pytest.Item | pytest.Module) -> dict[str, Any]:
+    """The settings a test or its module asks for with `@pytest.mark.stack(**settings)`."""
+    marker = node.get_closest_marker("stack")
+    return dict(marker.kwargs) if marker else {}
+
+
+@pytest.fixture
+def cstor(
+    request: pytest.FixtureRequest, database_url: str, nats_url: str, tmp_path: Path
+) -> Iterator[RunningCstor]:
+    """The four services as processes, on a database and a nats-server of the test's own."""
+    yield from start_cstor(database_url, nats_url, tmp_path, **stack_settings(request.node))
+
+
+@pytest.fixture(scope="module")
+def module_cstor(
+    request: pytest.FixtureRequest,
+    embedded_postgres: EmbeddedPostgres,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RunningCstor]:
+    """One stack for a whole module, for tests that each work in buckets or accounts of their
+    own: starting the services once saves seconds per test."""
+    data_dir = tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2])
+    with start_nats(data_dir / "nats", free_port()) as nats:
+        yield from start_cstor(
+            create_database(embedded_postgres),
+            nats.url,
+            data_dir,
+            **stack_settings(request.node),
+        )
