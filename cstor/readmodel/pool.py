@@ -1,7 +1,4 @@
-"""The read models: built by the projector from events, read by the api.
-
-Their tables are made by `cstor.store.migrations`, with the rest of the schema.
-"""
+"""The connection pool the services query Postgres through (the read models and the rest)."""
 
 from __future__ import annotations
 
@@ -27,10 +24,3 @@ class _PooledConnection(asyncpg.Connection):  # type: ignore[misc]
 async def create_pool(database_url: str, **options: Any) -> asyncpg.Pool:
     """A connection pool for the services' own queries (see `_PooledConnection`)."""
     return await asyncpg.create_pool(database_url, connection_class=_PooledConnection, **options)
-
-
-MIGRATION_CHANGED = "cstor_migration_changed"
-"""The NOTIFY channel naming each migration whose row changed (or went)."""
-
-THROUGHPUT_SPANS = (1, 60, 3600)
-"""The spans of time, in seconds, the throughput series is kept in (see throughput_view)."""

@@ -9,10 +9,11 @@ import anyio
 from eventsourcing.persistence import IntegrityError
 
 from cstor import s3
+from cstor.app.results import RetryObject
 from cstor.decisions import Scope, estimate, filters_from_dict
 from cstor.domain.bucket_names import check_bucket_name
 from cstor.domain.exceptions import InvalidRequest, MigrationStateError
-from cstor.eventstore import RetryObject
+from cstor.readmodel import queries
 from services.api.commands import (
     Conflict,
     Unprocessable,
@@ -117,12 +118,8 @@ async def retry_failed(services: Services, owner: str, migration_id: UUID) -> in
     """Queue a completed migration's failed objects again, as the source has them now."""
     await get_migration(services, owner, migration_id)  # 404 unless it is theirs
     migration = await anyio.to_thread.run_sync(services.migrations.get, migration_id)
-    rows = await services.read_models.pool.fetch(
-        "SELECT key, size, etag, version FROM objects_view"
-        " WHERE migration_id = $1 AND status = 'failed' ORDER BY key",
-        migration_id,
-    )
-    if not rows:
+    failed = await queries.failed_objects(services.read_models.pool, migration_id)
+    if not failed:
         raise Conflict(f"Migration {migration_id} has no failed objects to retry.")
     source = await connection_endpoint(services, migration.source_connection_id)
 
@@ -135,7 +132,7 @@ async def retry_failed(services: Services, owner: str, migration_id: UUID) -> in
         return RetryObject(key, size, etag, version)
 
     def retry() -> int:
-        objects = [current(r["key"], r["size"], r["etag"], r["version"]) for r in rows]
+        objects = [current(f.key, f.size, f.etag, f.version) for f in failed]
         return services.migrations.retry_failed(migration_id, objects)
 
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -20,27 +21,15 @@ from litestar import Controller, get
 from litestar.di import Provide
 from litestar.response import Stream
 
+from cstor.readmodel import queries
+from cstor.readmodel.records import ObjectReport
 from services.api import commands
 from services.api.deps import Services, provide_owner
 
-COLUMNS = ("key", "status", "size", "checksum", "error", "reason", "attempts", "updated_at")
+COLUMNS = ObjectReport.__struct_fields__  # key, status, ..., attempts, updated_at
 ROWS_PER_FETCH = 1000
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's list, "CSV Injection"
 _json = msgspec.json.Encoder()
-
-
-async def report_rows(
-    pool: asyncpg.Pool, migration_id: UUID
-) -> AsyncIterator[list[asyncpg.Record]]:
-    """The migration's objects in key order, ROWS_PER_FETCH at a time, from a server cursor."""
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
-        cursor = await conn.cursor(
-            f"SELECT {', '.join(COLUMNS)} FROM objects_view"  # noqa: S608
-            " WHERE migration_id = $1 ORDER BY key",
-            migration_id,
-        )
-        while rows := await cursor.fetch(ROWS_PER_FETCH):
-            yield rows
 
 
 def spreadsheet_cell(value: object) -> object:
@@ -51,9 +40,10 @@ def spreadsheet_cell(value: object) -> object:
     return value
 
 
-def csv_row(row: asyncpg.Record) -> list[object]:
+def csv_row(row: ObjectReport) -> list[object]:
     """One object's line of the CSV, every text cell safe to open in a spreadsheet."""
-    return [row[c].isoformat() if c == "updated_at" else spreadsheet_cell(row[c]) for c in COLUMNS]
+    cells = (getattr(row, column) for column in COLUMNS)
+    return [c.isoformat() if isinstance(c, datetime) else spreadsheet_cell(c) for c in cells]
 
 
 async def csv_report(pool: asyncpg.Pool, migration_id: UUID) -> AsyncIterator[bytes]:
@@ -63,7 +53,7 @@ async def csv_report(pool: asyncpg.Pool, migration_id: UUID) -> AsyncIterator[by
     # and with "\n" alone a key with a carriage return in it broke its line in two.
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    async for rows in report_rows(pool, migration_id):
+    async for rows in queries.report(pool, migration_id, ROWS_PER_FETCH):
         writer.writerows(csv_row(row) for row in rows)
         yield buffer.getvalue().encode()
         buffer.seek(0)
@@ -76,13 +66,13 @@ async def json_report(pool: asyncpg.Pool, migration_id: UUID) -> AsyncIterator[b
     """A JSON array of objects, written element by element."""
     yield b"["
     first = True
-    async for rows in report_rows(pool, migration_id):
+    async for rows in queries.report(pool, migration_id, ROWS_PER_FETCH):
         chunk = bytearray()
         for row in rows:
             if not first:
                 chunk += b","
             first = False
-            chunk += _json.encode({column: row[column] for column in COLUMNS})
+            chunk += _json.encode(row)  # its fields are COLUMNS, in order
         yield bytes(chunk)
     yield b"]\n"
 

@@ -26,18 +26,17 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from cstor import bus, contracts, deadletters, readmodel
+from cstor.app.migrations import Migrations
 from cstor.deadletters import Failure
-from cstor.eventstore import Migrations
 from cstor.outbox import to_contract
+from cstor.readmodel.projection import empty, fold, move_position
 from cstor.settings import Settings
 from cstor.store import locks
 from cstor.store.migrations import migrate
-from services.projector.projection import fold, move_position
 from services.projector.salvage import CONSUMER, fold_each
 
 log = logging.getLogger(__name__)
 
-READ_MODELS = ("migrations_view", "objects_view", "throughput_view")
 BATCH = 1000
 
 StoredEvents = Callable[[int, int], Awaitable[Sequence[contracts.Event]]]
@@ -64,8 +63,7 @@ async def rebuild(conn: asyncpg.Connection, stored: StoredEvents, stream_end: St
         await conn.execute("SELECT pg_advisory_xact_lock($1)", locks.READ_MODEL_REBUILD)
         # Read once the projector is held: it can apply nothing past this from now on.
         sequence, through = await stream_end()
-        for table in READ_MODELS:
-            await conn.execute(f"DELETE FROM {table}")  # noqa: S608 (names of our own)
+        await empty(conn)
         after = 0
         while after < through:
             events = [e for e in await stored(after, BATCH) if e.position <= through]
@@ -112,7 +110,7 @@ async def rebuild_from_store(settings: Settings) -> Rebuilt:
                                 reconnect_time_wait=0.5, connect_timeout=5,
                                 error_cb=_ignore)  # fmt: skip
         stack.push_async_callback(nc.close)
-        app = await anyio.to_thread.run_sync(Migrations, settings)
+        app = await anyio.to_thread.run_sync(Migrations, settings.eventsourcing_env())
         stack.callback(app.close)
         await migrate(pool)
         js = nc.jetstream()

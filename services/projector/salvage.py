@@ -14,7 +14,7 @@ import asyncpg
 
 from cstor import bus, contracts, deadletters
 from cstor.deadletters import Failure
-from services.projector.projection import fold, move_position, unapplied
+from cstor.readmodel.projection import fold, move_position, unapplied
 
 CONSUMER = "projector"  # the durable consumer's name, and its dead letters'
 

@@ -1,4 +1,8 @@
-"""The projector service: consumes every event and keeps the read models current."""
+"""The projector service: consumes every event and keeps the read models current.
+
+A composition root: the bus delivers the events, `cstor.readmodel.projection` folds them
+(with the position, in one transaction), and `salvage` takes a batch that keeps failing.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,9 @@ import asyncio
 import logging
 
 from cstor import bus, readmodel
+from cstor.readmodel.projection import project
 from cstor.settings import Settings
 from cstor.store.migrations import migrate
-from services.projector.projection import project
 from services.projector.salvage import CONSUMER, project_each
 
 log = logging.getLogger(__name__)
