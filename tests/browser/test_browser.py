@@ -19,41 +19,21 @@ import pytest
 from cstor.embedded import EmbeddedS3
 from tests.stack import RunningCstor, s3_client_for
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "correct horse battery"
 
 pytestmark = [
     pytest.mark.stack(packet_max_objects=50, transfer_concurrency=2),
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed"),
 ]
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
-def new_page(browser: Any, module_cstor: RunningCstor) -> Iterator[Callable[[], Any]]:
+def new_page(chromium: Any, module_cstor: RunningCstor) -> Iterator[Callable[[], Any]]:
     """Opens a page in a browser context of its own (its own cookies: its own person)."""
     contexts = []
 
     def open_page() -> Any:
-        context = browser.new_context(
+        context = chromium.new_context(
             base_url=f"http://127.0.0.1:{module_cstor.settings.api_port}",
             viewport={"width": 1200, "height": 860},
             accept_downloads=True,

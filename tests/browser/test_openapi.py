@@ -5,7 +5,6 @@ Swagger page shows every operation in Debian's Chromium with nothing fetched fro
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,15 +12,6 @@ from openapi_spec_validator import validate
 
 from tests.stack import RunningCstor
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 METHODS = ("get", "put", "post", "delete", "patch")
 
 
@@ -90,27 +80,23 @@ def test_an_error_answer_is_the_documented_problem(
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed")
 def test_the_swagger_page_shows_the_operations_offline(
-    module_cstor: RunningCstor, document: dict[str, Any]
+    chromium: Any, module_cstor: RunningCstor, document: dict[str, Any]
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     base = f"http://127.0.0.1:{module_cstor.settings.api_port}"
     requested: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            page = browser.new_page()
-            page.on("request", lambda request: requested.append(request.url))
-            # When the Swagger page is opened
-            page.goto(f"{base}/schema/swagger")
-            # Then it shows every operation of the document, with its summary
-            page.wait_for_selector(".opblock", timeout=20_000)
-            shown = page.locator(".opblock").count()
-            text = page.locator("#swagger-container").inner_text()
-        finally:
-            browser.close()
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.on("request", lambda request: requested.append(request.url))
+        # When the Swagger page is opened
+        page.goto(f"{base}/schema/swagger")
+        # Then it shows every operation of the document, with its summary
+        page.wait_for_selector(".opblock", timeout=20_000)
+        shown = page.locator(".opblock").count()
+        text = page.locator("#swagger-container").inner_text()
+    finally:
+        context.close()
     assert shown == len(list(operations(document)))
     assert "Start a migration" in text
     assert "Page through a migration's objects by key" in text
