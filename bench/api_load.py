@@ -406,8 +406,8 @@ def _program(process: psutil.Process) -> str:
         if each.pid == os.getpid():
             return "bench"
         argv = each.cmdline()
-        if argv[1:3] == ["-m", "cstor"] and len(argv) > 4:
-            return argv[4]
+        if argv[1:2] == ["-m"] and len(argv) > 2 and argv[2].startswith("services."):
+            return argv[2].removeprefix("services.")
         for program in ("postgres", "nats", "rclone"):
             if program in each.name():
                 return program

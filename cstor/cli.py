@@ -4,31 +4,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
-import logging
+import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import msgspec
-import uvloop
 
+from cstor.runtime import configure_logging
 from cstor.settings import Settings, SettingsError
 from cstor.stack import SERVICES, StackOptions, running_stack
-
-ServiceRun = Callable[[Settings, asyncio.Event], Awaitable[None]]
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `cstor` console script."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging()
     try:
         code = args.command(args)
     except KeyboardInterrupt:
@@ -193,52 +186,9 @@ def _rebuild_read_models(args: argparse.Namespace) -> int:
 
 
 def _service(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    run = _service_runner(args.name)
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await run(settings, stop)
-
-    _tune_garbage_collector()
-    uvloop.run(serve())
-    return 0
-
-
-def _tune_garbage_collector() -> None:
-    """Collect cycles less often, and never scan what start-up loaded again.
-
-    A service allocates a few objects per event or request and keeps few; Python's
-    default (a collection every 700 allocations, each older generation every 10 of
-    the one below) spent a sixth of the copier's CPU per small object
-    (`bench/datapath.py`). Start-up objects (modules, classes) go to a generation
-    that is never collected.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-
-
-def _service_runner(name: str) -> ServiceRun:
-    # cstor is the composition root: the services never import each other.
-    if name == "api":
-        from services.api.service import run as api
-
-        return api
-    if name == "planner":
-        from services.planner.service import run as planner
-
-        return planner
-    if name == "transfer":
-        from services.transfer.service import run as transfer
-
-        return transfer
-    from services.projector.service import run as projector
-
-    return projector
+    """Become `python -m services.<name>`: each service is its own composition root, and
+    runs without the launcher (as compose runs it); this command is kept for scripts."""
+    os.execv(sys.executable, [sys.executable, "-m", f"services.{args.name}"])  # noqa: S606
 
 
 class _terminate_as_interrupt:

@@ -48,7 +48,7 @@ class ServiceProcesses:
         logs.mkdir(parents=True, exist_ok=True)
         with open(logs / f"{label}.log", "ab") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "cstor", "service", service],
+                [sys.executable, "-m", f"services.{service}"],
                 env=service_environment(service, self.settings),
                 stdin=subprocess.DEVNULL,
                 stdout=out,

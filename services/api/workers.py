@@ -97,7 +97,7 @@ def serve_worker(settings: Settings, parent: int) -> None:
     _die_with_parent(parent)
     # The app is built here, in the worker: its lifespan's pools are the worker's own.
     config = uvicorn_config(create_app(settings, relay=False), settings)
-    # As every cstor service does (cstor.cli): start-up objects are never scanned again.
+    # As every cstor service does (cstor.runtime): start-up objects are never scanned again.
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
