@@ -11,6 +11,7 @@ Run: ``python bench/planner.py --objects 1000000``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import multiprocessing
 import os
@@ -25,9 +26,10 @@ from pathlib import Path
 import psutil
 
 from cstor import embedded, s3
+from cstor.app.migrations import Migrations
 from cstor.domain.planning import PacketLimits
-from cstor.eventstore import Migrations
 from cstor.settings import Settings
+from cstor.store.migrations import migrate_url
 from services.planner.planning import plan_migration
 
 SOURCE_KEYS = ("planbenchsource1", "plan-bench-source-secret")
@@ -89,7 +91,8 @@ def _plan(
     dest: embedded.EmbeddedS3,
     result: dict[str, int],
 ) -> None:
-    app = Migrations(Settings(database_url=database_url))
+    asyncio.run(migrate_url(database_url))
+    app = Migrations(Settings(database_url=database_url).eventsourcing_env())
     migration_id = app.request(
         name="bench",
         owner="bench",

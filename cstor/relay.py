@@ -20,9 +20,10 @@ from nats.aio.client import Client as NATS
 from nats.js.errors import APIError
 
 from cstor import contracts
-from cstor.eventstore import Migrations
+from cstor.app.migrations import Migrations
 from cstor.outbox import to_contract
 from cstor.store import locks
+from cstor.store.recorder import postgres_recorder
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ class OutboxRelay:
                 return
             # Listening before the first read: a commit after it is never missed.
             recorded = asyncio.Event()
-            await conn.add_listener(self.app.pg_recorder.channel_name, lambda *_: recorded.set())
+            channel = postgres_recorder(self.app).channel_name
+            await conn.add_listener(channel, lambda *_: recorded.set())
             position = await conn.fetchval(
                 "INSERT INTO relay_position (name, position) VALUES ($1, 0) "
                 "ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING position",

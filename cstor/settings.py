@@ -121,7 +121,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         url = urlsplit(self.database_url)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "APPLICATION_RECORDER_TOPIC": "cstor.eventstore:ColumnarRecorder",
+            "APPLICATION_RECORDER_TOPIC": "cstor.store.recorder:ColumnarRecorder",
+            # The tables are made by cstor.store.migrations, before the application starts.
+            "CREATE_TABLE": "no",
             "POSTGRES_DBNAME": url.path.lstrip("/") or "cstor",
             "POSTGRES_HOST": url.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(url.port or 5432),

@@ -19,7 +19,11 @@ of the older kind starting at the same time still takes turns with a new one.
 """
 
 EVENT_STORE_SCHEMA = 7366538
-"""Held (for its session) while the eventsourcing library creates its own tables."""
+"""Held (for its transaction) by schema migration 2, which makes the event store's tables.
+
+The eventsourcing library made them at start under this key before (for its session),
+so a process of that older kind starting at the same time still takes turns.
+"""
 
 OUTBOX_RELAY = 0x63_73_74_6F_72  # "cstor"
 """Held (for its session) by the one relay publishing the store's events."""

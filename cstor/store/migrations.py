@@ -10,8 +10,10 @@ nothing, and a migration that fails leaves the schema as it was. Nothing else in
 runs DDL.
 
 The eventsourcing library's own tables (its stored events and their notification log)
-are not here: the library creates them itself when an application starts
-(`cstor.eventstore.Migrations`, under `locks.EVENT_STORE_SCHEMA`), and owns their shape.
+are migration 2, in the library's own words (`cstor.store.event_tables`): the library
+does not create them at start (``CREATE_TABLE`` is off in
+`cstor.settings.Settings.eventsourcing_env`), so the application can only be started on a
+migrated database.
 
 To change the schema, append a `Migration` with the next number; never edit or reorder
 one that has shipped, since databases have recorded it as applied.
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from cstor.store import baseline, locks
+from cstor.store import baseline, event_tables, locks
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ class Migration:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the schema as it was before numbered migrations", baseline.SQL),
+    Migration(2, "the event store's tables, made by the library before", event_tables.SQL),
 )
 
 _LEDGER = """
@@ -55,6 +58,16 @@ async def migrate(pool: asyncpg.Pool) -> list[int]:
     """Apply the migrations this database has not had yet; their numbers, in order."""
     async with pool.acquire() as conn:
         return await migrate_connection(conn)
+
+
+async def migrate_url(database_url: str) -> list[int]:
+    """`migrate` on a connection of its own, for a process that has no pool (a bench, the
+    api's relay, a test's event store)."""
+    conn: asyncpg.Connection = await asyncpg.connect(database_url)
+    try:
+        return await migrate_connection(conn)
+    finally:
+        await conn.close()
 
 
 async def migrate_connection(conn: asyncpg.Connection) -> list[int]:

@@ -22,8 +22,8 @@ from litestar.template import TemplateConfig
 
 from cstor import bus, readmodel
 from cstor.accounts import Accounts
+from cstor.app.migrations import Migrations
 from cstor.connections import ConnectionStore
-from cstor.eventstore import Migrations
 from cstor.relay import OutboxRelay
 from cstor.secret_store import SecretStoreError, secret_store_for
 from cstor.settings import Settings
@@ -53,7 +53,7 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         pool = await readmodel.create_pool(settings.database_url, min_size=1, max_size=8)
         await migrate(pool)
-        migrations = Migrations(settings)
+        migrations = Migrations(settings.eventsourcing_env())
         credentials = CredentialCache(settings.database_url)
         await credentials.start()
         read_models = ReadModels(pool, settings.database_url)

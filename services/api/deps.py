@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cstor.accounts import Accounts, User
+from cstor.app.migrations import Migrations
 from cstor.connections import ConnectionStore
-from cstor.eventstore import Migrations
 from services.api.credential_cache import CredentialCache
 from services.api.queries import ReadModels
 

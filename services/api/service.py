@@ -8,9 +8,10 @@ import anyio
 import uvicorn
 
 from cstor import bus
-from cstor.eventstore import Migrations
+from cstor.app.migrations import Migrations
 from cstor.relay import OutboxRelay
 from cstor.settings import Settings
+from cstor.store.migrations import migrate_url
 from services.api.app import create_app
 from services.api.workers import WorkerPool, uvicorn_config
 
@@ -45,7 +46,8 @@ async def _serve_here(settings: Settings, stop: asyncio.Event) -> None:
 
 async def _relay(settings: Settings, stop: asyncio.Event) -> None:
     """The outbox relay, as the api's lifespan runs it when the api is one process."""
-    migrations = Migrations(settings)
+    await migrate_url(settings.database_url)  # its workers may not have started yet
+    migrations = Migrations(settings.eventsourcing_env())
     nc = await bus.connect(settings.nats_url, "cstor-api-relay")
     try:
         await bus.ensure_stream(nc.jetstream(), settings.stream_name)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 
 from cstor import s3
+from cstor.app.migrations import Migrations
+from cstor.app.results import PlanTotals
 from cstor.decisions import Scope, decisions
 from cstor.domain import planning
 from cstor.domain.migration import Migration
-from cstor.eventstore import Migrations, PlanTotals
 
 log = logging.getLogger(__name__)
 

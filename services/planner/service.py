@@ -9,11 +9,11 @@ from uuid import UUID
 import anyio
 
 from cstor import bus, contracts, deadletters, readmodel, s3, subjects
+from cstor.app.migrations import Migrations
 from cstor.connections import ConnectionStore
 from cstor.domain.exceptions import MigrationStateError
 from cstor.domain.migration import Migration
 from cstor.domain.planning import PacketLimits
-from cstor.eventstore import Migrations
 from cstor.secret_store import SecretStoreError, secret_store_for
 from cstor.settings import Settings
 from cstor.store.migrations import migrate
@@ -88,7 +88,7 @@ class Planner:
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Plan and complete migrations until ``stop`` is set."""
-    app = Migrations(settings)
+    app = Migrations(settings.eventsourcing_env())
     pool = await readmodel.create_pool(settings.database_url, min_size=1, max_size=4)
     nc = await bus.connect(settings.nats_url, "cstor-planner")
     try:

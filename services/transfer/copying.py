@@ -11,9 +11,9 @@ from contextlib import asynccontextmanager
 from uuid import UUID
 
 from cstor import contracts, s3
+from cstor.app.results import CopyResult
 from cstor.domain.planning import destination_key
 from cstor.domain.transfer import object_id
-from cstor.eventstore import CopyResult
 from cstor.s3.options import DEFAULT_OPTIONS
 from cstor.settings import Settings
 from services.transfer.limits import ObjectSlots

@@ -28,7 +28,8 @@ from uuid import UUID
 import anyio
 
 from cstor import bus
-from cstor.eventstore import CopyResult, Migrations, Tally
+from cstor.app.migrations import Migrations
+from cstor.app.results import CopyResult, Tally
 
 RECORD_WITHIN = 1.0
 """Seconds an outcome may wait for others before its batch is recorded."""

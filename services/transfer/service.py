@@ -15,10 +15,11 @@ import anyio
 import asyncpg
 
 from cstor import bus, contracts, deadletters, readmodel, s3, subjects
+from cstor.app.migrations import Migrations
+from cstor.app.results import CopyResult
 from cstor.connections import ConnectionStore
 from cstor.domain.migration import Migration
 from cstor.domain.transfer import object_id
-from cstor.eventstore import CopyResult, Migrations
 from cstor.s3.options import CANCELLED, PAUSED
 from cstor.secret_store import SecretStoreError, secret_store_for
 from cstor.settings import Settings
@@ -199,7 +200,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     # The S3 model is parsed while the service connects, not during its first copy.
     threading.Thread(target=s3.load_model, daemon=True).start()
     keep_freed_memory(settings.transfer_memory)
-    app = Migrations(settings)
+    app = Migrations(settings.eventsourcing_env())
     pool = await readmodel.create_pool(settings.database_url, min_size=1, max_size=4)
     nc = await bus.connect(settings.nats_url, "cstor-transfer")
     slots = ObjectSlots(settings.database_url)  # connects when a limited migration needs it

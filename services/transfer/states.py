@@ -16,8 +16,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from cstor import contracts
+from cstor.app.migrations import Migrations
 from cstor.domain.migration import Migration
-from cstor.eventstore import Migrations
 
 log = logging.getLogger(__name__)
 

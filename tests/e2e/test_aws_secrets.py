@@ -23,13 +23,13 @@ from botocore.exceptions import ClientError
 from cryptography.fernet import Fernet
 
 from cstor import bus
+from cstor.app.migrations import Migrations
 from cstor.aws_secrets import AwsSecretsManager
 from cstor.connections import ConnectionStore
 from cstor.credentials import SecretCipher
 from cstor.domain.migration import Migration
 from cstor.domain.planning import PacketLimits
 from cstor.embedded import EmbeddedS3, free_port, start_moto
-from cstor.eventstore import Migrations
 from cstor.secret_store import EncryptedColumn, SecretStoreError, secret_store_for
 from cstor.settings import Settings, SettingsError
 from cstor.store.migrations import migrate
@@ -308,7 +308,7 @@ async def test_planning_fails_plainly_if_a_secret_is_gone_and_waits_if_unreachab
     details = {"endpoint": "http://127.0.0.1:1", "region": "us-east-1", "access_key": "A"}
     source = await store.create(owner="o", name="s", secret_key="planner-secret-1", **details)
     dest = await store.create(owner="o", name="d", secret_key="planner-secret-2", **details)
-    app = Migrations(Settings(database_url=database_url))
+    app = Migrations(Settings(database_url=database_url).eventsourcing_env())
     request = {
         "name": "m",
         "owner": "o",

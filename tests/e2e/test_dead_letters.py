@@ -24,8 +24,8 @@ import pytest
 from nats.js import JetStreamContext
 
 from cstor import bus, contracts, deadletters, readmodel
+from cstor.app.migrations import Migrations
 from cstor.embedded import EmbeddedNats, EmbeddedS3, free_port
-from cstor.eventstore import Migrations
 from cstor.store.migrations import migrate
 from tests.sessions import PASSWORD, api_token, csrf_field, new_email
 from tests.stack import RunningCstor, s3_client_for
@@ -40,7 +40,7 @@ pytestmark = pytest.mark.stack(
 
 def record_poison(cstor: RunningCstor, name: str) -> str:
     """A migration request recorded in the event store, past the api's validation."""
-    app = Migrations(cstor.settings)
+    app = Migrations(cstor.settings.eventsourcing_env())
     try:
         migration_id = app.request(
             name=name,

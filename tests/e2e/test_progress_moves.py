@@ -17,11 +17,13 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 
+from cstor.app.migrations import Migrations
+from cstor.app.results import CopyResult, PlanTotals
 from cstor.domain.planning import Packet, PlannedObject
 from cstor.domain.transfer import object_id
 from cstor.embedded import EmbeddedS3
-from cstor.eventstore import CopyResult, Migrations, PlanTotals
 from cstor.settings import Settings
+from cstor.store.migrations import migrate_url
 from services.transfer.outcomes import OutcomeBatches
 from tests.stack import RunningCstor, s3_client_for
 
@@ -178,7 +180,8 @@ def test_a_replica_killed_between_batches_of_a_packet_copies_and_counts_each_obj
 @pytest.fixture
 def store(database_url: str) -> Iterator[tuple[Migrations, UUID]]:
     """The event store, and a migration planned as one packet of ten objects."""
-    app = Migrations(Settings(database_url=database_url))
+    asyncio.run(migrate_url(database_url))
+    app = Migrations(Settings(database_url=database_url).eventsourcing_env())
     try:
         migration_id = app.request(
             name="batches", owner="test", source_connection_id=uuid4(), source_bucket="a",

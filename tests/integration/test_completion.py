@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
+from cstor.app.migrations import Migrations
+from cstor.app.results import CopyResult, PlanTotals
 from cstor.domain.planning import Packet, PlannedObject
-from cstor.eventstore import CopyResult, Migrations, PlanTotals
 from cstor.settings import Settings
+from cstor.store.migrations import migrate_url
 
 
 def test_packets_closing_out_of_order_complete_the_migration_once_with_exact_totals(
     database_url: str,
 ) -> None:
-    app = Migrations(Settings(database_url=database_url))
+    asyncio.run(migrate_url(database_url))
+    app = Migrations(Settings(database_url=database_url).eventsourcing_env())
     try:
         # Given a planned migration of 40 one-object packets
         migration_id = app.request(

@@ -13,9 +13,10 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from cstor import bus, contracts
+from cstor.app.migrations import Migrations
+from cstor.app.results import PlanTotals
 from cstor.domain.planning import Packet, PlannedObject
 from cstor.embedded import EmbeddedNats
-from cstor.eventstore import Migrations, PlanTotals
 from cstor.relay import OutboxRelay
 from cstor.settings import Settings
 from cstor.store.migrations import migrate
@@ -52,7 +53,7 @@ async def stream_events(js: JetStreamContext) -> list[contracts.AnyEvent]:
 async def relay_parts(
     database_url: str, nats_server: EmbeddedNats
 ) -> AsyncIterator[tuple[Migrations, NATS]]:
-    app = Migrations(Settings(database_url=database_url))
+    app = Migrations(Settings(database_url=database_url).eventsourcing_env())
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
     await migrate(pool)  # as the api does before it starts its relay
     await pool.close()

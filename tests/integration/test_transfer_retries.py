@@ -11,8 +11,8 @@ import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from cstor import contracts, s3
+from cstor.app.results import CopyResult
 from cstor.embedded import EmbeddedS3, free_port
-from cstor.eventstore import CopyResult
 from cstor.s3.errors import from_boto
 from services.transfer.copying import PacketCopier
 from tests.s3_objects import endpoint_of, planned
