@@ -10,6 +10,8 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from cstor.domain.exceptions import InvalidRequest, MigrationStateError
+from cstor.domain.planning import IF_DIFFERENT
+from cstor.domain.route import Route
 
 STORAGE_CLASSES = (
     "STANDARD",
@@ -59,7 +61,13 @@ def checked_limits(limits: Mapping[str, int | None]) -> dict[str, int]:
 
 
 class Migration(Aggregate):
-    """A migration from a source bucket to a destination bucket; its status is a fold of events."""
+    """A migration from a source bucket to a destination bucket; its status is a fold of events.
+
+    Its event classes are declared here, field by field: they are the store's schema. An
+    event class whose fields grew has a ``class_version`` and an ``upcast_v1_v2`` that gives
+    an event written before (by an older release) what it lacked, as the library decodes it,
+    so every decoded event has every field.
+    """
 
     REQUESTED = "requested"
     PLANNING = "planning"
@@ -70,7 +78,34 @@ class Migration(Aggregate):
     CANCELLED = "cancelled"
     FINISHED = (COMPLETED, FAILED, CANCELLED)
 
-    @event("Requested")
+    class Requested(Aggregate.Created):
+        """A user asked for a migration (version 2: overwrite to limits may be missing in 1)."""
+
+        class_version = 2
+        name: str
+        owner: str
+        source_connection_id: UUID
+        source_bucket: str
+        source_prefix: str
+        destination_connection_id: UUID
+        destination_bucket: str
+        destination_prefix: str
+        overwrite: str
+        filters: dict[str, Any]
+        sync_of: UUID | None
+        storage_class: str | None
+        limits: dict[str, int]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """The request fields added after the first release, as it meant them (none)."""
+            state.setdefault("overwrite", IF_DIFFERENT)
+            state["filters"] = state.get("filters") or {}
+            state.setdefault("sync_of", None)
+            state.setdefault("storage_class", None)
+            state["limits"] = state.get("limits") or {}
+
+    @event(Requested)
     def __init__(
         self,
         *,
@@ -82,7 +117,7 @@ class Migration(Aggregate):
         destination_connection_id: UUID,
         destination_bucket: str,
         destination_prefix: str,
-        overwrite: str = "if-different",
+        overwrite: str = IF_DIFFERENT,
         filters: dict[str, Any] | None = None,
         sync_of: UUID | None = None,
         storage_class: str | None = None,
@@ -110,13 +145,21 @@ class Migration(Aggregate):
         self.paused_from = self.REQUESTED
         self.finished_at: datetime | None = None
 
+    @property
+    def route(self) -> Route:
+        """Where this migration copies from and to."""
+        return Route.of(self)
+
     def start_planning(self) -> None:
         """Record that the planner has begun listing the source."""
         if self.status != self.REQUESTED:
             raise MigrationStateError(f"migration {self.id} is {self.status}, not requested")
         self._planning_started()
 
-    @event("PlanningStarted")
+    class PlanningStarted(Aggregate.Event):
+        """The planner began listing the source."""
+
+    @event(PlanningStarted)
     def _planning_started(self) -> None:
         self.status = self.PLANNING
 
@@ -129,7 +172,21 @@ class Migration(Aggregate):
             raise MigrationStateError(f"migration {self.id} is {self.status}, not planning")
         self._planned(packets=packets, objects=objects, bytes=bytes, skipped=skipped)
 
-    @event("Planned")
+    class Planned(Aggregate.Event):
+        """The whole source was listed and planned (version 2: ``skipped`` may be missing in 1)."""
+
+        class_version = 2
+        packets: int
+        objects: int
+        bytes: int
+        skipped: int
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """The first release skipped nothing: it copied every listed object."""
+            state.setdefault("skipped", 0)
+
+    @event(Planned)
     def _planned(self, *, packets: int, objects: int, bytes: int, skipped: int = 0) -> None:
         if self.status == self.PAUSED:
             self.paused_from = self.RUNNING  # planning may finish while copying is paused
@@ -146,7 +203,13 @@ class Migration(Aggregate):
             raise MigrationStateError(f"migration {self.id} is {self.status}, not running")
         self._completed(copied=copied, failed=failed)
 
-    @event("Completed")
+    class Completed(Aggregate.Event):
+        """Every planned object reached an outcome."""
+
+        copied: int
+        failed: int
+
+    @event(Completed)
     def _completed(self, *, copied: int, failed: int) -> None:
         self.status = self.COMPLETED
         self.finished_at = self.modified_on
@@ -159,7 +222,13 @@ class Migration(Aggregate):
             )
         self._retry_requested(objects=objects, packets=self.packets + packets)
 
-    @event("RetryRequested")
+    class RetryRequested(Aggregate.Event):
+        """A completed migration's failed objects were queued again; ``packets``: the new total."""
+
+        objects: int
+        packets: int
+
+    @event(RetryRequested)
     def _retry_requested(self, *, objects: int, packets: int) -> None:
         self.status = self.RUNNING
         self.packets = packets
@@ -172,7 +241,12 @@ class Migration(Aggregate):
             raise MigrationStateError(f"migration {self.id} is {self.status}; it cannot pause")
         self._paused(previous=self.status)
 
-    @event("Paused")
+    class Paused(Aggregate.Event):
+        """Copying stopped; ``previous``: the status it resumes to."""
+
+        previous: str
+
+    @event(Paused)
     def _paused(self, *, previous: str) -> None:
         self.paused_from = previous
         self.status = self.PAUSED
@@ -183,7 +257,12 @@ class Migration(Aggregate):
             raise MigrationStateError(f"migration {self.id} is {self.status}, not paused")
         self._resumed(status=self.paused_from)
 
-    @event("Resumed")
+    class Resumed(Aggregate.Event):
+        """A paused migration went on; ``status``: what it went back to."""
+
+        status: str
+
+    @event(Resumed)
     def _resumed(self, *, status: str) -> None:
         self.status = status
 
@@ -193,7 +272,10 @@ class Migration(Aggregate):
             raise MigrationStateError(f"migration {self.id} is already {self.status}")
         self._cancelled()
 
-    @event("Cancelled")
+    class Cancelled(Aggregate.Event):
+        """A user ended the migration."""
+
+    @event(Cancelled)
     def _cancelled(self) -> None:
         self.status = self.CANCELLED
         self.finished_at = self.modified_on
@@ -204,7 +286,13 @@ class Migration(Aggregate):
             raise MigrationStateError(f"migration {self.id} is already {self.status}")
         self._failed(reason=reason, message=message)
 
-    @event("Failed")
+    class Failed(Aggregate.Event):
+        """The migration cannot go on, and why."""
+
+        reason: str
+        message: str
+
+    @event(Failed)
     def _failed(self, *, reason: str, message: str) -> None:
         self.status = self.FAILED
         self.error = f"{reason}: {message}"

@@ -10,15 +10,19 @@ import fnmatch
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal, get_args
 
 from cstor.domain.checksums import is_md5_etag, normalize_etag
 
 MiB = 1024 * 1024
 
-IF_DIFFERENT = "if-different"
-SKIP_EXISTING = "skip-existing"
-ALWAYS = "always"
-OVERWRITE_POLICIES = (IF_DIFFERENT, SKIP_EXISTING, ALWAYS)
+Overwrite = Literal["if-different", "skip-existing", "always"]
+"""What planning does when the destination already has the key: the one list of policies
+(the api's request schema takes this type, so a request names one of them)."""
+IF_DIFFERENT: Overwrite = "if-different"
+SKIP_EXISTING: Overwrite = "skip-existing"
+ALWAYS: Overwrite = "always"
+OVERWRITE_POLICIES: tuple[Overwrite, ...] = get_args(Overwrite)
 
 
 @dataclass(frozen=True)
