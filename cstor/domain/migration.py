@@ -143,7 +143,13 @@ class Migration(Aggregate):
         self.skipped = 0
         self.retried = 0
         self.paused_from = self.REQUESTED
-        self.finished_at: datetime | None = None
+
+    @property
+    def finished_at(self) -> datetime | None:
+        """When it ended: the time of its last event, the one that ended it (only a retry
+        follows an end, and it makes the migration run again). Not set by the ending event's
+        method: the library moves modified_on to an event's time after applying it."""
+        return self.modified_on if self.status in self.FINISHED else None
 
     @property
     def route(self) -> Route:
@@ -212,7 +218,6 @@ class Migration(Aggregate):
     @event(Completed)
     def _completed(self, *, copied: int, failed: int) -> None:
         self.status = self.COMPLETED
-        self.finished_at = self.modified_on
 
     def retry_failed(self, *, objects: int, packets: int) -> None:
         """Queue a completed migration's failed objects again, in ``packets`` new packets."""
@@ -233,7 +238,6 @@ class Migration(Aggregate):
         self.status = self.RUNNING
         self.packets = packets
         self.retried += objects
-        self.finished_at = None
 
     def pause(self) -> None:
         """Stop copying (in flight, between objects and parts); planning and state are kept."""
@@ -278,7 +282,6 @@ class Migration(Aggregate):
     @event(Cancelled)
     def _cancelled(self) -> None:
         self.status = self.CANCELLED
-        self.finished_at = self.modified_on
 
     def fail(self, *, reason: str, message: str) -> None:
         """Record that the migration cannot go on (e.g. its source bucket is gone)."""
@@ -296,7 +299,6 @@ class Migration(Aggregate):
     def _failed(self, *, reason: str, message: str) -> None:
         self.status = self.FAILED
         self.error = f"{reason}: {message}"
-        self.finished_at = self.modified_on
 
     def as_dict(self) -> dict[str, Any]:
         """The migration's request as plain values."""

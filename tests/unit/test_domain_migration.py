@@ -267,12 +267,6 @@ ENDINGS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the event methods set finished_at = self.modified_on, which the library"
-    " sets only after apply(): finished_at is the time of the event BEFORE the ending one"
-    " (e.g. when planning finished); reported to C (/work/notes/G_to_C.md)",
-)
 @pytest.mark.parametrize("ending", list(ENDINGS))
 def test_a_migration_finishes_at_the_time_of_its_ending_event(ending: str) -> None:
     # Given a migration that has been running a while
