@@ -1,8 +1,9 @@
 """Benchmark: the dashboard over a migration of 1,000,000 objects.
 
-Seeds the read models (as the projector would have written them) in an embedded
-Postgres, signs a user in, and times the migration's page, the object search (by
-status and by key prefix, a later page) and the migrations list, in-process.
+Seeds the read models in an embedded Postgres by folding the migrations' events with
+the projector's projection (bench/readmodel_seed.py), signs a user in, and times the
+migration's page, the object search (by status and by key prefix, a later page) and the
+migrations list, in-process.
 The last line is ``p95_ms detail=X objects=Y list=Z`` (the target: each < 150 ms).
 Run: ``python bench/dashboard.py [--objects 1000000]``.
 """
@@ -21,90 +22,51 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import readmodel_seed
 from litestar.testing import AsyncTestClient
 
 from cstor.credentials import load_or_create_key
-from cstor.embedded import free_port, start_postgres
 from cstor.settings import Settings
+from launcher.embedded import free_port, start_postgres
 from services.api.app import create_app
 
 PASSWORD = "bench password"
 
 
 async def seed(database_url: str, owner: str, objects: int) -> uuid.UUID:
-    """One running migration of `objects` objects, every 50th failed, and 20 older ones."""
+    """One running migration of `objects` objects, every 50th failed, every 10th still
+    planned, and 20 older completed ones: their events folded by the projection."""
     conn = await asyncpg.connect(database_url)
     try:
+        feed = readmodel_seed.Feed(conn)
         now = datetime.now(UTC)
-        migration_id = uuid.uuid4()
-        for n in range(21):
-            await conn.execute(
-                "INSERT INTO migrations_view (id, owner, name, status, source_connection_id,"
-                " source_bucket, source_prefix, destination_connection_id, destination_bucket,"
-                " destination_prefix, planning_done, objects_planned, bytes_planned,"
-                " objects_copied, bytes_copied, objects_failed, created_at, started_at,"
-                " updated_at) VALUES ($1, $2, $3, $4, $5, 'src', '', $6, 'dst', '', true,"
-                " $7, $8, $9, $10, $11, $12, $13, $12)",
-                migration_id if n == 0 else uuid.uuid4(),
-                owner,
-                "big one" if n == 0 else f"older {n}",
-                "running" if n == 0 else "completed",
-                uuid.uuid4(),
-                uuid.uuid4(),
-                objects,
-                objects * 4096,
-                objects * 9 // 10,
-                objects * 9 // 10 * 4096,
-                objects // 50,
-                now - timedelta(minutes=n),
-                now - timedelta(minutes=n + 30),
+        for n in range(20, 0, -1):
+            older = await readmodel_seed.migration(
+                feed, owner, f"older {n}", now - timedelta(minutes=n), now - timedelta(minutes=n)
             )
-        batch = 100_000
-        for start in range(0, objects, batch):
-            rows = [
-                (
-                    uuid.uuid4(),
-                    migration_id,
-                    f"{n % 100:02d}/album-{n % 977:03d}/img-{n:07d}.jpg",
-                    "failed" if n % 50 == 0 else ("planned" if n % 10 == 1 else "copied"),
-                    4096,
-                    "etag",
-                    "" if n % 50 == 0 else f"md5:{n:032x}",
-                    "SlowDown after 3 attempts" if n % 50 == 0 else "",
-                    1,
-                    now - timedelta(seconds=objects - n),
-                )
-                for n in range(start, min(start + batch, objects))
-            ]
-            await conn.copy_records_to_table(
-                "objects_view",
-                records=rows,
-                columns=[
-                    "id",
-                    "migration_id",
-                    "key",
-                    "status",
-                    "size",
-                    "etag",
-                    "checksum",
-                    "error",
-                    "version",
-                    "updated_at",
-                ],
-            )
-        # The throughput series, as the projector keeps it for the chart.
-        await conn.execute(
-            "INSERT INTO throughput_view (migration_id, span, second, bytes)"
-            " SELECT migration_id, span,"
-            " floor(extract(epoch FROM updated_at) / span)::bigint * span, sum(size)"
-            " FROM objects_view, unnest(ARRAY[1, 60, 3600]) AS span"
-            " WHERE migration_id = $1 AND status = 'copied' GROUP BY 1, 2, 3",
-            migration_id,
+            await readmodel_seed.planned(feed, older, now - timedelta(minutes=n))
+            await readmodel_seed.completed(feed, older, now - timedelta(minutes=n))
+        migration_id = await readmodel_seed.migration(
+            feed, owner, "big one", now, now - timedelta(minutes=30)
         )
-        await conn.execute("ANALYZE objects_view; ANALYZE migrations_view; ANALYZE throughput_view")
+
+        def at(n: int) -> datetime:
+            return now - timedelta(seconds=objects - n)
+
+        everything = readmodel_seed.Objects(objects, _key, _outcome, at)
+        await readmodel_seed.planned(feed, migration_id, at(objects - 1), everything)
+        await readmodel_seed.analyze(conn)
         return migration_id
     finally:
         await conn.close()
+
+
+def _key(n: int) -> str:
+    return f"{n % 100:02d}/album-{n % 977:03d}/img-{n:07d}.jpg"
+
+
+def _outcome(n: int) -> str:
+    return "failed" if n % 50 == 0 else ("planned" if n % 10 == 1 else "copied")
 
 
 async def p95(client: AsyncTestClient[Any], paths: list[str], rounds: int) -> float:

@@ -13,12 +13,12 @@ from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient
 
 from cstor import contracts
+from cstor.readmodel.projection import project
 from cstor.settings import Settings
 from cstor.store.migrations import migrate
-from services.api import charts
 from services.api.app import create_app
+from services.api.migrations import charts
 from services.api.queries import ReadModels
-from services.projector.projection import project
 from tests.readmodel_rows import record_migration, record_objects
 from tests.sessions import sign_up
 
