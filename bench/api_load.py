@@ -4,8 +4,8 @@ Everything runs on this machine, on loopback: Postgres, NATS, two `rclone serve 
 endpoints, the four cstor services as processes (the api with ``--api-workers``
 workers, CSTOR_API_WORKERS). One real migration copies between the two endpoints,
 bandwidth-limited so that it keeps running for the whole load; a finished migration of
-``--objects`` objects (and 20 small older ones) is seeded into the read models as the
-projector would have written them (as bench/dashboard.py does).
+``--objects`` objects (and 20 older ones) is seeded into the read models by folding its
+events with the projector's projection (bench/readmodel_seed.py, as bench/dashboard.py).
 
 Then ``--clients`` clients, each in a closed loop for ``--seconds``, read: a migration's
 page (HTML, signed-in session cookie), its progress fragment (an htmx poll), the object
@@ -39,12 +39,13 @@ import asyncpg
 import httpx
 import msgspec
 import psutil
+import readmodel_seed
 
-from cstor import embedded
 from cstor.credentials import load_or_create_key
-from cstor.local_admin import ADMIN_EMAIL, sign_in_local_admin, wait_for_api
 from cstor.settings import Settings
-from cstor.stack import ServiceProcesses
+from launcher import embedded
+from launcher.local_admin import ADMIN_EMAIL, sign_in_local_admin, wait_for_api
+from launcher.stack import ServiceProcesses
 
 KiB = 1024
 SOURCE_KEYS = ("loadsourcekey001", "load-source-secret-001")
@@ -222,72 +223,34 @@ def _wait_copying(api: httpx.Client, migration_id: str, timeout: float = 120) ->
 
 
 async def _seed_read_models(database_url: str, owner: str, objects: int) -> uuid.UUID:
-    """A finished migration of ``objects`` objects, every 50th failed, and 20 older ones."""
+    """A finished migration of ``objects`` objects, every 50th failed, and 20 older ones,
+    folded from their events by the projection (bench/readmodel_seed.py)."""
     conn = await asyncpg.connect(database_url)
     try:
+        feed = readmodel_seed.Feed(conn)
         now = datetime.now(UTC)
-        finished_id = uuid.uuid4()
-        for n in range(21):
-            count = objects if n == 0 else 100
-            await conn.execute(
-                "INSERT INTO migrations_view (id, owner, name, status, source_connection_id,"
-                " source_bucket, source_prefix, destination_connection_id, destination_bucket,"
-                " destination_prefix, planning_done, objects_planned, bytes_planned,"
-                " objects_copied, bytes_copied, objects_failed, created_at, started_at,"
-                " finished_at, updated_at) VALUES ($1, $2, $3, 'completed', $4, 'src', '',"
-                " $5, 'dst', '', true, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
-                finished_id if n == 0 else uuid.uuid4(),
-                owner,
-                "big one" if n == 0 else f"older {n}",
-                uuid.uuid4(),
-                uuid.uuid4(),
-                count,
-                count * 4096,
-                count - count // 50,
-                (count - count // 50) * 4096,
-                count // 50,
-                now - timedelta(hours=n + 2),
-                now - timedelta(hours=n + 2, minutes=-1),
-                now - timedelta(hours=n + 1),
-            )
-        await _seed_objects(conn, finished_id, objects, now)
-        await conn.execute("ANALYZE objects_view; ANALYZE migrations_view; ANALYZE throughput_view")
-        return finished_id
+        for n in range(20, -1, -1):
+            requested = now - timedelta(hours=n + 2)
+            migration_id = await readmodel_seed.migration(
+                feed, owner, "big one" if n == 0 else f"older {n}", requested,
+                requested + timedelta(minutes=1),
+            )  # fmt: skip
+            count = objects if n == 0 else 0
+
+            def at(k: int, count: int = count) -> datetime:
+                return now - timedelta(hours=1, seconds=count - k)
+
+            everything = readmodel_seed.Objects(count, _key, _outcome, at)
+            await readmodel_seed.planned(feed, migration_id, at(count - 1), everything)
+            await readmodel_seed.completed(feed, migration_id, now - timedelta(hours=n + 1))
+        await readmodel_seed.analyze(conn)
+        return migration_id
     finally:
         await conn.close()
 
 
-async def _seed_objects(
-    conn: asyncpg.Connection, migration_id: uuid.UUID, objects: int, now: datetime
-) -> None:
-    columns = ["id", "migration_id", "key", "status", "size", "etag", "checksum", "error"]
-    columns += ["version", "updated_at"]
-    for start in range(0, objects, 100_000):
-        rows = [
-            (
-                uuid.uuid4(),
-                migration_id,
-                _key(n),
-                "failed" if n % 50 == 0 else "copied",
-                4096,
-                "etag",
-                "" if n % 50 == 0 else f"md5:{n:032x}",
-                "SlowDown after 3 attempts" if n % 50 == 0 else "",
-                1,
-                now - timedelta(hours=1, seconds=objects - n),
-            )
-            for n in range(start, min(start + 100_000, objects))
-        ]
-        await conn.copy_records_to_table("objects_view", records=rows, columns=columns)
-    # The throughput series, as the projector keeps it for the chart.
-    await conn.execute(
-        "INSERT INTO throughput_view (migration_id, span, second, bytes)"
-        " SELECT migration_id, span,"
-        " floor(extract(epoch FROM updated_at) / span)::bigint * span, sum(size)"
-        " FROM objects_view, unnest(ARRAY[1, 60, 3600]) AS span"
-        " WHERE migration_id = $1 AND status = 'copied' GROUP BY 1, 2, 3",
-        migration_id,
-    )
+def _outcome(n: int) -> str:
+    return "failed" if n % 50 == 0 else "copied"
 
 
 def _key(n: int) -> str:

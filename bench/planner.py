@@ -25,11 +25,12 @@ from pathlib import Path
 
 import psutil
 
-from cstor import embedded, s3
+from cstor import s3
 from cstor.app.migrations import Migrations
 from cstor.domain.planning import PacketLimits
 from cstor.settings import Settings
 from cstor.store.migrations import migrate_url
+from launcher import embedded
 from services.planner.planning import plan_migration
 
 SOURCE_KEYS = ("planbenchsource1", "plan-bench-source-secret")

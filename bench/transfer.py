@@ -41,11 +41,11 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from obstore.store import S3Store
 
-from cstor import embedded
 from cstor.credentials import load_or_create_key
-from cstor.local_admin import sign_in_local_admin, wait_for_api
 from cstor.settings import Settings
-from cstor.stack import ServiceProcesses
+from launcher import embedded
+from launcher.local_admin import sign_in_local_admin, wait_for_api
+from launcher.stack import ServiceProcesses
 
 os.environ.setdefault("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
 MiB = 1024 * 1024

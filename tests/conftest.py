@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from cstor.embedded import (
+from launcher.embedded import (
     EmbeddedNats,
     EmbeddedPostgres,
     EmbeddedS3,

@@ -12,7 +12,7 @@ from cstor import s3
 from cstor.domain.checksums import (
     composite_etag,
 )
-from cstor.embedded import EmbeddedS3
+from launcher.embedded import EmbeddedS3
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -16,9 +16,9 @@ import pytest
 from cryptography.fernet import Fernet
 from psycopg import sql
 
-from cstor.embedded import EmbeddedPostgres, EmbeddedS3, free_port
 from cstor.settings import Settings
-from cstor.stack import ServiceProcesses
+from launcher.embedded import EmbeddedPostgres, EmbeddedS3, free_port
+from launcher.stack import ServiceProcesses
 from tests.sessions import api_token
 
 

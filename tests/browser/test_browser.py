@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from cstor.embedded import EmbeddedS3
+from launcher.embedded import EmbeddedS3
 from tests.stack import RunningCstor, s3_client_for
 
 PASSWORD = "correct horse battery"

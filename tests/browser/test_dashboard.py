@@ -15,10 +15,10 @@ import pytest
 from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient
 
-from cstor.embedded import EmbeddedS3
 from cstor.settings import Settings
+from launcher.embedded import EmbeddedS3
 from services.api.app import create_app
-from services.api.pages import human_bytes, percent
+from services.api.dashboard import human_bytes, percent
 from tests.readmodel_rows import record_migration, record_objects
 from tests.sessions import sign_up
 from tests.stack import RunningCstor, s3_client_for

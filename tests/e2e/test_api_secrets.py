@@ -8,7 +8,7 @@ import asyncio
 import re
 from collections.abc import Callable
 
-from cstor.embedded import EmbeddedS3
+from launcher.embedded import EmbeddedS3
 from tests.leak_scan import every_row_as_text, every_stream_message
 from tests.sessions import PASSWORD, csrf_field, new_email
 from tests.stack import RunningCstor, s3_client_for

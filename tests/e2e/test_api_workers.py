@@ -11,7 +11,7 @@ import psutil
 import psycopg
 import pytest
 
-from cstor.embedded import EmbeddedS3
+from launcher.embedded import EmbeddedS3
 from tests.sessions import PASSWORD, api_token, csrf_field, new_email
 from tests.stack import RunningCstor, s3_client_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from cstor.embedded import EmbeddedS3
+from launcher.embedded import EmbeddedS3
 from tests.stack import RunningCstor, s3_client_for
 
 AWKWARD_KEYS = [

@@ -29,10 +29,10 @@ from cstor.connections import ConnectionStore
 from cstor.credentials import SecretCipher
 from cstor.domain.migration import Migration
 from cstor.domain.planning import PacketLimits
-from cstor.embedded import EmbeddedS3, free_port, start_moto
 from cstor.secret_store import EncryptedColumn, SecretStoreError, secret_store_for
 from cstor.settings import Settings, SettingsError
 from cstor.store.migrations import migrate
+from launcher.embedded import EmbeddedS3, free_port, start_moto
 from services.planner.service import Planner
 from tests.leak_scan import every_row_as_text, every_stream_message
 from tests.stack import RunningCstor, s3_client_for, start_cstor
@@ -278,7 +278,7 @@ async def test_rotate_key_re_encrypts_what_postgres_holds_and_says_what_it_leave
     }
     result = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "cstor", "rotate-key", "--database-url", database_url],
+        [sys.executable, "-m", "launcher", "rotate-key", "--database-url", database_url],
         env=env,
         capture_output=True,
         text=True,

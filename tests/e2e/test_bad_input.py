@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from cstor.embedded import EmbeddedS3, free_port
+from launcher.embedded import EmbeddedS3, free_port
 from tests.stack import RunningCstor
 
 

@@ -25,8 +25,8 @@ from nats.js import JetStreamContext
 
 from cstor import bus, contracts, deadletters, readmodel
 from cstor.app.migrations import Migrations
-from cstor.embedded import EmbeddedNats, EmbeddedS3, free_port
 from cstor.store.migrations import migrate
+from launcher.embedded import EmbeddedNats, EmbeddedS3, free_port
 from tests.sessions import PASSWORD, api_token, csrf_field, new_email
 from tests.stack import RunningCstor, s3_client_for
 
@@ -216,7 +216,7 @@ def test_rebuilding_the_read_models_applies_the_dead_letters_that_now_apply(
     projector.send_signal(signal.SIGTERM)
     projector.wait(15)
     rebuilt = subprocess.run(
-        [sys.executable, "-m", "cstor", "rebuild-read-models"],
+        [sys.executable, "-m", "launcher", "rebuild-read-models"],
         env={**os.environ, **cstor.settings.to_env()},
         capture_output=True,
         text=True,
@@ -250,7 +250,7 @@ def test_rebuilding_without_nats_says_so_and_changes_nothing(database_url: str) 
 
     # When the read models are rebuilt
     done = subprocess.run(
-        [sys.executable, "-m", "cstor", "rebuild-read-models"],
+        [sys.executable, "-m", "launcher", "rebuild-read-models"],
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
 

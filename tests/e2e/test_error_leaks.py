@@ -30,11 +30,11 @@ from obstore.store import S3Store
 from psycopg import sql
 
 from cstor import s3
-from cstor.embedded import EmbeddedS3, free_port, start_rclone_s3
 from cstor.s3 import multipart, wire
 from cstor.s3.control import client
 from cstor.s3.errors import OBSTORE_ERRORS, from_obstore
 from cstor.s3.redaction import redact, store_name
+from launcher.embedded import EmbeddedS3, free_port, start_rclone_s3
 from tests.certificates import self_signed_certificate
 from tests.conftest import (
     DESTINATION_ACCESS_KEY,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import nats
 
-from cstor.embedded import EmbeddedS3
+from launcher.embedded import EmbeddedS3
 from tests.stack import RunningCstor, s3_client_for
 
 

@@ -33,8 +33,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from cstor.embedded import EmbeddedPostgres, EmbeddedS3, free_port, start_nats
 from cstor.settings import Settings
+from launcher.embedded import EmbeddedPostgres, EmbeddedS3, free_port, start_nats
 from services.api.app import create_app
 from tests.stack import RunningCstor, create_database, s3_client_for, start_cstor
 

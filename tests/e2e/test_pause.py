@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from cstor.embedded import EmbeddedS3
+from launcher.embedded import EmbeddedS3
 from tests.stack import RunningCstor, s3_client_for
 
 OBJECTS = 300

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from cstor.domain.checksums import MIB
-from cstor.embedded import EmbeddedS3
+from launcher.embedded import EmbeddedS3
 from tests.s3_objects import journaled_parts, open_uploads
 from tests.stack import RunningCstor, s3_client_for
 

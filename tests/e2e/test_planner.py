@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cstor.embedded import EmbeddedS3
+from launcher.embedded import EmbeddedS3
 from tests.stack import RunningCstor, s3_client_for
 
 # One stack for the module: each test works in buckets of its own.

@@ -21,9 +21,9 @@ from cstor.app.migrations import Migrations
 from cstor.app.results import CopyResult, PlanTotals
 from cstor.domain.planning import Packet, PlannedObject
 from cstor.domain.transfer import object_id
-from cstor.embedded import EmbeddedS3
 from cstor.settings import Settings
 from cstor.store.migrations import migrate_url
+from launcher.embedded import EmbeddedS3
 from services.transfer.outcomes import OutcomeBatches
 from tests.stack import RunningCstor, s3_client_for
 

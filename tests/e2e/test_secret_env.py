@@ -12,9 +12,9 @@ import pytest
 import yaml
 from cryptography.fernet import Fernet
 
-from cstor.embedded import free_port, start_rclone_s3
-from cstor.local_admin import wait_for_api
-from cstor.stack import StackOptions, running_stack
+from launcher.embedded import free_port, start_rclone_s3
+from launcher.local_admin import wait_for_api
+from launcher.stack import StackOptions, running_stack
 
 COMPOSE = Path(__file__).resolve().parents[2] / "compose.yaml"
 

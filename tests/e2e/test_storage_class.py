@@ -11,7 +11,7 @@ import pytest
 
 from cstor import s3
 from cstor.domain.checksums import MIB
-from cstor.embedded import EmbeddedS3
+from launcher.embedded import EmbeddedS3
 from tests.s3_objects import endpoint_of, open_uploads, planned
 from tests.stack import RunningCstor, s3_client_for
 

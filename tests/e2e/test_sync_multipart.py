@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from cstor.embedded import EmbeddedS3
+from launcher.embedded import EmbeddedS3
 from tests.stack import RunningCstor, s3_client_for
 
 MiB = 1024 * 1024

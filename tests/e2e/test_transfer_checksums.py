@@ -27,7 +27,7 @@ from cstor.domain.checksums import (
     new_digest,
     parse_additional,
 )
-from cstor.embedded import EmbeddedS3
+from launcher.embedded import EmbeddedS3
 from tests.s3_objects import MemoryJournal, endpoint_of, open_uploads, other_keys, parts_of, planned
 from tests.stack import RunningCstor
 

@@ -18,7 +18,7 @@ import pytest
 from cstor.domain.checksums import MIB
 from cstor.domain.exceptions import InvalidRequest
 from cstor.domain.migration import checked_limits
-from cstor.embedded import EmbeddedS3
+from launcher.embedded import EmbeddedS3
 from tests.stack import RunningCstor, s3_client_for
 
 MakeBucket = Callable[[EmbeddedS3], str]

@@ -13,9 +13,9 @@ from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient
 
 from cstor.credentials import SecretCipher
-from cstor.embedded import EmbeddedS3
 from cstor.presets import PresetError, endpoint_for
 from cstor.settings import Settings
+from launcher.embedded import EmbeddedS3
 from services.api.app import create_app
 from tests.readmodel_rows import record_migration
 from tests.sessions import PASSWORD, sign_up

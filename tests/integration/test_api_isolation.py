@@ -11,8 +11,8 @@ import pytest
 from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient
 
-from cstor.embedded import EmbeddedS3
 from cstor.settings import Settings
+from launcher.embedded import EmbeddedS3
 from services.api.app import create_app
 from tests.readmodel_rows import record_migration, record_objects
 from tests.sessions import PASSWORD, forget, sign_up

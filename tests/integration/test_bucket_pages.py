@@ -12,8 +12,8 @@ import pytest
 from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient
 
-from cstor.embedded import EmbeddedS3
 from cstor.settings import Settings
+from launcher.embedded import EmbeddedS3
 from services.api.app import create_app
 from tests.sessions import forget, sign_up
 from tests.stack import s3_client_for

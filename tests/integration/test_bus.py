@@ -13,7 +13,7 @@ import pytest
 from nats.js import JetStreamContext
 
 from cstor import bus, contracts
-from cstor.embedded import EmbeddedNats
+from launcher.embedded import EmbeddedNats
 
 
 def paused(position: int) -> contracts.MigrationPaused:

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
-from cstor.embedded import EmbeddedNats, EmbeddedS3, free_port, start_postgres
+from launcher.embedded import EmbeddedNats, EmbeddedS3, free_port, start_postgres
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -128,7 +128,7 @@ def test_moto_stores_and_returns_an_object(
 def test_a_server_dies_with_its_parent(tmp_path: Path) -> None:
     # Given a process that started a nats-server, and is then killed outright
     script = (
-        "import sys, time; from pathlib import Path; from cstor.embedded import *\n"
+        "import sys, time; from pathlib import Path; from launcher.embedded import *\n"
         "server = start_nats(Path(sys.argv[1]), free_port())\n"
         "print(server.pid, flush=True); time.sleep(60)\n"
     )

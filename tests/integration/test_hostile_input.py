@@ -21,13 +21,12 @@ from litestar.testing import AsyncTestClient
 
 from cstor.domain.bucket_names import check_bucket_name
 from cstor.domain.exceptions import InvalidRequest
-from cstor.embedded import EmbeddedPostgres, EmbeddedS3, free_port, start_nats
 from cstor.presets import PresetError, endpoint_for
 from cstor.settings import Settings
+from launcher.embedded import EmbeddedPostgres, EmbeddedS3, free_port, start_nats
 from services.api.app import create_app
-from services.api.commands import Unprocessable
 from services.api.edge import MAX_JSON_DEPTH, json_depth
-from services.api.migration_form import parse_size
+from services.api.migrations.form import parse_size
 from tests.sessions import PASSWORD, new_email, sign_up
 from tests.stack import create_database, s3_client_for
 
@@ -519,11 +518,12 @@ def test_endpoint_urls_with_more_than_a_place_are_refused(url: str) -> None:
 
 
 def test_a_size_too_large_for_postgres_is_refused_not_overflowed() -> None:
-    with pytest.raises(Unprocessable, match="Smallest size"):
-        parse_size("9" * 400, "Smallest size")
-    with pytest.raises(Unprocessable, match="Smallest size"):
-        parse_size("1e400", "Smallest size")
-    assert parse_size("1.5 KiB", "Smallest size") == 1536
+    with pytest.raises(InvalidRequest, match=r"^filters\.min_size: ") as too_many:
+        parse_size("9" * 400, "filters.min_size")
+    assert too_many.value.field == "filters.min_size"
+    with pytest.raises(InvalidRequest, match=r"^filters\.min_size: "):
+        parse_size("1e400", "filters.min_size")
+    assert parse_size("1.5 KiB", "filters.min_size") == 1536
 
 
 def _cursor(text: str) -> str:

@@ -54,7 +54,7 @@ async def test_rotate_key_re_encrypts_every_stored_secret(database_url: str) -> 
         env = {**os.environ, "CSTOR_SECRET_KEY": f"{new},{old}"}
         result = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "cstor", "rotate-key", "--database-url", database_url],
+            [sys.executable, "-m", "launcher", "rotate-key", "--database-url", database_url],
             env=env,
             capture_output=True,
             text=True,

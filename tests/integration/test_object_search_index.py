@@ -13,8 +13,8 @@ import pytest
 from psycopg import sql
 
 from cstor import readmodel
-from cstor.embedded import EmbeddedPostgres
 from cstor.store.migrations import migrate
+from launcher.embedded import EmbeddedPostgres
 from services.api.queries import ReadModels
 
 OBJECTS = 20_000

@@ -16,10 +16,10 @@ from cstor import bus, contracts
 from cstor.app.migrations import Migrations
 from cstor.app.results import PlanTotals
 from cstor.domain.planning import Packet, PlannedObject
-from cstor.embedded import EmbeddedNats
 from cstor.relay import OutboxRelay
 from cstor.settings import Settings
 from cstor.store.migrations import migrate
+from launcher.embedded import EmbeddedNats
 
 
 def request_migration(app: Migrations, objects: int) -> uuid.UUID:

@@ -24,7 +24,7 @@ from cstor.domain.checksums import (
     part_size_for,
     parts_in_flight_for,
 )
-from cstor.embedded import EmbeddedS3, free_port
+from launcher.embedded import EmbeddedS3, free_port
 from tests.s3_objects import endpoint_of, open_uploads, planned
 
 if TYPE_CHECKING:

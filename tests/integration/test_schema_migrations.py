@@ -13,11 +13,11 @@ import psycopg
 import pytest
 from cryptography.fernet import Fernet
 
-from cstor.embedded import EmbeddedNats
 from cstor.settings import Settings
-from cstor.stack import ServiceProcesses
 from cstor.store import baseline
 from cstor.store.migrations import MIGRATIONS, migrate
+from launcher.embedded import EmbeddedNats
+from launcher.stack import ServiceProcesses
 
 # Every table cstor reads or writes, the event store's too.
 TABLES = {

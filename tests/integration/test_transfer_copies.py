@@ -12,7 +12,7 @@ import pytest
 
 from cstor import s3
 from cstor.domain.checksums import MIB, SOURCE_ETAG_METADATA
-from cstor.embedded import EmbeddedS3
+from launcher.embedded import EmbeddedS3
 from tests.s3_objects import MemoryJournal, endpoint_of, open_uploads, other_keys, parts_of, planned
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutErr
 
 from cstor import contracts, s3
 from cstor.app.results import CopyResult
-from cstor.embedded import EmbeddedS3, free_port
 from cstor.s3.errors import from_boto
+from launcher.embedded import EmbeddedS3, free_port
 from services.transfer.copying import PacketCopier
 from tests.s3_objects import endpoint_of, planned
 from tests.stack import s3_client_for

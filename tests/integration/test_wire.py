@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from cstor import s3
-from cstor.embedded import EmbeddedS3, free_port, start_rclone_s3
 from cstor.s3 import wire
 from cstor.s3.tls import tls_context
+from launcher.embedded import EmbeddedS3, free_port, start_rclone_s3
 from tests.certificates import self_signed_certificate
 from tests.s3_objects import endpoint_of, planned
 

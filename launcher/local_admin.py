@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from cstor.stack import LOCAL_ADMIN, ServiceProcesses
+from launcher.stack import LOCAL_ADMIN, ServiceProcesses
 
 ADMIN_EMAIL = LOCAL_ADMIN
 

@@ -14,7 +14,7 @@ import msgspec
 
 from cstor.runtime import configure_logging
 from cstor.settings import Settings, SettingsError
-from cstor.stack import SERVICES, StackOptions, running_stack
+from launcher.stack import SERVICES, StackOptions, running_stack
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -104,7 +104,7 @@ def _options(args: argparse.Namespace) -> StackOptions:
 def _up(args: argparse.Namespace) -> int:
     import httpx
 
-    from cstor.local_admin import ADMIN_EMAIL, sign_in_local_admin, wait_for_api
+    from launcher.local_admin import ADMIN_EMAIL, sign_in_local_admin, wait_for_api
 
     with _terminate_as_interrupt(), running_stack(_options(args)) as services:
         api = f"http://127.0.0.1:{args.api_port}"
@@ -120,7 +120,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from cstor.demo import run_demo  # the demo pulls in S3 seeding only when asked for
+    from launcher.demo import run_demo  # the demo pulls in S3 seeding only when asked for
 
     with _terminate_as_interrupt(), running_stack(_options(args)) as services:
         return run_demo(services, objects=args.objects, exit_when_done=args.exit)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import msgspec
 
-from cstor import embedded
 from cstor.credentials import load_or_create_key
 from cstor.settings import Settings
+from launcher import embedded
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ SERVICES = ("api", "projector", "planner", "transfer")
 # the services that read or write those secrets get them. The projector folds events.
 SECRET_SETTINGS = ("CSTOR_SECRET_KEY", "CSTOR_SECRETS_MANAGER_SECRET_KEY")
 SERVICES_WITH_SECRETS = frozenset({"api", "planner", "transfer"})
-LOCAL_ADMIN = "admin@localhost"  # the embedded stack's own account (cstor.local_admin)
+LOCAL_ADMIN = "admin@localhost"  # the embedded stack's own account (launcher.local_admin)
 
 
 @dataclass

@@ -13,9 +13,9 @@ import boto3
 import httpx
 from botocore.config import Config
 
-from cstor import embedded
-from cstor.local_admin import ADMIN_EMAIL, sign_in_local_admin, wait_for_api
-from cstor.stack import ServiceProcesses
+from launcher import embedded
+from launcher.local_admin import ADMIN_EMAIL, sign_in_local_admin, wait_for_api
+from launcher.stack import ServiceProcesses
 
 SOURCE_KEYS = ("demo-source-key1", "demo-source-secret-0001")
 DESTINATION_KEYS = ("demo-target-key2", "demo-target-secret-0002")

@@ -1,3 +1,0 @@
-from cstor.cli import main
-
-main()
