@@ -6,12 +6,18 @@ import ipaddress
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
 
 import msgspec
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Counts, sizes and waits that cannot work at zero (a transfer of concurrency 0 waits for
+# ever, copying nothing): refused at the start, naming the variable, not found hours later.
+AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 
 
 class SettingsError(ValueError):
@@ -35,7 +41,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     secrets_manager_secret_key: str = ""
     secrets_manager_prefix: str = "cstor/connections/"
     api_host: str = "127.0.0.1"
-    api_port: int = 8000
+    api_port: Port = 8000
     # Processes answering the api's requests: Python uses one core per process. With more
     # than one, each is a worker of its own and the api's first process only runs the relay.
     # One more than the cores: the kernel hands each worker its share of the keep-alive
@@ -50,27 +56,27 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stream_name: str = "CSTOR"
     # Failures of an event, for any reason but an outage, before its consumer records it
     # as a dead letter and goes on (cstor.deadletters).
-    consumer_max_failures: int = 5
+    consumer_max_failures: AtLeastOne = 5
     # Who may see the admin pages and endpoints (dead letters): comma-separated emails of
     # signed-up users. Nobody by default; the embedded stack names its local admin.
     # Sign-up does not prove an address: sign the account up before naming it here.
     admin_emails: str = ""
-    packet_max_bytes: int = 200 * 1024 * 1024
-    packet_max_objects: int = 250
-    transfer_concurrency: int = 64
-    copy_attempts: int = 3
-    planner_ack_wait: float = 30.0  # the same, for a migration being listed and planned
-    transfer_ack_wait: float = 30.0  # seconds without a heartbeat before a packet is redelivered
+    packet_max_bytes: AtLeastOne = 200 * 1024 * 1024
+    packet_max_objects: AtLeastOne = 250
+    transfer_concurrency: AtLeastOne = 64
+    copy_attempts: AtLeastOne = 3
+    planner_ack_wait: Seconds = 30.0  # the same, for a migration being listed and planned
+    transfer_ack_wait: Seconds = 30.0  # seconds without a heartbeat before a packet is redelivered
     # Large objects: multipart above the threshold, parts of at least part_size, two in
     # flight per 100 MiB up to parts_per_object; a replica holds at most transfer_memory
     # bytes of object data (parts in flight x part size), whatever it copies.
-    transfer_multipart_threshold: int = 64 * 1024 * 1024
-    transfer_part_size: int = 16 * 1024 * 1024
-    transfer_parts_per_object: int = 30
-    transfer_memory: int = 512 * 1024 * 1024
+    transfer_multipart_threshold: AtLeastOne = 64 * 1024 * 1024
+    transfer_part_size: AtLeastOne = 16 * 1024 * 1024
+    transfer_parts_per_object: AtLeastOne = 30
+    transfer_memory: AtLeastOne = 512 * 1024 * 1024
     # Same store and keys on both sides: CopyObject up to this size, UploadPartCopy above.
-    server_copy_threshold: int = 5 * 1024 * 1024 * 1024
-    server_copy_part_size: int = 512 * 1024 * 1024
+    server_copy_threshold: AtLeastOne = 5 * 1024 * 1024 * 1024
+    server_copy_part_size: AtLeastOne = 512 * 1024 * 1024
 
     def __post_init__(self) -> None:
         self.trusted_proxy_networks()  # a typo stops the start, naming the variable
