@@ -3,8 +3,8 @@
 The benches time what the api reads, so they need migrations of many objects in the
 read models. They do not write the tables themselves: they hand a migration's events
 (requested, planning, each object planned and its outcome, planned, completed) to
-`cstor.readmodel.projection.project`, with stream sequences, as the projector does with
-the bus's deliveries. What they read is then what the projector would have written.
+`cstor.readmodel.projection.fold`, a batch a transaction, as the projector does with the
+bus's deliveries. What they read is then what the projector would have written.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import asyncpg
 
 from cstor import contracts
 from cstor.domain import transfer
-from cstor.readmodel.projection import project
+from cstor.readmodel.projection import fold
 from cstor.readmodel.tables import READ_MODELS
 
 OBJECTS_PER_BATCH = 10_000  # objects per transaction: 10,000 rows, 20,000 events
@@ -28,15 +28,15 @@ SIZE = 4096
 
 @dataclass
 class Feed:
-    """The projection on one connection, and the stream sequence its events have reached."""
+    """The projection on one connection, and how many events it was given (their positions)."""
 
     conn: asyncpg.Connection
-    sequence: int = 0
+    sequence: int = 0  # the last event's position
 
     def event(
         self, kind: type[contracts.Event], migration_id: uuid.UUID, at: datetime, **fields: Any
     ) -> contracts.Event:
-        """The next event on the stream (its position in the store is its sequence)."""
+        """The next event, numbered as the store would number it."""
         self.sequence += 1
         return kind(
             event_id=uuid.uuid4(),
@@ -47,8 +47,11 @@ class Feed:
         )
 
     async def project(self, events: list[contracts.Event]) -> None:
-        first = events[0].position
-        await project(self.conn, list(enumerate(events, start=first)))
+        """Fold the events in one transaction, as the projector folds a batch. The
+        projector's position is left alone: these events are on no stream, and a bench
+        may seed while the projector of a running stack follows the real one."""
+        async with self.conn.transaction():
+            await fold(self.conn, events)
 
 
 @dataclass(frozen=True)
