@@ -41,11 +41,11 @@ import msgspec
 import psutil
 import readmodel_seed
 
-from cstor import embedded
 from cstor.credentials import load_or_create_key
-from cstor.local_admin import ADMIN_EMAIL, sign_in_local_admin, wait_for_api
 from cstor.settings import Settings
-from cstor.stack import ServiceProcesses
+from launcher import embedded
+from launcher.local_admin import ADMIN_EMAIL, sign_in_local_admin, wait_for_api
+from launcher.stack import ServiceProcesses
 
 KiB = 1024
 SOURCE_KEYS = ("loadsourcekey001", "load-source-secret-001")
