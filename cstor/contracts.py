@@ -12,6 +12,8 @@ from uuid import UUID
 
 import msgspec
 
+from cstor.domain.route import Route
+
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     """Common to every event: which event, of which migration, recorded when and where."""
@@ -142,6 +144,11 @@ class PacketPlanned(Event, frozen=True, kw_only=True, tag="packet.planned"):
     objects: list[PacketObject]
     skipped: list[SkippedObject] = []
     last_key: str = ""
+
+    @property
+    def route(self) -> Route:
+        """Where the packet's objects are copied from and to."""
+        return Route.of(self)
 
 
 class PacketTransferred(Event, frozen=True, kw_only=True, tag="packet.transferred"):

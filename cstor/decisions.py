@@ -18,6 +18,7 @@ from cstor import s3
 from cstor.domain import planning
 from cstor.domain.checksums import SOURCE_ETAG_METADATA
 from cstor.domain.migration import Migration
+from cstor.domain.route import Route
 
 T = TypeVar("T")
 
@@ -26,20 +27,14 @@ T = TypeVar("T")
 class Scope:
     """What a migration covers: where from, where to, which objects, and what to overwrite."""
 
-    source_bucket: str
-    destination_bucket: str
-    source_prefix: str = ""
-    destination_prefix: str = ""
+    route: Route
     overwrite: str = planning.IF_DIFFERENT
     filters: planning.Filters = field(default_factory=planning.Filters)
 
     @classmethod
     def of(cls, migration: Migration) -> Scope:
         return cls(
-            source_bucket=migration.source_bucket,
-            destination_bucket=migration.destination_bucket,
-            source_prefix=migration.source_prefix,
-            destination_prefix=migration.destination_prefix,
+            route=migration.route,
             overwrite=migration.overwrite,
             filters=filters_from_dict(migration.filters),
         )
@@ -112,23 +107,23 @@ def decisions(
     scope: Scope, source: s3.Endpoint, destination: s3.Endpoint, after: str = ""
 ) -> Iterator[planning.Decision]:
     """Every in-scope source object after ``after``, decided: copy or skip (with why)."""
-    src_prefix, dst_prefix = scope.source_prefix, scope.destination_prefix
-    filters = scope.filters
-    dst_after = planning.destination_key(after, src_prefix, dst_prefix) if after else ""
+    route, filters = scope.route, scope.filters
+    src_prefix, dst_prefix = route.source_prefix, route.destination_prefix
+    dst_after = route.destination_key(after) if after else ""
     in_scope = (
         obj
-        for obj in _listed(source, scope.source_bucket, src_prefix, after)
+        for obj in _listed(source, route.source_bucket, src_prefix, after)
         if filters.admits(obj, obj.key.removeprefix(src_prefix))
     )
     existing = (
-        _listed(destination, scope.destination_bucket, dst_prefix, dst_after)
+        _listed(destination, route.destination_bucket, dst_prefix, dst_after)
         if scope.overwrite != planning.ALWAYS
         else iter(())
     )
     for obj, target in planning.pair_listings(in_scope, existing, src_prefix, dst_prefix):
         stamp = None
         if target is not None and planning.needs_metadata(obj, target, scope.overwrite):
-            metadata = s3.head_metadata(destination, scope.destination_bucket, target.key)
+            metadata = s3.head_metadata(destination, route.destination_bucket, target.key)
             stamp = metadata.get(SOURCE_ETAG_METADATA)
         yield planning.decide(obj, target, scope.overwrite, stamp)
 

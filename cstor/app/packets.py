@@ -40,12 +40,7 @@ def new_packet(
     return Packet(
         migration_id=migration.id,
         sequence=sequence,
-        source_connection_id=migration.source_connection_id,
-        source_bucket=migration.source_bucket,
-        source_prefix=migration.source_prefix,
-        destination_connection_id=migration.destination_connection_id,
-        destination_bucket=migration.destination_bucket,
-        destination_prefix=migration.destination_prefix,
+        **migration.route.fields(),
         objects=objects,
         skipped=skipped or [],
         last_key=last_key,

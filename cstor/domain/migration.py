@@ -304,12 +304,7 @@ class Migration(Aggregate):
         """The migration's request as plain values."""
         return {
             "name": self.name,
-            "source_connection_id": self.source_connection_id,
-            "source_bucket": self.source_bucket,
-            "source_prefix": self.source_prefix,
-            "destination_connection_id": self.destination_connection_id,
-            "destination_bucket": self.destination_bucket,
-            "destination_prefix": self.destination_prefix,
+            **self.route.fields(),
             "overwrite": self.overwrite,
             "filters": self.filters,
             "storage_class": self.storage_class,

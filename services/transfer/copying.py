@@ -12,7 +12,6 @@ from uuid import UUID
 
 from cstor import contracts, s3
 from cstor.app.results import CopyResult
-from cstor.domain.planning import destination_key
 from cstor.domain.transfer import object_id
 from cstor.s3.options import DEFAULT_OPTIONS
 from cstor.settings import Settings
@@ -82,7 +81,7 @@ class PacketCopier:
         stop: Callable[[], bool],
         limit: int | None,
     ) -> CopyResult | None:
-        target = destination_key(obj.key, packet.source_prefix, packet.destination_prefix)
+        target = packet.route.destination_key(obj.key)
         attempt = 0
         while True:
             attempt += 1

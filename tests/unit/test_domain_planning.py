@@ -19,6 +19,7 @@ from cstor import decisions
 from cstor.domain import planning
 from cstor.domain.migration import Migration
 from cstor.domain.planning import Filters, Listed, PacketLimits, PlannedObject, SkippedObject
+from cstor.domain.route import Route
 
 MD5_A = "0cc175b9c0f1b6a831c399e269772661"
 MD5_B = "92eb5ffee6ae2fec3ad71c777531578f"
@@ -429,13 +430,14 @@ def test_no_filters_stored_means_every_object_is_admitted(raw: dict[str, object]
 
 
 def test_a_scope_is_what_the_migration_asked_for() -> None:
+    source, destination = uuid4(), uuid4()
     migration = Migration(
         name="m",
         owner="o@example.com",
-        source_connection_id=uuid4(),
+        source_connection_id=source,
         source_bucket="src",
         source_prefix="in/",
-        destination_connection_id=uuid4(),
+        destination_connection_id=destination,
         destination_bucket="dst",
         destination_prefix="out/",
         overwrite=planning.SKIP_EXISTING,
@@ -446,10 +448,7 @@ def test_a_scope_is_what_the_migration_asked_for() -> None:
     )
     scope = decisions.Scope.of(migration)
     assert scope == decisions.Scope(
-        source_bucket="src",
-        destination_bucket="dst",
-        source_prefix="in/",
-        destination_prefix="out/",
+        route=Route(source, "src", "in/", destination, "dst", "out/"),
         overwrite=planning.SKIP_EXISTING,
         filters=Filters(include=("*.csv",), min_size=3),
     )
