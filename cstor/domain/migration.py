@@ -143,6 +143,7 @@ class Migration(Aggregate):
         self.skipped = 0
         self.retried = 0
         self.paused_from = self.REQUESTED
+        self.error = ""  # "reason: message" once it fails
 
     @property
     def finished_at(self) -> datetime | None:
