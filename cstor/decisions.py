@@ -28,7 +28,7 @@ class Scope:
     """What a migration covers: where from, where to, which objects, and what to overwrite."""
 
     route: Route
-    overwrite: str = planning.IF_DIFFERENT
+    overwrite: planning.Overwrite = planning.IF_DIFFERENT
     filters: planning.Filters = field(default_factory=planning.Filters)
 
     @classmethod

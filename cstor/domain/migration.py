@@ -10,7 +10,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from cstor.domain.exceptions import InvalidRequest, MigrationStateError
-from cstor.domain.planning import IF_DIFFERENT
+from cstor.domain.planning import IF_DIFFERENT, Overwrite
 from cstor.domain.route import Route
 
 STORAGE_CLASSES = (
@@ -90,7 +90,7 @@ class Migration(Aggregate):
         destination_connection_id: UUID
         destination_bucket: str
         destination_prefix: str
-        overwrite: str
+        overwrite: Overwrite
         filters: dict[str, Any]
         sync_of: UUID | None
         storage_class: str | None
@@ -117,7 +117,7 @@ class Migration(Aggregate):
         destination_connection_id: UUID,
         destination_bucket: str,
         destination_prefix: str,
-        overwrite: str = IF_DIFFERENT,
+        overwrite: Overwrite = IF_DIFFERENT,
         filters: dict[str, Any] | None = None,
         sync_of: UUID | None = None,
         storage_class: str | None = None,
