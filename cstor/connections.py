@@ -36,7 +36,7 @@ class KeyRotation(msgspec.Struct, frozen=True, kw_only=True):
     kept_in_secrets_manager: int
 
 
-_COLUMNS = "id, name, endpoint, region, access_key, created_at"
+_COLUMNS = ", ".join(Connection.__struct_fields__)
 
 
 class ConnectionStore:
@@ -172,11 +172,4 @@ def _stored(row: asyncpg.Record) -> StoredSecret:
 
 
 def _to_connection(row: asyncpg.Record) -> Connection:
-    return Connection(
-        id=row["id"],
-        name=row["name"],
-        endpoint=row["endpoint"],
-        region=row["region"],
-        access_key=row["access_key"],
-        created_at=row["created_at"],
-    )
+    return Connection(**{name: row[name] for name in Connection.__struct_fields__})

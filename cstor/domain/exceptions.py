@@ -18,7 +18,8 @@ class InvalidRequest(DomainError):
 
     ``field`` is the path of the field at fault (``filters.min_size``), when one is;
     ``mentions`` are other fields' paths the reason names, so that a form can name them
-    all in its own words (``named``). ``str()`` is ``"field: reason"``, in the API's words.
+    all in its own words (``named``). ``str()`` is ``"field: reason"`` in the API's words,
+    or the reason alone when it mentions its own field.
     """
 
     def __init__(self, reason: str, *, field: str | None = None, mentions: tuple[str, ...] = ()):
@@ -33,7 +34,9 @@ class InvalidRequest(DomainError):
         reason = self.reason
         for path in self.mentions:
             reason = reason.replace(path, name(path))
-        return reason if self.field is None else f"{name(self.field)}: {reason}"
+        if self.field is None or self.field in self.mentions:
+            return reason  # it names its field itself ("source_bucket is required.")
+        return f"{name(self.field)}: {reason}"
 
 
 class NotFound(DomainError):

@@ -16,8 +16,8 @@ from cstor import deadletters
 from cstor.accounts import User
 from cstor.deadletters import DeadLetter
 from cstor.settings import Settings
+from services.api.dashboard import error_page, page
 from services.api.deps import Services
-from services.api.pages import error_page, page
 
 NOT_ADMIN = "Only cstor's admins may see this (CSTOR_ADMIN_EMAILS names them)."
 

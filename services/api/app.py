@@ -7,15 +7,12 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator
-from http import HTTPStatus
 from pathlib import Path
-from typing import Any
 
-from litestar import Litestar, Request, Response
+from litestar import Litestar, Request
 from litestar.config.csrf import CSRFConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
-from litestar.exceptions import HTTPException
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
@@ -25,21 +22,26 @@ from cstor.accounts import Accounts
 from cstor.app.migrations import Migrations
 from cstor.connections import ConnectionStore
 from cstor.relay import OutboxRelay
-from cstor.secret_store import SecretStoreError, secret_store_for
+from cstor.secret_store import secret_store_for
 from cstor.settings import Settings
 from cstor.store.migrations import migrate
-from services.api.accounts import ACCOUNT_CONTROLLERS
+from services.api.accounts.pages import PAGE_CONTROLLERS
+from services.api.accounts.rest import REST_CONTROLLERS
 from services.api.admin import admin_router
 from services.api.auth import provide_user
-from services.api.bucket_pages import BucketPages
+from services.api.buckets.pages import BucketPages
+from services.api.buckets.rest import BucketController
+from services.api.connections.pages import ConnectionPages
+from services.api.connections.rest import ConnectionController
 from services.api.credential_cache import CredentialCache
 from services.api.deps import Services
 from services.api.edge import MAX_BODY_BYTES, refuse_hostile_input
+from services.api.migrations.pages import MigrationPages
+from services.api.migrations.rest import MigrationController
 from services.api.openapi import DocumentedProblems, openapi_config, swagger_assets
-from services.api.pages import PAGES
+from services.api.problems import answer_error
 from services.api.queries import ReadModels
 from services.api.reports import ReportController
-from services.api.rest import ConnectionController, MigrationController
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +91,14 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
     return Litestar(
         route_handlers=[
             ConnectionController,
+            BucketController,
             MigrationController,
-            *ACCOUNT_CONTROLLERS,
+            *REST_CONTROLLERS,
+            *PAGE_CONTROLLERS,
             ReportController,
             admin_router(settings),
-            *PAGES,
+            MigrationPages,
+            ConnectionPages,
             BucketPages,
             create_static_files_router(path="/static", directories=[WEB / "static"]),
             swagger_assets(),
@@ -121,7 +126,8 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
             engine_callback=_no_template_reload,
         ),
         openapi_config=openapi_config(),
-        exception_handlers={Exception: _unexpected_error},
+        # Every error as problem details, each kind with its status (services.api.problems).
+        exception_handlers={Exception: answer_error},
         # Input no handler could store is refused before any handler parses it (edge.py).
         before_request=refuse_hostile_input,
         request_max_body_size=MAX_BODY_BYTES,
@@ -135,39 +141,3 @@ def _no_template_reload(engine: JinjaTemplateEngine) -> None:
 def _services(request: Request) -> Services:  # type: ignore[type-arg]
     services: Services = request.app.state.services
     return services
-
-
-def _unexpected_error(request: Request, error: Exception) -> Response:  # type: ignore[type-arg]
-    """Errors as problem details (RFC 9457): HTTP errors keep their message; anything else
-    is logged, never shown as a trace."""
-    if isinstance(error, HTTPException):
-        return problem(error.status_code, error.detail, headers=error.headers, extra=error.extra)
-    if isinstance(error, SecretStoreError):  # e.g. AWS Secrets Manager unreachable or denying
-        log.warning("%s %s: %s", request.method, request.url.path, error)
-        return problem(503, str(error))
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return problem(500, "Something went wrong on our side; it has been logged.")
-
-
-def problem(
-    status: int,
-    detail: str,
-    *,
-    headers: dict[str, str] | None = None,
-    extra: Any = None,
-) -> Response[dict[str, Any]]:
-    """An ``application/problem+json`` answer: type, title, status and a readable detail."""
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-    }
-    if extra:
-        body["errors"] = extra
-    return Response(
-        body,
-        status_code=status,
-        headers=headers,
-        media_type="application/problem+json",
-    )

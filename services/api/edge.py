@@ -23,8 +23,10 @@ from litestar import Request
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException
 
-from services.api.commands import unprocessable_field
-from services.api.schemas import BIGINT
+from services.api.problems import unprocessable_field
+
+BIGINT = 2**63 - 1
+"""The largest number a Postgres bigint holds: no number field may be larger."""
 
 MAX_BODY_BYTES = 1024 * 1024
 """The largest request body read (413 beyond): a migration request is a few KiB."""

@@ -12,18 +12,15 @@ from cstor import s3
 from cstor.app.results import RetryObject
 from cstor.decisions import Scope, estimate, filters_from_dict
 from cstor.domain.bucket_names import check_bucket_name
-from cstor.domain.exceptions import InvalidRequest, MigrationStateError
+from cstor.domain.exceptions import Conflict, InvalidRequest
+from cstor.domain.route import Route
 from cstor.readmodel import queries
-from services.api.commands import (
-    Conflict,
-    Unprocessable,
-    connection_endpoint,
-    get_migration,
-    refused,
-)
+from services.api.buckets.schemas import PrefixTotals, ScanOut
+from services.api.connections.commands import connection_endpoint, usable_endpoint
 from services.api.deps import Services
-from services.api.migration_request import CheckedMigration, check_migration
-from services.api.schemas import EstimateOut, MigrationCreate, PrefixTotals, ScanOut
+from services.api.migrations.commands import get_migration
+from services.api.migrations.request import CheckedMigration, check_migration
+from services.api.migrations.schemas import EstimateOut, MigrationCreate
 
 # A conservative nominal rate for estimates: per-object overhead plus bytes at line rate.
 NOMINAL_OBJECTS_PER_SECOND = 300.0
@@ -33,10 +30,7 @@ NOMINAL_BYTES_PER_SECOND = 100.0 * 1024 * 1024
 def scope_of(checked: CheckedMigration) -> Scope:
     data = checked.request
     return Scope(
-        source_bucket=data.source_bucket,
-        destination_bucket=data.destination_bucket,
-        source_prefix=data.source_prefix,
-        destination_prefix=data.destination_prefix,
+        route=Route.of(data),
         overwrite=data.overwrite,
         filters=filters_from_dict(checked.filters),
     )
@@ -48,17 +42,16 @@ async def estimate_migration(services: Services, owner: str, data: MigrationCrea
     The request is checked as create checks it: an estimate of a migration that would be
     refused would be a figure for something that cannot happen.
     """
-    try:
-        checked = check_migration(data)
-    except InvalidRequest as error:
-        raise refused(error) from None
+    checked = check_migration(data)
     scope = scope_of(checked)
-    source = await _endpoint(services, owner, data.source_connection_id, "source")
-    destination = await _endpoint(services, owner, data.destination_connection_id, "destination")
+    source = await usable_endpoint(services, owner, data.source_connection_id, "source")
+    destination = await usable_endpoint(
+        services, owner, data.destination_connection_id, "destination"
+    )
     try:
         counts = await anyio.to_thread.run_sync(estimate, scope, source, destination)
     except s3.S3Error as error:
-        raise Unprocessable(f"The estimate could not list the buckets: {error}") from None
+        raise InvalidRequest(f"The estimate could not list the buckets: {error}") from None
     # A migration's bandwidth limit slows it down.
     limit = checked.limits.get("bandwidth_bytes_per_second", NOMINAL_BYTES_PER_SECOND)
     seconds = max(
@@ -72,11 +65,8 @@ async def scan_bucket(
     services: Services, owner: str, connection_id: UUID, bucket: str, prefix: str
 ) -> ScanOut:
     """Count a bucket's objects and bytes, in all and by top-level prefix, streaming the listing."""
-    try:
-        check_bucket_name(bucket, "bucket")
-    except InvalidRequest as error:
-        raise refused(error, source="path") from None
-    endpoint = await _endpoint(services, owner, connection_id, "")
+    check_bucket_name(bucket, "bucket")
+    endpoint = await usable_endpoint(services, owner, connection_id, "")
 
     def scan() -> ScanOut:
         by_prefix: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -104,14 +94,7 @@ async def scan_bucket(
     try:
         return await anyio.to_thread.run_sync(scan)
     except s3.S3Error as error:
-        raise Unprocessable(f"The bucket {bucket!r} cannot be scanned: {error}") from None
-
-
-async def _endpoint(services: Services, owner: str, connection_id: UUID, role: str) -> s3.Endpoint:
-    if await services.connections.get(owner, connection_id) is None:
-        which = f"The {role} connection" if role else "The connection"
-        raise Unprocessable(f"{which} {connection_id} does not exist.")
-    return await connection_endpoint(services, connection_id)
+        raise InvalidRequest(f"The bucket {bucket!r} cannot be scanned: {error}") from None
 
 
 async def retry_failed(services: Services, owner: str, migration_id: UUID) -> int:
@@ -137,9 +120,7 @@ async def retry_failed(services: Services, owner: str, migration_id: UUID) -> in
 
     try:
         return await anyio.to_thread.run_sync(retry)
-    except MigrationStateError as error:
-        raise Conflict(str(error)) from None
-    except IntegrityError:
+    except IntegrityError:  # (a MigrationStateError is a Conflict already)
         raise Conflict("The failures changed while retrying them; try again.") from None
     except s3.S3Error as error:  # the source is listed for what it holds now
-        raise Unprocessable(f"The failed objects cannot be retried: {error}") from None
+        raise InvalidRequest(f"The failed objects cannot be retried: {error}") from None

@@ -2,7 +2,7 @@
 
 The queries are `cstor.readmodel`'s; this adds what only the api needs: what each worker
 remembers until the projector changes a migration's row (services.api.cache), the
-cursors it hands out, and the REST shapes (services.api.schemas) it answers in.
+cursors it hands out, and the REST shapes (services.api.migrations.schemas) it answers in.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import asyncpg
 from cstor.readmodel import MIGRATION_CHANGED, OBJECT_STATUSES, queries
 from cstor.readmodel.records import Migration, ObjectEntry
 from services.api.cache import NotifiedCache
-from services.api.schemas import LimitsIn, MigrationOut, ObjectOut, ObjectPage
+from services.api.migrations.schemas import LimitsIn, MigrationOut, ObjectOut, ObjectPage
 
 __all__ = ["OBJECT_STATUSES", "BadCursor", "ReadModels", "decode_cursor", "encode_cursor"]
 

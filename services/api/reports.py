@@ -23,8 +23,8 @@ from litestar.response import Stream
 
 from cstor.readmodel import queries
 from cstor.readmodel.records import ObjectReport
-from services.api import commands
 from services.api.deps import Services, provide_owner
+from services.api.migrations.commands import get_migration
 
 COLUMNS = ObjectReport.__struct_fields__  # key, status, ..., attempts, updated_at
 ROWS_PER_FETCH = 1000
@@ -90,7 +90,7 @@ class ReportController(Controller):
         media_type="text/csv; charset=utf-8",
     )
     async def csv(self, services: Services, owner: str, migration_id: UUID) -> Stream:
-        await commands.get_migration(services, owner, migration_id)  # 404 unless it is theirs
+        await get_migration(services, owner, migration_id)  # 404 unless it is theirs
         return Stream(
             csv_report(services.read_models.pool, migration_id),
             media_type="text/csv; charset=utf-8",
@@ -103,7 +103,7 @@ class ReportController(Controller):
         media_type="application/json",
     )
     async def json(self, services: Services, owner: str, migration_id: UUID) -> Stream:
-        await commands.get_migration(services, owner, migration_id)
+        await get_migration(services, owner, migration_id)
         return Stream(
             json_report(services.read_models.pool, migration_id),
             media_type="application/json",

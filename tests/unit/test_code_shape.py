@@ -1,5 +1,5 @@
-"""The code keeps its shape (issue 13): no function in cstor/ or services/ above
-cyclomatic complexity 15 (radon), no Python module there above 400 lines.
+"""The code keeps its shape (issue 13): no function in cstor/, services/ or launcher/
+above cyclomatic complexity 15 (radon), no Python module there above 400 lines.
 
 The allow-list names modules other engineers are splitting right now; it only shrinks.
 """
@@ -12,15 +12,13 @@ from typing import Any
 from radon.complexity import cc_visit
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("cstor", "services")
+PACKAGES = ("cstor", "services", "launcher")
 MAX_COMPLEXITY = 15
 MAX_LINES = 400
 
 BEING_SPLIT = frozenset(
     {
         # being split, issue 13: remove each entry once its module is split.
-        "cstor/embedded.py",
-        "services/api/pages.py",
     }
 )
 
@@ -45,7 +43,7 @@ def _name(path: Path) -> str:
 
 
 def test_the_packages_have_modules_to_check() -> None:
-    # Given the two packages; Then the checks below see their modules (not an empty list).
+    # Given the packages; Then the checks below see their modules (not an empty list).
     names = {_name(path) for path in _modules()}
     assert "cstor/s3/copier.py" in names
     assert "services/transfer/copying.py" in names

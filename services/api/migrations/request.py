@@ -1,8 +1,9 @@
 """A migration request checked once, the same way for create, estimate and the dashboard's form.
 
 REST bodies and the form both become a MigrationCreate (the form through
-services.api.migration_form); create and estimate both call check_migration on it, so
-a request one of them refuses, the other refuses too, with the same words.
+services.api.migrations.form); create and estimate both call check_migration on it, so
+a request one of them refuses, the other refuses too, with the same words. Every refusal,
+the schema's on the form and the rules' here, is an InvalidRequest naming the field.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import msgspec
 from cstor.domain.bucket_names import check_bucket_name
 from cstor.domain.exceptions import InvalidRequest
 from cstor.domain.migration import check_storage_class, checked_limits
-from services.api.schemas import FiltersIn, MigrationCreate
+from services.api.migrations.schemas import FiltersIn, MigrationCreate
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,8 @@ class CheckedMigration:
 def check_migration(data: MigrationCreate) -> CheckedMigration:
     """The request checked against the rules msgspec's schema cannot express.
 
-    Raises InvalidRequest whose message begins with the field's path
-    (``limits.concurrent_objects: ...``), for the api to answer as a 422 naming it.
+    Raises InvalidRequest naming the field's path (``limits.concurrent_objects``), which
+    the api answers as a 422 naming it, and the form shows next to the field's label.
     """
     check_bucket_name(data.source_bucket, "source_bucket")
     check_bucket_name(data.destination_bucket, "destination_bucket")
@@ -50,7 +51,7 @@ def checked_filters(filters: FiltersIn) -> dict[str, Any]:
     for name in ("include", "exclude"):
         patterns = getattr(filters, name)
         if any(not pattern for pattern in patterns):
-            raise InvalidRequest(f"filters.{name}: a glob pattern may not be empty.")
+            raise InvalidRequest("a glob pattern may not be empty.", field=f"filters.{name}")
         if patterns:
             raw[name] = list(patterns)
     for name in ("modified_after", "modified_before"):
@@ -62,10 +63,18 @@ def checked_filters(filters: FiltersIn) -> dict[str, Any]:
             raw[name] = getattr(filters, name)
     low, high = filters.min_size, filters.max_size
     if low is not None and high is not None and low > high:
-        raise InvalidRequest("filters.max_size: it is smaller than filters.min_size.")
+        raise InvalidRequest(
+            "it is smaller than filters.min_size.",
+            field="filters.max_size",
+            mentions=("filters.min_size",),
+        )
     after, before = raw.get("modified_after"), raw.get("modified_before")
     if after and before and datetime.fromisoformat(after) >= datetime.fromisoformat(before):
-        raise InvalidRequest("filters.modified_before: it is not after filters.modified_after.")
+        raise InvalidRequest(
+            "it is not after filters.modified_after.",
+            field="filters.modified_before",
+            mentions=("filters.modified_after",),
+        )
     return raw
 
 
@@ -80,12 +89,13 @@ def _instant(name: str, value: str) -> str:
         when = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidRequest(
-            f"filters.{name}: {value[:64]!r} is not an ISO 8601 date-time"
-            " (e.g. 2024-01-31T00:00:00Z)."
+            f"{value[:64]!r} is not an ISO 8601 date-time (e.g. 2024-01-31T00:00:00Z).",
+            field=f"filters.{name}",
         ) from None
     try:
         return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
     except OverflowError:
         raise InvalidRequest(
-            f"filters.{name}: {value[:64]!r} in UTC is not between the years 1 and 9999."
+            f"{value[:64]!r} in UTC is not between the years 1 and 9999.",
+            field=f"filters.{name}",
         ) from None

@@ -1,187 +1,29 @@
-"""Accounts: sign-up, sign-in and sign-out pages, the Account page, and their REST twins."""
+"""The accounts pages: sign up, sign in and sign out, and the Account page (API tokens)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-import msgspec
-from litestar import Controller, MediaType, Request, Response, delete, get, post
-from litestar.exceptions import ClientException, NotAuthorizedException, NotFoundException
+from litestar import Controller, MediaType, Request, Response, get, post
+from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
-from cstor.accounts import (
-    AccountError,
-    ApiToken,
-    EmailTaken,
-    SignInThrottled,
-    User,
-)
-from cstor.passwords import COMMON_PASSWORDS_REFUSED, MIN_PASSWORD_LENGTH
+from cstor.accounts import AccountError, EmailTaken, SignInThrottled, User
 from services.api.auth import (
     SESSION_COOKIE,
-    api_user,
-    basic_credentials,
     client_address,
     expired_session_cookie,
     optional_page_user,
     session_cookie,
 )
+from services.api.dashboard import Form, error_page, page
 from services.api.deps import Services
-from services.api.pages import Form, error_page, page
-
-TokenName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-
-
-class SignUp(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    email: Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
-    # No length bounds here: the rules are the accounts' own (cstor.passwords), so a refused
-    # password is a 422 in the same words as on the sign-up form, not a schema error.
-    password: Annotated[
-        str,
-        msgspec.Meta(
-            description=f"At least {MIN_PASSWORD_LENGTH} characters, not only spaces, and not"
-            f" one of the {COMMON_PASSWORDS_REFUSED:,} most common passwords."
-        ),
-    ]
-
-
-class UserOut(msgspec.Struct, frozen=True, kw_only=True):
-    id: UUID
-    email: str
-    created_at: datetime
-
-
-class TokenCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    name: TokenName
-
-
-class TokenOut(msgspec.Struct, frozen=True, kw_only=True):
-    """An API token as listed: its name and how it starts, never the token itself."""
-
-    id: UUID
-    name: str
-    hint: str
-    created_at: datetime
-    last_used_at: datetime | None
-
-
-class TokenCreated(msgspec.Struct, frozen=True, kw_only=True):
-    """A new API token. ``token`` is shown this once: keep it, it cannot be read again."""
-
-    id: UUID
-    name: str
-    hint: str
-    created_at: datetime
-    token: str
-
-
-class Conflict(ClientException):
-    status_code = 409
-
-
-class Unprocessable(ClientException):
-    status_code = 422
-
-
-class TooManyRequests(ClientException):
-    status_code = 429
-
-
-def _user_out(user: User) -> UserOut:
-    return UserOut(id=user.id, email=user.email, created_at=user.created_at)
-
-
-def _token_out(token: ApiToken) -> TokenOut:
-    return TokenOut(**msgspec.structs.asdict(token))
-
-
-def _throttled(error: SignInThrottled) -> TooManyRequests:
-    return TooManyRequests(str(error), headers={"Retry-After": "60"})
 
 
 def _local_path(target: str) -> str:
     """Where to go after signing in: only a path on this site, never another site."""
     return target if target.startswith("/") and not target.startswith("//") else "/"
-
-
-# REST ---------------------------------------------------------------------------------
-
-
-class HealthController(Controller):
-    path = "/api/v1/health"
-    tags = ["health"]
-
-    @get("/", summary="Is the api up? (no token needed)")
-    async def health(self) -> dict[str, str]:
-        return {"status": "ok"}
-
-
-class UserController(Controller):
-    """Sign up for an account, and see whose token this is."""
-
-    path = "/api/v1"
-    tags = ["accounts"]
-
-    @post("/users", summary="Sign up (no token needed)")
-    async def sign_up(self, services: Services, data: SignUp) -> UserOut:
-        try:
-            return _user_out(await services.accounts.sign_up(data.email, data.password))
-        except EmailTaken as error:
-            raise Conflict(str(error)) from None
-        except AccountError as error:
-            raise Unprocessable(str(error)) from None
-
-    @get("/me", summary="The signed-in user")
-    async def me(self, user: User) -> UserOut:
-        return _user_out(user)
-
-
-class TokenController(Controller):
-    """API tokens for scripts and CI: created, listed, revoked. A token is shown once."""
-
-    path = "/api/v1/tokens"
-    tags = ["accounts"]
-
-    @post(
-        "/",
-        summary="Create an API token",
-        description="Authenticate with an API token, or with your email and password as"
-        " HTTP Basic (how a script gets its first token). Keep the token from the answer:"
-        " it is never shown again.",
-    )
-    async def create(
-        self, request: Request[Any, Any, Any], services: Services, data: TokenCreate
-    ) -> TokenCreated:
-        credentials = basic_credentials(request)
-        if credentials is None:
-            user = await api_user(request, services)
-        else:
-            try:
-                user = await services.accounts.authenticate(*credentials, client_address(request))
-            except SignInThrottled as error:
-                raise _throttled(error) from None
-            except AccountError as error:
-                raise NotAuthorizedException(str(error)) from None
-        token, secret = await services.accounts.create_token(user.id, data.name)
-        return TokenCreated(
-            id=token.id, name=token.name, hint=token.hint, created_at=token.created_at, token=secret
-        )
-
-    @get("/", summary="List your API tokens")
-    async def list_tokens(self, services: Services, user: User) -> list[TokenOut]:
-        return [_token_out(t) for t in await services.accounts.tokens(user.id)]
-
-    @delete("/{token_id:uuid}", summary="Revoke an API token")
-    async def revoke(self, services: Services, user: User, token_id: UUID) -> None:
-        digest = await services.accounts.revoke_token(user.id, token_id)
-        if digest is None:
-            raise NotFoundException(f"API token {token_id} does not exist.")
-        services.credentials.forget("token", digest)
-
-
-# Pages --------------------------------------------------------------------------------
 
 
 class SignInPages(Controller):
@@ -324,10 +166,4 @@ async def _account_page(
     )
 
 
-ACCOUNT_CONTROLLERS = [
-    HealthController,
-    UserController,
-    TokenController,
-    SignInPages,
-    AccountPages,
-]
+PAGE_CONTROLLERS = [SignInPages, AccountPages]

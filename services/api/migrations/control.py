@@ -8,10 +8,10 @@ from uuid import UUID
 import anyio
 from eventsourcing.persistence import IntegrityError
 
-from cstor.domain.exceptions import MigrationStateError
-from services.api.commands import Conflict, get_migration
+from cstor.domain.exceptions import Conflict
 from services.api.deps import Services
-from services.api.schemas import MigrationOut
+from services.api.migrations.commands import get_migration
+from services.api.migrations.schemas import MigrationOut
 
 
 async def pause(services: Services, owner: str, migration_id: UUID) -> MigrationOut:
@@ -32,10 +32,8 @@ async def _change(
     services: Services, owner: str, migration_id: UUID, command: Callable[[UUID], None]
 ) -> MigrationOut:
     await get_migration(services, owner, migration_id)  # 404 unless it is theirs
-    try:
+    try:  # a MigrationStateError, a Conflict, says why the state forbids it
         await anyio.to_thread.run_sync(command, migration_id)
-    except MigrationStateError as error:
-        raise Conflict(str(error)) from None
     except IntegrityError:
         raise Conflict("The migration changed meanwhile; look at it and try again.") from None
     return await get_migration(services, owner, migration_id)

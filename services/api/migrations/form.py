@@ -1,4 +1,10 @@
-"""The new-migration form: its flat fields as the API's request, and errors in its words."""
+"""The new-migration form: its flat fields as the API's request, and errors in its words.
+
+The form's fields are shaped as MigrationCreate (sizes with units parsed, globs one per
+line) and converted into it as a REST body is (services.api.forms); every refusal on
+the way, and the request's checks after (services.api.migrations.request), is an
+InvalidRequest naming the field, which the form shows with the field's label.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from services.api.commands import Unprocessable
-from services.api.schemas import BIGINT
+from cstor.domain.exceptions import InvalidRequest
+from services.api.edge import BIGINT
+from services.api.forms import convert_form, labelled
+from services.api.migrations.schemas import MigrationCreate
 
 LABELS = {
     "source_connection_id": "Source connection",
@@ -59,7 +67,6 @@ _UNITS = {
 }
 # ASCII digits only: \d would take other scripts' digits, which int() reads but no one means.
 _SIZE = re.compile(r"([0-9]+)(\.[0-9]+)?\s*([a-z]*)(?:/s)?")
-_WHOLE = re.compile(r"[0-9]+")
 _MOST_DIGITS = 20  # more is beyond any count a field takes (and slow to convert)
 
 
@@ -71,6 +78,10 @@ def request_fields(form: Mapping[str, str]) -> dict[str, Any]:
     fields: dict[str, Any] = {
         name: form[name].strip() for name in PLAIN_FIELDS if form.get(name, "").strip()
     }
+    return fields | {"filters": _filters(form), "limits": _limits(form)}
+
+
+def _filters(form: Mapping[str, str]) -> dict[str, Any]:
     filters: dict[str, Any] = {}
     for name in ("include", "exclude"):
         patterns = [line.strip() for line in form.get(name, "").splitlines() if line.strip()]
@@ -78,26 +89,37 @@ def request_fields(form: Mapping[str, str]) -> dict[str, Any]:
             filters[name] = patterns
     for name in ("min_size", "max_size"):
         if form.get(name, "").strip():
-            filters[name] = parse_size(form[name], LABELS[name])
+            filters[name] = parse_size(form[name], f"filters.{name}")
     for name in ("modified_after", "modified_before"):
         if form.get(name, "").strip():
             filters[name] = form[name].strip()
+    return filters
+
+
+def _limits(form: Mapping[str, str]) -> dict[str, Any]:
     limits: dict[str, Any] = {}
     if form.get("bandwidth_bytes_per_second", "").strip():
         limits["bandwidth_bytes_per_second"] = parse_size(
-            form["bandwidth_bytes_per_second"], LABELS["bandwidth_bytes_per_second"]
+            form["bandwidth_bytes_per_second"], "limits.bandwidth_bytes_per_second"
         )
     if form.get("concurrent_objects", "").strip():
-        text = form["concurrent_objects"].strip()
-        if not _WHOLE.fullmatch(text):
-            raise Unprocessable(f"Objects at a time: {text[:40]!r} is not a whole number.")
-        if len(text) > _MOST_DIGITS:
-            raise Unprocessable("Objects at a time: that number is too large.")
-        limits["concurrent_objects"] = int(text)
-    return fields | {"filters": filters, "limits": limits}
+        limits["concurrent_objects"] = parse_whole(
+            form["concurrent_objects"], "limits.concurrent_objects"
+        )
+    return limits
 
 
-def parse_size(text: str, label: str) -> int:
+def parse_whole(text: str, field: str) -> int:
+    """A whole number written in ASCII digits (not another script's, which int() reads)."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()):
+        raise InvalidRequest(f"{text[:40]!r} is not a whole number.", field=field)
+    if len(text) > _MOST_DIGITS:
+        raise InvalidRequest("that number is too large.", field=field)
+    return int(text)
+
+
+def parse_size(text: str, field: str) -> int:
     """A byte count as people write one: ``"4096"``, ``"10 MiB"``, ``"1.5 GB"``.
 
     Counted in decimals, not floats: a float turns 400 digits into infinity, which no
@@ -105,23 +127,27 @@ def parse_size(text: str, label: str) -> int:
     """
     found = _SIZE.fullmatch(text.strip().lower())
     if found is None or found[3] not in _UNITS:
-        raise Unprocessable(
-            f"{label}: {text.strip()[:40]!r} is not a size; write bytes, or a number with a"
-            " unit such as 10 MiB or 1.5 GB."
+        raise InvalidRequest(
+            f"{text.strip()[:40]!r} is not a size; write bytes, or a number with a"
+            " unit such as 10 MiB or 1.5 GB.",
+            field=field,
         )
-    too_large = f"{label}: that is more bytes than can be counted (8 EiB at most)."
+    too_large = InvalidRequest(
+        "that is more bytes than can be counted (8 EiB at most).", field=field
+    )
     if len(found[1]) > _MOST_DIGITS:
-        raise Unprocessable(too_large)
+        raise too_large
     count = int(Decimal(found[1] + (found[2] or "")) * _UNITS[found[3]])
     if count > BIGINT:
-        raise Unprocessable(too_large)
+        raise too_large
     return count
 
 
-def in_form_words(detail: str, labels: Mapping[str, str] = LABELS) -> str:
-    """The API's message with its field paths (``filters.min_size``) named as on the form."""
-    return re.sub(
-        r"\b(?:filters\.|limits\.)?(\w+)(?=:)|\b(?:filters|limits)\.(\w+)",
-        lambda m: labels.get(m[1] or m[2], m[0]),
-        detail,
-    )
+def migration_request(form: Mapping[str, str]) -> MigrationCreate:
+    """The form as the API's request; InvalidRequest naming the field if it is not one."""
+    return convert_form(request_fields(form), MigrationCreate)
+
+
+def in_form_words(error: InvalidRequest) -> str:
+    """The refusal with its field paths (``filters.min_size``) named as on the form."""
+    return labelled(error, LABELS)

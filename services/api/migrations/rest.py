@@ -1,4 +1,4 @@
-"""REST API v1: connections and migrations, for scripts and CI (OpenAPI at /schema)."""
+"""REST API v1: migrations, for scripts and CI (OpenAPI at /schema)."""
 
 from __future__ import annotations
 
@@ -6,92 +6,17 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 from uuid import UUID
 
-from litestar import Controller, Request, Response, delete, get, post, put
+from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
-from litestar.exceptions import NotFoundException, ValidationException
+from litestar.exceptions import ValidationException
 from litestar.params import Parameter
 
-from services.api import commands, control, planning
+from cstor.domain.exceptions import InvalidRequest
+from services.api import planning
 from services.api.deps import Services, provide_owner
+from services.api.migrations import commands, control
+from services.api.migrations.schemas import EstimateOut, MigrationCreate, MigrationOut, ObjectPage
 from services.api.queries import OBJECT_STATUSES, BadCursor
-from services.api.schemas import (
-    BucketOut,
-    ConnectionCreate,
-    ConnectionOut,
-    EstimateOut,
-    MigrationCreate,
-    MigrationOut,
-    ObjectPage,
-    ScanOut,
-    SecretRotate,
-)
-
-
-class ConnectionController(Controller):
-    """S3 endpoints with their keys. The secret key is write-only."""
-
-    path = "/api/v1/connections"
-    tags = ["connections"]
-    dependencies = {"owner": Provide(provide_owner)}
-
-    @post("/", summary="Test and save a connection")
-    async def create(self, services: Services, owner: str, data: ConnectionCreate) -> ConnectionOut:
-        return await commands.create_connection(services, owner, data)
-
-    @get("/", summary="List connections")
-    async def list_connections(self, services: Services, owner: str) -> list[ConnectionOut]:
-        return [
-            ConnectionOut(**{f: getattr(c, f) for f in ConnectionOut.__struct_fields__})
-            for c in await services.connections.list(owner)
-        ]
-
-    @get("/{connection_id:uuid}", summary="Get a connection")
-    async def get_connection(
-        self, services: Services, owner: str, connection_id: UUID
-    ) -> ConnectionOut:
-        found = await services.connections.get(owner, connection_id)
-        if found is None:
-            raise NotFoundException(f"Connection {connection_id} does not exist.")
-        return ConnectionOut(**{f: getattr(found, f) for f in ConnectionOut.__struct_fields__})
-
-    @get(
-        "/{connection_id:uuid}/buckets/{bucket:str}/scan",
-        summary="Count a bucket's objects and bytes, by top-level prefix",
-    )
-    async def scan_bucket(
-        self,
-        services: Services,
-        owner: str,
-        connection_id: UUID,
-        bucket: str,
-        prefix: Annotated[str, Parameter(description="scan only keys under this")] = "",
-    ) -> ScanOut:
-        return await planning.scan_bucket(services, owner, connection_id, bucket, prefix)
-
-    @get("/{connection_id:uuid}/buckets", summary="List the buckets a connection's keys can see")
-    async def list_buckets(
-        self, services: Services, owner: str, connection_id: UUID
-    ) -> list[BucketOut]:
-        return await commands.list_buckets(services, owner, connection_id)
-
-    @put(
-        "/{connection_id:uuid}/secret",
-        summary="Rotate a connection's keys",
-        description="The new keys are tested against the endpoint first; if they fail,"
-        " the old ones stay. Omit access_key to keep the current one.",
-    )
-    async def rotate_secret(
-        self, services: Services, owner: str, connection_id: UUID, data: SecretRotate
-    ) -> ConnectionOut:
-        return await commands.rotate_secret(services, owner, connection_id, data)
-
-    @delete(
-        "/{connection_id:uuid}",
-        summary="Delete a connection",
-        description="Refused (409) while an unfinished migration uses the connection.",
-    )
-    async def delete_connection(self, services: Services, owner: str, connection_id: UUID) -> None:
-        await commands.delete_connection(services, owner, connection_id)
 
 
 class MigrationController(Controller):
@@ -187,7 +112,7 @@ class MigrationController(Controller):
     ) -> ObjectPage:
         await commands.get_migration(services, owner, migration_id)  # 404 unless it is theirs
         if status is not None and status not in OBJECT_STATUSES:
-            raise commands.Unprocessable(
+            raise InvalidRequest(
                 f"status must be one of {', '.join(OBJECT_STATUSES)}, not {status!r}."
             )
         return await services.read_models.objects(

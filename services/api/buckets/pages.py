@@ -7,15 +7,14 @@ from uuid import UUID
 
 from litestar import Controller, get
 from litestar.di import Provide
-from litestar.exceptions import ClientException, NotFoundException
 from litestar.response import Template
 
-from cstor.connections import Connection
 from cstor.domain.bucket_names import check_bucket_name
-from cstor.domain.exceptions import InvalidRequest
-from services.api import commands, planning
+from cstor.domain.exceptions import DomainError
+from services.api import planning
+from services.api.connections.commands import connection_of, list_buckets
+from services.api.dashboard import error_page, fragment, page
 from services.api.deps import Services, provide_owner
-from services.api.pages import error_page, fragment, page
 
 
 class BucketPages(Controller):
@@ -35,11 +34,11 @@ class BucketPages(Controller):
     @get("/{connection_id:uuid}")
     async def buckets(self, services: Services, owner: str, connection_id: UUID) -> Template:
         """One connection's buckets, as links to their scans."""
-        connection = await _connection(services, owner, connection_id)
+        connection = await connection_of(services, owner, connection_id)
         try:
-            found = await commands.list_buckets(services, owner, connection_id)
-        except ClientException as error:
-            return fragment("buckets/_list.html", connection=connection, error=str(error.detail))
+            found = await list_buckets(services, owner, connection_id)
+        except DomainError as error:
+            return fragment("buckets/_list.html", connection=connection, error=str(error))
         return fragment("buckets/_list.html", connection=connection, buckets=found, error="")
 
     @get("/{connection_id:uuid}/{bucket:str}")
@@ -47,11 +46,8 @@ class BucketPages(Controller):
         self, services: Services, owner: str, connection_id: UUID, bucket: str, prefix: str = ""
     ) -> Template:
         """A bucket's page: its scan (or one prefix's) loads once the page shows."""
-        connection = await _connection(services, owner, connection_id)
-        try:
-            check_bucket_name(bucket, "bucket")
-        except InvalidRequest as error:
-            raise commands.refused(error, source="path") from None
+        connection = await connection_of(services, owner, connection_id)
+        check_bucket_name(bucket, "bucket")
         return page(
             "buckets/bucket.html",
             nav="buckets",
@@ -66,20 +62,13 @@ class BucketPages(Controller):
         self, services: Services, owner: str, connection_id: UUID, bucket: str, prefix: str = ""
     ) -> Template:
         """Count the objects and bytes under the prefix, and by the next level of prefixes."""
-        connection = await _connection(services, owner, connection_id)
+        connection = await connection_of(services, owner, connection_id)
         context: dict[str, Any] = {"connection": connection, "bucket": bucket, "prefix": prefix}
         try:
             found = await planning.scan_bucket(services, owner, connection_id, bucket, prefix)
-        except ClientException as error:
-            return fragment("buckets/_scan.html", scan=None, error=str(error.detail), **context)
+        except DomainError as error:
+            return fragment("buckets/_scan.html", scan=None, error=str(error), **context)
         return fragment("buckets/_scan.html", scan=found, error="", **context)
-
-
-async def _connection(services: Services, owner: str, connection_id: UUID) -> Connection:
-    found = await services.connections.get(owner, connection_id)
-    if found is None:
-        raise NotFoundException(f"Connection {connection_id} does not exist.")
-    return found
 
 
 def _parent(prefix: str) -> str | None:

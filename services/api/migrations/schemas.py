@@ -1,4 +1,8 @@
-"""Request and response bodies of the REST API (msgspec structs, documented in OpenAPI)."""
+"""A migration's request and answers in the REST API (msgspec structs, documented in OpenAPI).
+
+The dashboard's form becomes the same MigrationCreate (services.api.migrations.form), so
+one struct is the schema of both.
+"""
 
 from __future__ import annotations
 
@@ -9,57 +13,10 @@ from uuid import UUID
 import msgspec
 
 from cstor.domain.migration import LIMITS
+from services.api.edge import BIGINT
 
-BIGINT = 2**63 - 1
-"""The largest number a Postgres bigint holds: no number field may be larger."""
-
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Bucket = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
 Prefix = Annotated[str, msgspec.Meta(max_length=1024)]
-
-
-EndpointUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/]+(/.*)?$", max_length=2048)]
-AccessKey = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-SecretKey = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
-
-
-class ConnectionCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """A new connection; it is tested against the endpoint before it is saved.
-
-    ``provider`` "aws" or "lyve" derives the endpoint from the region
-    (https://s3.<region>.amazonaws.com, https://s3.<region>.lyvecloud.seagate.com);
-    "custom" (the default) takes ``endpoint`` as given.
-    """
-
-    name: Name
-    access_key: AccessKey
-    secret_key: SecretKey  # write-only
-    endpoint: EndpointUrl | None = None
-    region: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "us-east-1"
-    provider: Literal["custom", "aws", "lyve"] = "custom"
-
-
-class SecretRotate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """New keys for a connection, tested before they replace the old ones."""
-
-    secret_key: SecretKey
-    access_key: AccessKey | None = None  # None: keep the access key
-
-
-class BucketOut(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    created_at: datetime | None
-
-
-class ConnectionOut(msgspec.Struct, frozen=True, kw_only=True):
-    """A saved connection. The secret key is never returned."""
-
-    id: UUID
-    name: str
-    endpoint: str
-    region: str
-    access_key: str
-    created_at: datetime
 
 
 # A key is at most 1024 bytes, so a longer pattern matches none; a thousand patterns is
@@ -89,7 +46,7 @@ class LimitsIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     ``concurrent_objects``: how many of its objects are copied at the same time. None (the
     default) sets no limit; a limit is a whole number from 1 to the most in
     cstor.domain.migration.LIMITS. Those bounds are checked with the rest of the request
-    (services.api.migration_request), not here, so that create, estimate and the form
+    (services.api.migrations.request), not here, so that create, estimate and the form
     refuse a limit alike: a 422 naming it.
     """
 
@@ -139,22 +96,6 @@ class EstimateOut(msgspec.Struct, frozen=True, kw_only=True):
     objects_to_skip: int
     bytes_to_skip: int
     estimated_seconds: float
-
-
-class PrefixTotals(msgspec.Struct, frozen=True, kw_only=True):
-    prefix: str
-    objects: int
-    bytes: int
-
-
-class ScanOut(msgspec.Struct, frozen=True, kw_only=True):
-    """A bucket's object count and bytes, in all and by top-level prefix."""
-
-    bucket: str
-    prefix: str
-    objects: int
-    bytes: int
-    prefixes: list[PrefixTotals]
 
 
 class MigrationOut(msgspec.Struct, frozen=True, kw_only=True):

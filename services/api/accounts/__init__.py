@@ -1,0 +1,1 @@
+"""Accounts: sign-up, sign-in, sessions and API tokens, as REST (rest.py) and pages (pages.py)."""

@@ -1,0 +1,1 @@
+"""Buckets: what a connection's keys can see, and a bucket's scan; REST and pages."""
