@@ -1,4 +1,7 @@
-# One image for every cstor service; compose picks the service by its command.
+# One image for every cstor service; compose picks the service by its command,
+# `python -m services.<name>`: each service runs from its own package, not through the
+# launcher. The launcher is in the image only for the operator's commands
+# (`cstor rotate-key`, `cstor rebuild-read-models`, e.g. `docker compose run --rm api cstor ...`).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -10,6 +13,7 @@ WORKDIR /app
 COPY pyproject.toml setup.py README.md constraints.txt ./
 COPY cstor ./cstor
 COPY services ./services
+COPY launcher ./launcher
 COPY web ./web
 # gcc builds the one C extension (MD5 of several parts at once), then goes.
 RUN apt-get update \
@@ -20,5 +24,4 @@ RUN apt-get update \
     && useradd --system --uid 10001 cstor
 USER cstor
 
-ENTRYPOINT ["cstor", "service"]
-CMD ["api"]
+CMD ["python", "-m", "services.api"]
