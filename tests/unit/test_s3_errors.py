@@ -1,0 +1,298 @@
+"""S3 failures in words: what a store answered (or why it gave no answer) becomes an
+S3Error with a reason, whether trying again may help, and a message that names the store,
+what failed and the S3 code, with no URL query, signature or key. No server: the errors
+are the libraries' own exception objects, made as they make them."""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+import pytest
+import urllib3.exceptions
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ParamValidationError,
+)
+from obstore.exceptions import (
+    GenericError,
+    NotFoundError,
+    PermissionDeniedError,
+    PreconditionError,
+    UnauthenticatedError,
+)
+
+from cstor.s3.errors import (
+    S3Error,
+    classify,
+    from_boto,
+    from_obstore,
+    from_status,
+    from_transport,
+    is_transient_text,
+)
+from cstor.s3.redaction import HIDDEN
+
+SIGNED = (
+    "http://AKIAEXAMPLE:topsecret@127.0.0.1:9000/b?X-Amz-Signature=abc123&X-Amz-Credential=AKIA"
+)
+STORE = "http://127.0.0.1:9000"
+
+
+def client_error(status: int, code: str, message: str = "") -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
+        "ListObjectsV2",
+    )
+
+
+def assert_clean(error: S3Error) -> None:
+    text = str(error)
+    for secret in ("AKIA", "topsecret", "X-Amz-Signature", "abc123", "?"):
+        assert secret not in text, text
+
+
+# Answers --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "reason", "transient"),
+    [
+        (400, "ExpiredToken", "invalid-credentials", False),
+        (403, "InvalidAccessKeyId", "invalid-credentials", False),
+        (400, "InvalidToken", "invalid-credentials", False),
+        (403, "", "access-denied", False),
+        (403, "AllAccessDisabled", "access-denied", False),
+        (404, "NoSuchUpload", "not-found", False),
+        (404, "", "not-found", False),
+        (412, "", "source-changed", False),
+        (400, "Throttling", "server-error", True),
+        (400, "ThrottlingException", "server-error", True),
+        (409, "OperationAborted", "server-error", True),
+        (408, "", "server-error", True),
+        (504, "", "server-error", True),
+        (409, "BucketNotEmpty", "s3-error", False),
+        (0, "", "s3-error", False),
+    ],
+)
+def test_an_answer_is_classified_by_its_code_before_its_status(
+    status: int, code: str, reason: str, transient: bool
+) -> None:
+    assert classify(status, code) == (reason, transient)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "words"),
+    [
+        (403, "SignatureDoesNotMatch", f"The access key or secret key was rejected by {STORE}"),
+        (404, "NoSuchBucket", f"listing bucket 'b' at {STORE} failed: the bucket does not exist"),
+        (403, "AccessDenied", f"listing bucket 'b' at {STORE} was denied to these keys"),
+        (503, "SlowDown", f"{STORE} asked to slow down while listing bucket 'b'"),
+        (500, "InternalError", f"listing bucket 'b' at {STORE} failed"),
+    ],
+)
+def test_an_answer_is_worded_by_its_reason_naming_the_store_and_the_code(
+    status: int, code: str, words: str
+) -> None:
+    error = from_status(status, code, SIGNED, "listing bucket 'b'")
+    assert str(error).startswith(words)
+    assert f"(HTTP {status} {code})" in str(error)
+    assert_clean(error)
+
+
+def test_the_stores_own_message_is_kept_on_one_line_and_bounded() -> None:
+    error = from_status(403, "AccessDenied", STORE, "reading 'k'", "Access\n  Denied\tby policy")
+    assert str(error).endswith("(HTTP 403 AccessDenied: Access Denied by policy)")
+    long = from_status(500, "", STORE, "reading 'k'", "x" * 5000)
+    assert len(str(long)) < 400
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "said", "message"),
+    [
+        (500, "", "", f"reading 'k' at {STORE} failed (HTTP 500)"),
+        (0, "SlowDown", "", f"{STORE} asked to slow down while reading 'k' (SlowDown)"),
+        (0, "", "busy", f"reading 'k' at {STORE} failed (busy)"),
+        (0, "", "", f"reading 'k' at {STORE} failed"),
+    ],
+)
+def test_only_what_is_known_of_an_answer_is_told(
+    status: int, code: str, said: str, message: str
+) -> None:
+    assert str(from_status(status, code, STORE, "reading 'k'", said)) == message
+
+
+# botocore ---------------------------------------------------------------------------
+
+
+def test_a_botocore_client_error_keeps_its_code_and_message() -> None:
+    error = from_boto(client_error(404, "NoSuchBucket", "The bucket is gone"), SIGNED, "listing")
+    assert (error.reason, error.transient) == ("no-such-bucket", False)
+    assert str(error).endswith("(HTTP 404 NoSuchBucket: The bucket is gone)")
+    assert_clean(error)
+
+
+def test_a_parameter_botocore_refuses_is_an_invalid_request_naming_it_without_the_regex() -> None:
+    refused = ParamValidationError(
+        report='Invalid bucket name "a..b": Bucket name must match the regex '
+        '"^[a-zA-Z0-9.\\-_]{1,255}$" or be an ARN matching the regex "^arn:"'
+    )
+    error = from_boto(refused, STORE, "listing bucket 'a..b'")
+    assert (error.reason, error.transient) == ("invalid-request", False)
+    assert str(error) == f"""listing bucket 'a..b' at {STORE} failed: Invalid bucket name "a..b\""""
+
+
+def test_a_connection_botocore_could_not_make_is_worded_from_its_cause() -> None:
+    # Given botocore's error for a port nothing listens on, caused by the refusal
+    failed = EndpointConnectionError(endpoint_url=SIGNED)
+    failed.__cause__ = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+    # Then it is an unreachable store, worth trying again, and the URL is not quoted
+    error = from_boto(failed, SIGNED, "listing bucket 'b'")
+    assert (error.reason, error.transient) == ("unreachable", True)
+    assert str(error) == (
+        f"listing bucket 'b' at {STORE} failed: it cannot be reached: nothing accepts"
+        " connections (connection refused)"
+    )
+
+
+def test_another_botocore_error_is_told_by_its_kind_only() -> None:
+    error = from_boto(NoCredentialsError(), STORE, "listing")
+    assert str(error) == f"listing at {STORE} failed (NoCredentialsError)"
+    assert error.transient
+
+
+# No answer at all -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cause", "reason", "words"),
+    [
+        (
+            socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+            "unreachable",
+            "does not resolve",
+        ),
+        (
+            ConnectionRefusedError(errno.ECONNREFUSED, "refused"),
+            "unreachable",
+            "connection refused",
+        ),
+        (TimeoutError("timed out"), "timeout", "stopped answering"),
+        (ConnectionResetError(errno.ECONNRESET, "reset"), "timeout", "closed the connection"),
+        (OSError(errno.EHOSTUNREACH, "No route to host"), "unreachable", "over the network"),
+        (
+            urllib3.exceptions.ReadTimeoutError(None, SIGNED, "Read timed out."),
+            "timeout",
+            "stopped answering",
+        ),
+    ],
+)
+def test_a_request_that_got_no_answer_says_why_in_words(
+    cause: BaseException, reason: str, words: str
+) -> None:
+    error = from_transport(cause, SIGNED, "reading 'k'")
+    assert (error.reason, error.transient) == (reason, True)
+    assert words in str(error)
+    assert_clean(error)
+
+
+def test_the_cause_is_found_deep_in_urllib3s_chain() -> None:
+    # urllib3 wraps the refusal in a NewConnectionError inside a MaxRetryError quoting the URL
+    connection = urllib3.exceptions.NewConnectionError(None, "Failed to establish a connection")
+    connection.__cause__ = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+    retries = urllib3.exceptions.MaxRetryError(None, SIGNED, reason=connection)
+    error = from_transport(retries, STORE, "writing 'k'")
+    assert str(error).endswith("(connection refused)")
+    assert_clean(error)
+
+
+# obstore ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("failure", "reason", "transient", "words"),
+    [
+        (
+            NotFoundError("Object at location k not found"),
+            "source-missing",
+            False,
+            "'k' no longer exists in 'b'",
+        ),
+        (FileNotFoundError("k"), "source-missing", False, "'k' no longer exists in 'b'"),
+        (
+            NotFoundError("<Code>NoSuchBucket</Code>"),
+            "no-such-bucket",
+            False,
+            "The bucket 'b' does not exist",
+        ),
+        (
+            PreconditionError("412"),
+            "source-changed",
+            False,
+            "'k' in 'b' changed since it was planned",
+        ),
+        (PermissionDeniedError("denied"), "access-denied", False, "Access to 'k' in 'b'"),
+        (
+            UnauthenticatedError("status 403 <Code>InvalidAccessKeyId</Code>"),
+            "invalid-credentials",
+            False,
+            "The access key or secret key was rejected",
+        ),
+        (
+            GenericError("status: 503 <Code>SlowDown</Code><Message>Reduce your rate</Message>"),
+            "slow-down",
+            True,
+            "(HTTP 503 SlowDown: Reduce your rate)",
+        ),
+        (
+            GenericError(f"error sending request for url ({SIGNED}): connection refused"),
+            "unreachable",
+            True,
+            "nothing accepts connections",
+        ),
+        (GenericError(f"something odd at {SIGNED}"), "s3-error", True, "failed (GenericError)"),
+    ],
+)
+def test_an_obstore_failure_is_worded_by_what_its_type_and_text_say(
+    failure: Exception, reason: str, transient: bool, words: str
+) -> None:
+    error = from_obstore(failure, SIGNED, "b", "k")
+    assert (error.reason, error.transient) == (reason, transient)
+    assert words in str(error)
+    assert_clean(error)
+
+
+# Text without a status -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "transient"),
+    [
+        ("Read timed out", True),
+        ("operation timeout", True),
+        ("Connection reset by peer", True),
+        ("connection refused", True),
+        ("Broken pipe", True),
+        ("unexpected EOF while reading", True),
+        ("Access Denied", False),
+        ("The specified key does not exist", False),
+    ],
+)
+def test_an_error_without_a_status_is_transient_when_it_tells_of_the_network(
+    text: str, transient: bool
+) -> None:
+    assert is_transient_text(text) is transient
+
+
+def test_every_s3_error_message_is_redacted_whoever_made_it() -> None:
+    # Given messages quoting a library's text, signed URL and all
+    quoted_url = S3Error("s3-error", f"a library said: PUT {SIGNED}&Signature=zz")
+    quoted_path = S3Error("s3-error", "GET /b/k?partNumber=1&X-Amz-Signature=abc HTTP/1.1")
+    # Then what is shown keeps where and what, and nothing signed
+    assert str(quoted_url) == "a library said: PUT http://127.0.0.1:9000/b"
+    assert str(quoted_path) == f"GET /b/k{HIDDEN} HTTP/1.1"
