@@ -37,11 +37,11 @@ from services.api.credential_cache import CredentialCache
 from services.api.deps import Services
 from services.api.edge import MAX_BODY_BYTES, refuse_hostile_input
 from services.api.migrations.pages import MigrationPages
+from services.api.migrations.reports import ReportController
 from services.api.migrations.rest import MigrationController
 from services.api.openapi import DocumentedProblems, openapi_config, swagger_assets
 from services.api.problems import answer_error
 from services.api.queries import ReadModels
-from services.api.reports import ReportController
 
 log = logging.getLogger(__name__)
 

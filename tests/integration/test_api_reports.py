@@ -15,7 +15,7 @@ from litestar.testing import AsyncTestClient
 
 from cstor.settings import Settings
 from services.api.app import create_app
-from services.api.reports import ROWS_PER_FETCH
+from services.api.migrations.reports import ROWS_PER_FETCH
 from tests.readmodel_rows import record_migration, record_objects
 from tests.sessions import sign_up
 

@@ -11,7 +11,7 @@ from litestar.response import Template
 
 from cstor.domain.bucket_names import check_bucket_name
 from cstor.domain.exceptions import DomainError
-from services.api import planning
+from services.api.buckets.scan import scan_bucket
 from services.api.connections.commands import connection_of, list_buckets
 from services.api.dashboard import error_page, fragment, page
 from services.api.deps import Services, provide_owner
@@ -65,7 +65,7 @@ class BucketPages(Controller):
         connection = await connection_of(services, owner, connection_id)
         context: dict[str, Any] = {"connection": connection, "bucket": bucket, "prefix": prefix}
         try:
-            found = await planning.scan_bucket(services, owner, connection_id, bucket, prefix)
+            found = await scan_bucket(services, owner, connection_id, bucket, prefix)
         except DomainError as error:
             return fragment("buckets/_scan.html", scan=None, error=str(error), **context)
         return fragment("buckets/_scan.html", scan=found, error="", **context)

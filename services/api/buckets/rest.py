@@ -9,7 +9,7 @@ from litestar import Controller, get
 from litestar.di import Provide
 from litestar.params import Parameter
 
-from services.api import planning
+from services.api.buckets.scan import scan_bucket
 from services.api.buckets.schemas import BucketOut, ScanOut
 from services.api.connections.commands import list_buckets
 from services.api.deps import Services, provide_owner
@@ -37,4 +37,4 @@ class BucketController(Controller):
         bucket: str,
         prefix: Annotated[str, Parameter(description="scan only keys under this")] = "",
     ) -> ScanOut:
-        return await planning.scan_bucket(services, owner, connection_id, bucket, prefix)
+        return await scan_bucket(services, owner, connection_id, bucket, prefix)

@@ -18,10 +18,9 @@ from litestar.response import Redirect, Template
 
 from cstor.domain.exceptions import DomainError, InvalidRequest, NotFound
 from cstor.domain.migration import STORAGE_CLASSES
-from services.api import planning
 from services.api.dashboard import Form, error_page, fragment, page
 from services.api.deps import Services, provide_owner
-from services.api.migrations import charts, commands, control
+from services.api.migrations import charts, commands, control, planning
 from services.api.migrations.form import in_form_words, migration_request
 from services.api.migrations.schemas import MigrationOut
 from services.api.queries import OBJECT_STATUSES

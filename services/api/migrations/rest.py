@@ -12,9 +12,8 @@ from litestar.exceptions import ValidationException
 from litestar.params import Parameter
 
 from cstor.domain.exceptions import InvalidRequest
-from services.api import planning
 from services.api.deps import Services, provide_owner
-from services.api.migrations import commands, control
+from services.api.migrations import commands, control, planning
 from services.api.migrations.schemas import EstimateOut, MigrationCreate, MigrationOut, ObjectPage
 from services.api.queries import OBJECT_STATUSES, BadCursor
 

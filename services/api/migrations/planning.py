@@ -1,8 +1,8 @@
-"""Planning use cases of the api: estimate a migration, scan a bucket, retry failures."""
+"""A migration planned before and after it runs: its estimate (a dry run), and its failures
+queued again."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from uuid import UUID
 
 import anyio
@@ -11,11 +11,9 @@ from eventsourcing.persistence import IntegrityError
 from cstor import s3
 from cstor.app.results import RetryObject
 from cstor.decisions import Scope, estimate, filters_from_dict
-from cstor.domain.bucket_names import check_bucket_name
 from cstor.domain.exceptions import Conflict, InvalidRequest
 from cstor.domain.route import Route
 from cstor.readmodel import queries
-from services.api.buckets.schemas import PrefixTotals, ScanOut
 from services.api.connections.commands import connection_endpoint, usable_endpoint
 from services.api.deps import Services
 from services.api.migrations.commands import get_migration
@@ -59,42 +57,6 @@ async def estimate_migration(services: Services, owner: str, data: MigrationCrea
         counts["bytes_to_copy"] / min(NOMINAL_BYTES_PER_SECOND, limit),
     )
     return EstimateOut(**counts, estimated_seconds=round(seconds, 1))
-
-
-async def scan_bucket(
-    services: Services, owner: str, connection_id: UUID, bucket: str, prefix: str
-) -> ScanOut:
-    """Count a bucket's objects and bytes, in all and by top-level prefix, streaming the listing."""
-    check_bucket_name(bucket, "bucket")
-    endpoint = await usable_endpoint(services, owner, connection_id, "")
-
-    def scan() -> ScanOut:
-        by_prefix: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        objects = total = 0
-        for page in s3.list_pages(endpoint, bucket, prefix):
-            for obj in page:
-                relative = obj.key.removeprefix(prefix)
-                top = relative.split("/", 1)[0] + "/" if "/" in relative else ""
-                entry = by_prefix[prefix + top]
-                entry[0] += 1
-                entry[1] += obj.size
-                objects += 1
-                total += obj.size
-        return ScanOut(
-            bucket=bucket,
-            prefix=prefix,
-            objects=objects,
-            bytes=total,
-            prefixes=[
-                PrefixTotals(prefix=name, objects=count, bytes=size)
-                for name, (count, size) in sorted(by_prefix.items())
-            ],
-        )
-
-    try:
-        return await anyio.to_thread.run_sync(scan)
-    except s3.S3Error as error:
-        raise InvalidRequest(f"The bucket {bucket!r} cannot be scanned: {error}") from None
 
 
 async def retry_failed(services: Services, owner: str, migration_id: UUID) -> int:
