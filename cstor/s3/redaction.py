@@ -54,8 +54,25 @@ def _bare_url(match: re.Match[str]) -> str:
     rest = match.group(2)
     # No user name or password before the host, no query string or fragment after the path.
     rest = rest.split("?", 1)[0].split("#", 1)[0]
+    return f"{match.group(1)}://{_without_user(rest)}"
+
+
+_PORT_AND_PATH = re.compile(r"\d{0,5}(?:/.*)?", re.DOTALL)
+
+
+def _without_user(rest: str) -> str:
+    """A URL's host, port and path without the user name and password before the host.
+
+    A password may hold a "/" its URL left unescaped (AWS secret keys often do), which
+    would end the host early: so a ":" before the first "@" that is not followed by a port
+    is taken as a user name's, and all up to that "@" is dropped.
+    """
+    head, at, tail = rest.partition("@")
+    user = at and ":" in head and not head.startswith("[")
+    if user and not _PORT_AND_PATH.fullmatch(head.partition(":")[2]):
+        return tail
     authority, slash, path = rest.partition("/")
-    return f"{match.group(1)}://{authority.rpartition('@')[2]}{slash}{path}"
+    return f"{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def store_name(url: str) -> str:
