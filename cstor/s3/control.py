@@ -76,7 +76,8 @@ def _client(endpoint: Endpoint, reach: Reach) -> S3Client:
     config = Config(
         connect_timeout=reach.connect_timeout,
         read_timeout=reach.read_timeout,
-        retries={"max_attempts": reach.attempts, "mode": "standard"},
+        # total_max_attempts counts the first try; botocore's max_attempts would not.
+        retries={"total_max_attempts": reach.attempts, "mode": "standard"},
         max_pool_connections=64,
         # SigV4 also for presigned part uploads: some stores refuse the SigV2 default.
         signature_version="s3v4",

@@ -23,7 +23,7 @@ from cstor.domain.checksums import ObjectTooLarge, normalize_etag, part_size_for
 from cstor.s3 import metadata, network, wire
 from cstor.s3.checksums import AdditionalChecksums
 from cstor.s3.control import Endpoint, client
-from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto
+from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto, gave_up
 from cstor.s3.multipart import UploadJournal, http_pool
 from cstor.s3.pacing import MemoryBudget, backoff
 from cstor.s3.verify import changed, check_size
@@ -140,15 +140,18 @@ class CopyContext:
 
     async def control(self, endpoint: Endpoint, what: str, call: Callable[..., T], *args: Any) -> T:
         """Run a blocking boto3 call in a thread, translating its failures; what is
-        transient is tried again, up to `attempts` times (the clients try once)."""
+        transient is tried again, up to `attempts` times (the clients try once), and
+        then fails for good (`gave_up`: the object is not tried again for it)."""
         attempt = 0
         while True:
             attempt += 1
             try:
                 return await self._control_once(endpoint, what, call, *args)
             except S3Error as error:
-                if not error.transient or attempt >= self.attempts:
+                if not error.transient:
                     raise
+                if attempt >= self.attempts:
+                    raise gave_up(error, attempt) from error
                 log.info("%s: %s; trying again", what, error)
             await asyncio.sleep(backoff(attempt))
 

@@ -45,6 +45,17 @@ class S3Error(Exception):
         self.transient = transient
 
 
+def gave_up(error: S3Error, attempts: int) -> S3Error:
+    """`error` once the layer that retries its request has tried it `attempts` times:
+    no longer transient, so that no layer above tries the request again.
+
+    Retries do not nest (`cstor.s3.network`): the copier tries a control call or a part
+    `attempts` times; had what it gave up on stayed transient, the transfer service
+    would copy the whole object again, each time sending that request `attempts` times.
+    """
+    return S3Error(error.reason, f"{error} (tried {attempts} times)")
+
+
 CREDENTIAL_CODES = frozenset(
     {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
 )

@@ -24,6 +24,7 @@ from cstor.s3.redaction import store_name
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 PAGE_SIZE = 1000
+RETRIED_STATUSES = frozenset({500, 502, 503, 504})
 TIMEOUT = urllib3.Timeout(connect=LISTING.connect_timeout, read=LISTING.read_timeout)
 """A page of 1,000 keys takes a store well under a second; one silent for a minute is
 asked again once (`_pool`), then the listing fails instead of waiting for ever."""
@@ -37,7 +38,15 @@ def _http() -> urllib3.PoolManager:
 def _pool(context: ssl.SSLContext) -> urllib3.PoolManager:
     return urllib3.PoolManager(
         maxsize=8,
-        retries=urllib3.Retry(total=LISTING.attempts - 1, read=1, backoff_factor=0.5),
+        retries=urllib3.Retry(
+            total=LISTING.attempts - 1,
+            read=1,
+            backoff_factor=0.5,
+            # An error answer a later try may not get (500, 503 SlowDown) is asked again
+            # too, as boto3 does; the last one is parsed and worded (`_parse`).
+            status_forcelist=RETRIED_STATUSES,
+            raise_on_status=False,
+        ),
         timeout=TIMEOUT,
         ssl_context=context,
     )

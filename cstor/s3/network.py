@@ -2,11 +2,22 @@
 
 One place for what boto3 (control plane), obstore (multipart source streams),
 urllib3 (listings, part uploads, additional checksums) and `wire` (whole objects,
-server-side copies) are told, so that they agree. Retrying is one layer's job:
-inside a copy it is the copier's (parts) and the transfer service's (objects),
-which know about pause and record attempts, so the clients a copy uses try once.
-Outside a copy (connection checks, listings) nobody retries above the client, so
-there the client retries a little.
+server-side copies) are told, so that they agree.
+
+Retrying is one layer's job for each request, never two:
+- inside a copy, the clients try once (`COPY`, `WIRE`). Control calls (HEAD, tags,
+  create/complete an upload) and parts are tried again by the copier
+  (`CopyContext.control`, `PartStream`), which then gives up for good
+  (`errors.gave_up`: no longer transient), so that the transfer service does not
+  copy the object again for them; whole-object GETs and PUTs, a broken source
+  stream and a checksum mismatch are tried again by the transfer service, an
+  object at a time, which knows about pause and records the attempts;
+- outside a copy (connection checks, listings) nobody retries above the client, so
+  there the client retries a little (`CHECK`, `LISTING`), error answers 5xx included.
+Above them the bus redelivers a work item (a packet, a migration to plan) whose
+handler failed transiently, after its own delay: a retry of the work across time and
+processes, not of a request. tests/integration/test_transfer_retries.py counts the
+requests a store that keeps refusing receives.
 """
 
 from __future__ import annotations

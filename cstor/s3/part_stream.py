@@ -12,7 +12,7 @@ import anyio
 from cstor.domain.checksums import MIB, parts_in_flight_for
 from cstor.s3 import md5
 from cstor.s3.copy_context import CopyContext, CopyRequest
-from cstor.s3.errors import S3Error
+from cstor.s3.errors import S3Error, gave_up
 from cstor.s3.multipart import Upload
 from cstor.s3.options import CopyHalted, CopyOptions
 from cstor.s3.pacing import backoff
@@ -174,7 +174,7 @@ class PartStream:
             await journal.part_done(upload_key, number, md5_hex)
 
     async def _put_part(self, number: int, pieces: list[memoryview], md5_hex: str) -> str:
-        """Upload one part, trying again what is transient; its MD5 hex."""
+        """Upload one part, trying again what is transient (then `gave_up`); its MD5 hex."""
         attempt = 0
         while True:
             attempt += 1
@@ -183,8 +183,10 @@ class PartStream:
                     self.upload.put_part, number, pieces, md5_hex, limiter=self.context.threads
                 )
             except S3Error as error:
-                if not error.transient or attempt >= self.context.attempts:
+                if not error.transient:
                     raise
+                if attempt >= self.context.attempts:
+                    raise gave_up(error, attempt) from error
                 log.info("part %d of %r: %s; trying again", number, self.upload.key, error)
             await asyncio.sleep(backoff(attempt))
 

@@ -1,0 +1,130 @@
+"""A recording HTTP proxy in front of real S3 servers: what cstor sent, and how often.
+
+In front of one server (`StoreProxy(upstream)`, cstor given the proxy's address as
+the store's) or as the forward proxy HTTP_PROXY names (`StoreProxy()`, requests in
+absolute form). Every request is recorded; those `refuse` picks are answered
+`500 InternalError` without reaching the server, to count how often each layer of
+cstor tries a request again. The rest go to the real server as they came (the Host
+header included, which the signature covers).
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+INTERNAL_ERROR = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code>'
+    b"<Message>We encountered an internal error. Please try again.</Message></Error>"
+)
+_HOP_BY_HOP = frozenset(
+    {"connection", "proxy-connection", "keep-alive", "proxy-authorization", "expect", "te"}
+)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request the proxy received."""
+
+    method: str
+    path: str
+    query: str
+    absolute: bool
+    """Sent in absolute form (`GET http://host/...`), as to a forward proxy."""
+
+
+class StoreProxy:
+    """The recording proxy; `url` is its address."""
+
+    def __init__(self, upstream: str | None = None) -> None:
+        self.upstream = urlsplit(upstream) if upstream else None
+        self.seen: list[Seen] = []
+        self.refuse: Callable[[Seen], bool] = lambda _: False
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def count(self, wanted: Callable[[Seen], bool]) -> int:
+        """How many of the requests received `wanted` picks."""
+        with self._lock:
+            return sum(1 for seen in self.seen if wanted(seen))
+
+    def record(self, seen: Seen) -> None:
+        with self._lock:
+            self.seen.append(seen)
+
+    @contextmanager
+    def running(self) -> Iterator[StoreProxy]:
+        thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+def _handler_for(proxy: StoreProxy) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # kept-alive connections, and 100-continue
+
+        def do_GET(self) -> None:
+            self._forward()
+
+        do_PUT = do_POST = do_HEAD = do_DELETE = do_GET
+
+        def _forward(self) -> None:
+            absolute = self.path.startswith(("http://", "https://"))
+            target = urlsplit(self.path) if absolute else proxy.upstream
+            if target is None:
+                self._answer(400, b"not a proxy request", {})
+                return
+            parts = urlsplit(self.path)
+            path = parts.path + (f"?{parts.query}" if parts.query else "")
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            seen = Seen(self.command, parts.path, parts.query, absolute)
+            proxy.record(seen)
+            if proxy.refuse(seen):
+                self._answer(500, INTERNAL_ERROR, {"Content-Type": "application/xml"})
+                return
+            upstream = http.client.HTTPConnection(target.hostname or "", target.port, timeout=60)
+            try:
+                upstream.putrequest(self.command, path, skip_host=True, skip_accept_encoding=True)
+                for name, value in self.headers.items():
+                    if name.lower() not in _HOP_BY_HOP:
+                        upstream.putheader(name, value)
+                upstream.endheaders(body or None)
+                response = upstream.getresponse()
+                data = response.read()
+                headers = {
+                    name: value
+                    for name, value in response.getheaders()
+                    if name.lower() not in _HOP_BY_HOP | {"transfer-encoding", "content-length"}
+                }
+                if self.command == "HEAD":  # no body, but the object's length
+                    headers["Content-Length"] = response.getheader("Content-Length") or "0"
+                self._answer(response.status, data, headers)
+            finally:
+                upstream.close()
+
+        def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response_only(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            if self.command != "HEAD":
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    return Handler
