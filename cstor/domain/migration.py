@@ -117,16 +117,18 @@ class Migration(Aggregate):
         destination_connection_id: UUID,
         destination_bucket: str,
         destination_prefix: str,
-        overwrite: Overwrite = IF_DIFFERENT,
-        filters: dict[str, Any] | None = None,
-        sync_of: UUID | None = None,
-        storage_class: str | None = None,
-        limits: dict[str, int] | None = None,
+        overwrite: Overwrite,
+        filters: dict[str, Any],
+        sync_of: UUID | None,
+        storage_class: str | None,
+        limits: dict[str, int],
     ) -> None:
+        # Every field is required: the library keeps no default of a keyword-only parameter
+        # (Migrations.request gives them), and the event records each as it is given.
         self.overwrite = overwrite
         self.storage_class = storage_class  # of the copies; None: the destination's default
-        self.limits = limits or {}  # see LIMITS; honoured by every transfer replica together
-        self.filters = filters or {}
+        self.limits = limits  # see LIMITS; honoured by every transfer replica together
+        self.filters = filters
         self.sync_of = sync_of
         self.name = name
         self.owner = owner
