@@ -265,3 +265,13 @@ def test_every_event_class_of_every_aggregate_has_one_contract() -> None:
     assert set(CONTRACTS) == declared
     published = [contract for contract, _ in CONTRACTS.values()]
     assert len(set(published)) == len(published) == len(contracts.AnyEvent.__args__)
+
+
+@pytest.mark.parametrize("event_class", list(CONTRACTS), ids=lambda cls: cls.__qualname__)
+def test_every_field_of_a_contract_comes_from_its_stored_event(event_class: type[Any]) -> None:
+    # Given a stored event class, its contract, and the renames between them
+    contract, renames = CONTRACTS[event_class]
+    # Then each field of the contract is a field of the event (renamed), or one every
+    # message has: no message field is left to a contract default
+    stored = {renames.get(f.name, f.name) for f in dataclasses.fields(event_class)}
+    assert set(contract.__struct_fields__) <= stored | {"event_id", "occurred_at", "position"}
