@@ -2,6 +2,8 @@
 
 Every message on ``cstor.>`` is one of these tagged structs. Schema changes only add
 fields with defaults, so an older consumer can read a newer message. No secrets, ever.
+Each is made from one stored event class (``cstor.outbox.CONTRACTS`` says which); a field
+added here is a field of that event, given to older stored events by its upcaster.
 """
 
 from __future__ import annotations

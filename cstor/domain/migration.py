@@ -98,7 +98,8 @@ class Migration(Aggregate):
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            """The request fields added after the first release, as it meant them (none)."""
+            """Fields added after the first release, as their absence meant: the default
+            policy, no filters, not a sync, the destination's storage class, no limits."""
             state.setdefault("overwrite", IF_DIFFERENT)
             state["filters"] = state.get("filters") or {}
             state.setdefault("sync_of", None)
