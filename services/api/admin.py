@@ -13,9 +13,9 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.response import Template
 
 from cstor import deadletters
-from cstor.accounts import User
 from cstor.deadletters import DeadLetter
 from cstor.settings import Settings
+from services.api.accounts.store import User
 from services.api.dashboard import error_page, page
 from services.api.deps import Services
 

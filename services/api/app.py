@@ -18,7 +18,6 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
 from cstor import bus, readmodel
-from cstor.accounts import Accounts
 from cstor.app.migrations import Migrations
 from cstor.connections import ConnectionStore
 from cstor.relay import OutboxRelay
@@ -27,6 +26,7 @@ from cstor.settings import Settings
 from cstor.store.migrations import migrate
 from services.api.accounts.pages import PAGE_CONTROLLERS
 from services.api.accounts.rest import REST_CONTROLLERS
+from services.api.accounts.store import Accounts
 from services.api.admin import admin_router
 from services.api.auth import provide_user
 from services.api.buckets.pages import BucketPages

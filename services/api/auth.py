@@ -10,7 +10,7 @@ from litestar import Request
 from litestar.datastructures import Cookie
 from litestar.exceptions import NotAuthorizedException
 
-from cstor.accounts import SESSION_LIFETIME, User
+from services.api.accounts.store import SESSION_LIFETIME, User
 from services.api.deps import Services
 
 SESSION_COOKIE = "cstor_session"

@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from cstor.accounts import User
+from services.api.accounts.store import User
 from services.api.cache import NotifiedCache
 
 CHANNEL = "cstor_credentials_ended"

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cstor.accounts import FAILURES_PER_ADDRESS
 from cstor.settings import Settings, SettingsError
+from services.api.accounts.store import FAILURES_PER_ADDRESS
 from tests.sessions import new_email
 from tests.stack import RunningCstor, start_cstor
 

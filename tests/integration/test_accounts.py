@@ -11,8 +11,8 @@ import pytest
 from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient
 
-from cstor.accounts import FAILURES_PER_ACCOUNT
 from cstor.settings import Settings
+from services.api.accounts.store import FAILURES_PER_ACCOUNT
 from services.api.app import create_app
 from tests.sessions import PASSWORD, csrf_field, forget, new_email, sign_up
 

@@ -13,10 +13,10 @@ from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient
 
 from cstor.credentials import SecretCipher
-from cstor.presets import PresetError, endpoint_for
 from cstor.settings import Settings
 from launcher.embedded import EmbeddedS3
 from services.api.app import create_app
+from services.api.connections.presets import PresetError, endpoint_for
 from tests.readmodel_rows import record_migration
 from tests.sessions import PASSWORD, sign_up
 

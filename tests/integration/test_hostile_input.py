@@ -21,10 +21,10 @@ from litestar.testing import AsyncTestClient
 
 from cstor.domain.bucket_names import check_bucket_name
 from cstor.domain.exceptions import InvalidRequest
-from cstor.presets import PresetError, endpoint_for
 from cstor.settings import Settings
 from launcher.embedded import EmbeddedPostgres, EmbeddedS3, free_port, start_nats
 from services.api.app import create_app
+from services.api.connections.presets import PresetError, endpoint_for
 from services.api.edge import MAX_JSON_DEPTH, json_depth
 from services.api.migrations.form import parse_size
 from tests.sessions import PASSWORD, new_email, sign_up

@@ -12,9 +12,9 @@ import pytest
 from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient, TestClient
 
-from cstor.passwords import BLANK_RULE, COMMON_RULE, LENGTH_RULE, password_problem
 from cstor.settings import Settings
 from launcher.local_admin import ADMIN_EMAIL, sign_in_local_admin
+from services.api.accounts.passwords import BLANK_RULE, COMMON_RULE, LENGTH_RULE, password_problem
 from services.api.app import create_app
 from tests.sessions import PASSWORD, csrf_field, new_email
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cstor import passwords
-from cstor.passwords import (
+from services.api.accounts import passwords
+from services.api.accounts.passwords import (
     BLANK_RULE,
     COMMON_RULE,
     LENGTH_RULE,

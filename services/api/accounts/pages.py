@@ -9,7 +9,7 @@ from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
-from cstor.accounts import AccountError, EmailTaken, SignInThrottled, User
+from services.api.accounts.store import AccountError, EmailTaken, SignInThrottled, User
 from services.api.auth import (
     SESSION_COOKIE,
     client_address,

@@ -9,8 +9,8 @@ import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.exceptions import ClientException, NotAuthorizedException, NotFoundException
 
-from cstor.accounts import AccountError, ApiToken, EmailTaken, SignInThrottled, User
 from services.api.accounts.schemas import SignUp, TokenCreate, TokenCreated, TokenOut, UserOut
+from services.api.accounts.store import AccountError, ApiToken, EmailTaken, SignInThrottled, User
 from services.api.auth import api_user, basic_credentials, client_address
 from services.api.deps import Services
 

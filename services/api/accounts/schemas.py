@@ -8,15 +8,15 @@ from uuid import UUID
 
 import msgspec
 
-from cstor.passwords import COMMON_PASSWORDS_REFUSED, MIN_PASSWORD_LENGTH
+from services.api.accounts.passwords import COMMON_PASSWORDS_REFUSED, MIN_PASSWORD_LENGTH
 
 TokenName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 
 
 class SignUp(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     email: Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
-    # No length bounds here: the rules are the accounts' own (cstor.passwords), so a refused
-    # password is a 422 in the same words as on the sign-up form, not a schema error.
+    # No length bounds here: the rules are the accounts' own (services.api.accounts.passwords),
+    # so a refused password is a 422 in the same words as on the sign-up form, not a schema error.
     password: Annotated[
         str,
         msgspec.Meta(

@@ -11,9 +11,9 @@ from uuid import UUID
 from cstor import s3
 from cstor.connections import Connection
 from cstor.domain.exceptions import Conflict, InvalidRequest, NotFound, Unavailable
-from cstor.presets import PresetError, endpoint_for
 from cstor.secret_store import SecretStoreError
 from services.api.buckets.schemas import BucketOut
+from services.api.connections.presets import PresetError, endpoint_for
 from services.api.connections.schemas import ConnectionCreate, SecretRotate
 from services.api.deps import Services
 

@@ -13,8 +13,8 @@ from litestar.di import Provide
 from litestar.response import Redirect, Template
 
 from cstor.domain.exceptions import DomainError, InvalidRequest, NotFound
-from cstor.presets import PROVIDERS
 from services.api.connections import commands
+from services.api.connections.presets import PROVIDERS
 from services.api.connections.schemas import ConnectionCreate, SecretRotate
 from services.api.dashboard import Form, error_page, page
 from services.api.deps import Services, provide_owner

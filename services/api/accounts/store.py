@@ -21,7 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken
 
-from cstor.passwords import password_problem
+from services.api.accounts.passwords import password_problem
 
 SESSION_LIFETIME = timedelta(days=14)
 FLASH_LIFETIME = timedelta(minutes=5)
