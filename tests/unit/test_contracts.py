@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 import msgspec
 import pytest
 
-from cstor import contracts
+from cstor import contracts, subjects
 
 MID = UUID("6f1c1a5e-3a1e-4b7f-9c35-0d1b2c3d4e5f")
 AT = datetime(2026, 12, 3, 12, 30, tzinfo=UTC)
@@ -199,3 +199,46 @@ def test_packet_objects_travel_as_arrays_to_keep_large_packets_small() -> None:
 def test_a_message_that_is_not_a_contract_is_refused_by_the_decoder(body: dict[str, Any]) -> None:
     with pytest.raises(msgspec.ValidationError):
         contracts.decoder.decode(json.dumps(body))
+
+
+# The consumers' subject filters match the subjects events are published under ------------
+
+
+def nats_matches(pattern: str, subject: str) -> bool:
+    """NATS's wildcards: `*` is one token, a final `>` is one or more."""
+    want, got = pattern.split("."), subject.split(".")
+    for index, token in enumerate(want):
+        if token == ">":
+            return len(got) > index
+        if index >= len(got) or token not in ("*", got[index]):
+            return False
+    return len(want) == len(got)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "tags"),
+    [
+        (subjects.MIGRATION_REQUESTED, {"migration.requested"}),
+        (subjects.MIGRATION_PLANNED, {"migration.planned"}),
+        (subjects.MIGRATION_RESUMED, {"migration.resumed"}),
+        (subjects.PACKET_PLANNED, {"packet.planned"}),
+        (subjects.PACKET_TRANSFERRED, {"packet.transferred"}),
+        (
+            subjects.MIGRATION_CONTROL,
+            {tag_of(e) for e in EXAMPLES if tag_of(e).startswith("migration.")},
+        ),
+        (subjects.ALL, {tag_of(e) for e in EXAMPLES}),
+    ],
+)
+def test_each_consumers_filter_takes_exactly_the_events_it_is_for(
+    pattern: str, tags: set[str]
+) -> None:
+    # Given every event published under its subject
+    taken = {tag_of(e) for e in EXAMPLES if nats_matches(pattern, contracts.subject_of(e))}
+    # Then the filter takes those events and no other
+    assert taken == tags
+
+
+def test_the_subject_of_an_event_is_the_one_subjects_names() -> None:
+    event = EXAMPLES[12]  # object.failed
+    assert contracts.subject_of(event) == subjects.subject("object", MID, "failed")
