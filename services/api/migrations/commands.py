@@ -15,6 +15,8 @@ from eventsourcing.application import AggregateNotFoundError
 from cstor import s3
 from cstor.domain.exceptions import Conflict, InvalidRequest, NotFound
 from cstor.domain.migration import Migration
+from cstor.domain.planning import IF_DIFFERENT
+from cstor.domain.route import Route
 from services.api.connections.commands import usable_endpoint
 from services.api.deps import Services
 from services.api.migrations.request import check_migration
@@ -40,12 +42,7 @@ async def create_migration(
         lambda: services.migrations.request(
             name=name,
             owner=owner,
-            source_connection_id=data.source_connection_id,
-            source_bucket=data.source_bucket,
-            source_prefix=data.source_prefix,
-            destination_connection_id=data.destination_connection_id,
-            destination_bucket=data.destination_bucket,
-            destination_prefix=data.destination_prefix,
+            **Route.of(data).fields(),
             overwrite=data.overwrite,
             filters=checked.filters,
             sync_of=sync_of,
@@ -63,17 +60,12 @@ async def sync_again(services: Services, owner: str, migration_id: UUID) -> Migr
         raise Conflict(f"Migration {migration_id} is {previous.status}; sync it once it ends.")
     migration = await anyio.to_thread.run_sync(services.migrations.get, migration_id)
     request = MigrationCreate(
-        source_connection_id=migration.source_connection_id,
-        source_bucket=migration.source_bucket,
-        source_prefix=migration.source_prefix,
-        destination_connection_id=migration.destination_connection_id,
-        destination_bucket=migration.destination_bucket,
-        destination_prefix=migration.destination_prefix,
+        **migration.route.fields(),
         name=f"{migration.name} (sync)",
-        overwrite="if-different",
+        overwrite=IF_DIFFERENT,
         filters=msgspec.convert(migration.filters, FiltersIn),
-        storage_class=getattr(migration, "storage_class", None),
-        limits=msgspec.convert(getattr(migration, "limits", {}), LimitsIn),
+        storage_class=migration.storage_class,
+        limits=msgspec.convert(migration.limits, LimitsIn),
     )
     return await create_migration(services, owner, request, sync_of=migration_id)
 
@@ -97,19 +89,14 @@ def _from_aggregate(migration: Migration) -> MigrationOut:
         id=migration.id,
         name=migration.name,
         status=migration.status,
-        source_connection_id=migration.source_connection_id,
-        source_bucket=migration.source_bucket,
-        source_prefix=migration.source_prefix,
-        destination_connection_id=migration.destination_connection_id,
-        destination_bucket=migration.destination_bucket,
-        destination_prefix=migration.destination_prefix,
+        **migration.route.fields(),
         planning_done=migration.status not in (Migration.REQUESTED, Migration.PLANNING),
         objects_planned=0,
         bytes_planned=0,
         objects_copied=0,
         bytes_copied=0,
         objects_failed=0,
-        error=getattr(migration, "error", ""),
+        error=migration.error,
         created_at=migration.created_on,
         started_at=None,
         finished_at=migration.finished_at,

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from cstor.domain.exceptions import InvalidRequest
+from cstor.domain.planning import ALWAYS, IF_DIFFERENT, SKIP_EXISTING, Overwrite
 from services.api.edge import BIGINT
 from services.api.forms import convert_form, labelled
 from services.api.migrations.schemas import MigrationCreate
@@ -36,6 +37,12 @@ LABELS = {
     "storage_class": "Storage class",
     "bandwidth_bytes_per_second": "Bandwidth limit",
     "concurrent_objects": "Objects at a time",
+}
+# The overwrite policies (one definition: cstor.domain.planning) as the form offers them.
+OVERWRITE_CHOICES: dict[Overwrite, str] = {
+    IF_DIFFERENT: "Copy only if different (size and checksum)",
+    SKIP_EXISTING: "Skip it",
+    ALWAYS: "Always copy",
 }
 PLAIN_FIELDS = (
     "source_connection_id",

@@ -21,7 +21,7 @@ from cstor.domain.migration import STORAGE_CLASSES
 from services.api.dashboard import Form, error_page, fragment, page
 from services.api.deps import Services, provide_owner
 from services.api.migrations import charts, commands, control, planning
-from services.api.migrations.form import in_form_words, migration_request
+from services.api.migrations.form import OVERWRITE_CHOICES, in_form_words, migration_request
 from services.api.migrations.schemas import MigrationOut
 from services.api.queries import OBJECT_STATUSES
 
@@ -286,6 +286,7 @@ async def _migration_form(
         nav="new",
         connections=await services.connections.list(owner),
         storage_classes=STORAGE_CLASSES,
+        overwrite_choices=OVERWRITE_CHOICES,
         values=values,
         error=error,
         status_code=status_code,

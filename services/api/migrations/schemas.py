@@ -7,12 +7,13 @@ one struct is the schema of both.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
 
 from cstor.domain.migration import LIMITS
+from cstor.domain.planning import IF_DIFFERENT, Overwrite
 from services.api.edge import BIGINT
 
 Bucket = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
@@ -68,9 +69,6 @@ class LimitsIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     ) = None
 
 
-Overwrite = Literal["if-different", "skip-existing", "always"]
-
-
 class MigrationCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Copy a source bucket (or a prefix of it) to a destination bucket."""
 
@@ -81,7 +79,7 @@ class MigrationCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     source_prefix: Prefix = ""
     destination_prefix: Prefix = ""
     name: Annotated[str, msgspec.Meta(max_length=200)] = ""
-    overwrite: Overwrite = "if-different"
+    overwrite: Overwrite = IF_DIFFERENT
     filters: FiltersIn = msgspec.field(default_factory=FiltersIn)
     # The copies' S3 storage class (STANDARD_IA, GLACIER_IR, ...); None: the destination's default.
     storage_class: Annotated[str, msgspec.Meta(max_length=64)] | None = None
