@@ -18,6 +18,8 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+PartSize = Annotated[int, msgspec.Meta(ge=1, le=5 * 1024**3)]
+"""S3 takes no part over 5 GiB: a larger setting would fail every multipart copy."""
 
 
 class SettingsError(ValueError):
@@ -71,12 +73,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # flight per 100 MiB up to parts_per_object; a replica holds at most transfer_memory
     # bytes of object data (parts in flight x part size), whatever it copies.
     transfer_multipart_threshold: AtLeastOne = 64 * 1024 * 1024
-    transfer_part_size: AtLeastOne = 16 * 1024 * 1024
+    transfer_part_size: PartSize = 16 * 1024 * 1024
     transfer_parts_per_object: AtLeastOne = 30
     transfer_memory: AtLeastOne = 512 * 1024 * 1024
     # Same store and keys on both sides: CopyObject up to this size, UploadPartCopy above.
     server_copy_threshold: AtLeastOne = 5 * 1024 * 1024 * 1024
-    server_copy_part_size: AtLeastOne = 512 * 1024 * 1024
+    server_copy_part_size: PartSize = 512 * 1024 * 1024
 
     def __post_init__(self) -> None:
         self.trusted_proxy_networks()  # a typo stops the start, naming the variable

@@ -65,6 +65,9 @@ def test_a_value_of_the_wrong_kind_is_refused_naming_the_variable(
         ("CSTOR_CONSUMER_MAX_FAILURES", "0"),
         ("CSTOR_TRANSFER_ACK_WAIT", "0"),
         ("CSTOR_API_PORT", "70000"),
+        # S3 takes no part over 5 GiB: every multipart copy would fail as "too large"
+        ("CSTOR_TRANSFER_PART_SIZE", str(5 * 1024**3 + 1)),
+        ("CSTOR_SERVER_COPY_PART_SIZE", str(6 * 1024**3)),
     ],
 )
 def test_a_count_or_size_that_cannot_work_is_refused_naming_the_variable(
@@ -130,3 +133,9 @@ def test_a_database_url_without_details_falls_back_to_the_local_defaults() -> No
         "cstor",
     )
     assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"]) == ("postgres", "")
+
+
+def test_parts_of_s3s_largest_size_are_accepted() -> None:
+    env = {"CSTOR_TRANSFER_PART_SIZE": str(5 * 1024**3), "CSTOR_SERVER_COPY_PART_SIZE": "1"}
+    settings = Settings.from_env(env)
+    assert (settings.transfer_part_size, settings.server_copy_part_size) == (5 * 1024**3, 1)
