@@ -7,6 +7,7 @@ I/O), checked without any server.
 from __future__ import annotations
 
 import itertools
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -499,3 +500,74 @@ def test_a_consumer_that_stops_early_stops_the_listing_too() -> None:
     with lock:
         assert listed_pages == after_close
     assert after_close <= 3 + 2 + 2
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize(
+    ("source_prefix", "destination_prefix"), [("", ""), ("photos/", "backup/photos/"), ("a", "")]
+)
+def test_the_streaming_merge_pairs_as_a_lookup_by_key_would(
+    seed: int, source_prefix: str, destination_prefix: str
+) -> None:
+    # Given random key-ordered listings that overlap in part, keys of awkward characters
+    rng = random.Random(seed)
+    alphabet = "ab/-.é0~"
+    names = {"".join(rng.choices(alphabet, k=rng.randint(1, 6))) for _ in range(300)}
+    source = sorted(source_prefix + n for n in names if rng.random() < 0.7)
+    destination = sorted(
+        destination_prefix + n
+        for n in names | {"".join(rng.choices(alphabet, k=3)) for _ in range(50)}
+        if rng.random() < 0.5
+    )
+    # When they are merged
+    got = paired(listed(*source), listed(*destination), source_prefix, destination_prefix)
+    # Then each source key meets exactly the destination key a dictionary lookup finds
+    there = set(destination)
+    expected = []
+    for key in source:
+        wanted = planning.destination_key(key, source_prefix, destination_prefix)
+        expected.append((key, wanted if wanted in there else None))
+    assert got == expected
+
+
+def test_planning_a_sync_end_to_end_counts_what_to_copy_and_skip() -> None:
+    # Given a source of 6 objects under "in/", of which the destination has 3 under "out/"
+    source = [
+        Listed("in/a.jpg", 10, MD5_A),
+        Listed("in/b.jpg", 20, MD5_A),
+        Listed("in/c.tmp", 30, MD5_A),
+        Listed("in/d.jpg", 40, MD5_A),
+        Listed("in/e.jpg", 50, MULTI_A),
+        Listed("in/f.jpg", 60, MD5_A),
+    ]
+    destination = [
+        Listed("out/a.jpg", 10, MD5_A),  # identical
+        Listed("out/b.jpg", 20, MD5_B),  # changed
+        Listed("out/e.jpg", 50, MULTI_B),  # another part size; its stamp says the same source
+    ]
+    stamps = {"out/e.jpg": MULTI_A}
+    filters = Filters(exclude=("*.tmp",))
+    # When planned as the planner does: filter, merge, decide, cut into packets
+    in_scope = (o for o in source if filters.admits(o, o.key.removeprefix("in/")))
+    decided = [
+        planning.decide(
+            obj,
+            target,
+            planning.IF_DIFFERENT,
+            stamps.get(target.key)
+            if target and planning.needs_metadata(obj, target, planning.IF_DIFFERENT)
+            else None,
+        )
+        for obj, target in planning.pair_listings(in_scope, iter(destination), "in/", "out/")
+    ]
+    packets = list(planning.plan_packets(decided, PacketLimits(max_objects=2)))
+    # Then b, d and f are copied, a and e skipped as identical, c never considered
+    planned = [o.key for p in packets for o in p.planned]
+    skipped = [(s.key, s.reason) for p in packets for s in p.skipped]
+    assert planned == ["in/b.jpg", "in/d.jpg", "in/f.jpg"]
+    assert skipped == [
+        ("in/a.jpg", "identical at the destination"),
+        ("in/e.jpg", "identical at the destination"),
+    ]
+    assert sum(p.bytes for p in packets) == 20 + 40 + 60
+    assert packets[-1].last_key == "in/f.jpg"
