@@ -38,17 +38,17 @@ EXCEPTION WHEN duplicate_object THEN NULL;
 END $$;
 CREATE UNIQUE INDEX IF NOT EXISTS "cstor_events_notification_id_idx"
     ON "public"."cstor_events" (notification_id ASC);
-CREATE OR REPLACE FUNCTION "public"."es_insert_events_uuid"(events "public"."stored_event_uuid"[])
-RETURNS SETOF bigint LANGUAGE plpgsql AS
-$BODY$BEGIN
-    SET LOCAL lock_timeout = '30s';
-    NOTIFY "cstor_events";
-    RETURN QUERY
-    INSERT INTO "public"."cstor_events" AS t (originator_id, originator_version, topic, state)
-    SELECT originator_id, originator_version, topic, state
-    FROM unnest(events)
-    RETURNING notification_id;
-END;$BODY$;
 """
 
-SQL = LOCK + TABLES
+# The library's function for its own inserts (POSTGRES_ENABLE_DB_FUNCTIONS, off here), in
+# its own words to the space, so that a database made either way holds the same.
+FUNCTION = (
+    'CREATE OR REPLACE FUNCTION "public"."es_insert_events_uuid"'
+    '(events "public"."stored_event_uuid"[]) RETURNS SETOF bigint LANGUAGE plpgsql AS '
+    "$BODY$BEGIN    SET LOCAL lock_timeout = '30s';    NOTIFY \"cstor_events\";    RETURN QUERY"
+    '    INSERT INTO "public"."cstor_events" AS t (    originator_id, originator_version,'
+    " topic, state)    SELECT originator_id, originator_version, topic, state    FROM"
+    " unnest(events)    RETURNING notification_id;END;$BODY$;"
+)
+
+SQL = LOCK + TABLES + FUNCTION

@@ -5,19 +5,27 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from uuid import UUID
 
 import asyncpg
+import nats
 import psycopg
 import pytest
 from cryptography.fernet import Fernet
+from eventsourcing.persistence import ProgrammingError
+from nats.js.errors import NotFoundError
+from psycopg import sql
 
+from cstor.app.migrations import Migrations
 from cstor.settings import Settings
 from cstor.store import baseline
 from cstor.store.migrations import MIGRATIONS, migrate
-from launcher.embedded import EmbeddedNats
+from launcher.embedded import EmbeddedNats, EmbeddedPostgres
 from launcher.stack import ServiceProcesses
+from tests.stack import create_database
 
 # Every table cstor reads or writes, the event store's too.
 TABLES = {
@@ -161,6 +169,120 @@ async def test_a_database_made_before_numbered_migrations_upgrades(pool: asyncpg
     assert await migrate(pool) == []
 
 
+# The event store's shape, as the catalog has it: columns, indexes, storage options, the
+# composite type and the function the library makes beside its table.
+EVENT_STORE_SHAPE = (
+    "SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns"
+    " WHERE table_name = 'cstor_events' ORDER BY ordinal_position",
+    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'cstor_events' ORDER BY 1",
+    "SELECT reloptions FROM pg_class WHERE relname = 'cstor_events'",
+    "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+    " WHERE attrelid = 'stored_event_uuid'::regclass ORDER BY attnum",
+    "SELECT proname, prosrc FROM pg_proc WHERE proname = 'es_insert_events_uuid'",
+)
+
+
+def library_made(database_url: str) -> Migrations:
+    """The application as the landed cstor opened it: the library making its tables."""
+    env = Settings(database_url=database_url).eventsourcing_env() | {"CREATE_TABLE": "yes"}
+    return Migrations(env)
+
+
+def event_store_shape(database_url: str) -> list[list[tuple[object, ...]]]:
+    with psycopg.connect(database_url) as conn:
+        return [conn.execute(query).fetchall() for query in EVENT_STORE_SHAPE]
+
+
+def request(app: Migrations, name: str) -> UUID:
+    return app.request(
+        name=name, owner="o", source_connection_id=uuid.uuid4(), source_bucket="a",
+        source_prefix="", destination_connection_id=uuid.uuid4(), destination_bucket="b",
+        destination_prefix="",
+    )  # fmt: skip
+
+
+async def test_the_event_store_is_made_as_the_library_makes_it(
+    pool: asyncpg.Pool, database_url: str, embedded_postgres: EmbeddedPostgres
+) -> None:
+    # Given one database migrated, and another whose event store the library made
+    await migrate(pool)
+    other = create_database(embedded_postgres)
+    try:
+        library_made(other).close()
+
+        # Then the two event stores are alike, down to the catalog
+        migrated, made = event_store_shape(database_url), event_store_shape(other)
+        assert all(migrated), "every part of the event store is there"
+        assert migrated == made
+    finally:
+        with psycopg.connect(embedded_postgres.url, autocommit=True) as conn:
+            name = other.rsplit("/", 1)[1]
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+_LANDED_LEDGER = (
+    baseline.SQL
+    + """
+CREATE TABLE schema_migrations (
+    number integer PRIMARY KEY,
+    description text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO schema_migrations (number, description)
+VALUES (1, 'the schema as it was before numbered migrations');
+"""
+)
+
+
+async def test_an_event_store_the_library_made_upgrades_with_its_events(
+    pool: asyncpg.Pool, database_url: str
+) -> None:
+    # Given a database of the landed cstor: migration 1 recorded, and an event store the
+    # library made at start, holding a migration
+    await pool.execute(_LANDED_LEDGER)
+    landed = library_made(database_url)
+    try:
+        kept = request(landed, "kept")
+    finally:
+        landed.close()
+
+    # When it is migrated
+    applied = await migrate(pool)
+
+    # Then only the event store's migration was applied, over what was there
+    assert applied == [2]
+    # And today's application, which makes no tables, reads the old migration and writes
+    app = Migrations(Settings(database_url=database_url).eventsourcing_env())
+    try:
+        assert app.get(kept).name == "kept"
+        added = request(app, "added")
+        assert app.get(added).name == "added"
+    finally:
+        app.close()
+
+
+def test_the_application_does_not_make_the_event_store(database_url: str) -> None:
+    # Given an empty database, not migrated
+    # When today's application is opened on it and asked for its events
+    app = Migrations(Settings(database_url=database_url).eventsourcing_env())
+    try:
+        with pytest.raises(ProgrammingError, match="cstor_events"):
+            app.notifications(0, 10)
+    finally:
+        app.close()
+
+    # Then it made no table: the schema is the migrations' alone
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT to_regclass('cstor_events')").fetchone() == (None,)
+
+
+SERVICE_CONSUMERS = {
+    "planner": {"planner", "planner-completion"},
+    "transfer": {"transfer"},
+    "projector": {"projector"},
+}
+
+
 @pytest.mark.parametrize("service", ["planner", "transfer", "projector"])
 def test_any_one_service_started_alone_makes_every_table(
     service: str, database_url: str, nats_server: EmbeddedNats, tmp_path: Path
@@ -174,13 +296,17 @@ def test_any_one_service_started_alone_makes_every_table(
     )
     processes = ServiceProcesses(settings)
     process = processes.start_one(service, service)
+    log = tmp_path / "logs" / f"{service}.log"
     try:
         # When it has started
-        found = _wait_for_ledger(database_url, process, tmp_path / "logs" / f"{service}.log")
+        found = _wait_for_ledger(database_url, process, log)
+        # Then it goes on to consume the stream, its event store open: nothing else had
+        # to start before it
+        _wait_for_consumers(nats_server.url, SERVICE_CONSUMERS[service], process, log)
     finally:
         processes.stop()
 
-    # Then every table the others read is there, the event store's too, and the
+    # And every table the others read is there, the event store's too, and the
     # connections, which only the api made before
     assert found >= TABLES
 
@@ -201,3 +327,27 @@ def _wait_for_ledger(database_url: str, process: subprocess.Popen[bytes], log: P
                     return {row[0] for row in rows}
             time.sleep(0.2)
     pytest.fail(f"no migration recorded within 30 s:\n{log.read_text()[-3000:]}")
+
+
+def _wait_for_consumers(
+    nats_url: str, durables: set[str], process: subprocess.Popen[bytes], log: Path
+) -> None:
+    """Wait until the stream has the service's durable consumers (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the service exited:\n{log.read_text()[-3000:]}")
+        if durables <= asyncio.run(_consumers(nats_url)):
+            return
+        time.sleep(0.2)
+    pytest.fail(f"no consumer {sorted(durables)} within 30 s:\n{log.read_text()[-3000:]}")
+
+
+async def _consumers(nats_url: str) -> set[str]:
+    nc = await nats.connect(nats_url)
+    try:
+        return {info.name for info in await nc.jetstream().consumers_info("CSTOR")}
+    except NotFoundError:
+        return set()
+    finally:
+        await nc.close()
