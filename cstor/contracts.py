@@ -14,6 +14,7 @@ from uuid import UUID
 
 import msgspec
 
+from cstor.domain.planning import IF_DIFFERENT
 from cstor.domain.route import Route
 
 
@@ -42,7 +43,7 @@ class MigrationRequested(Event, frozen=True, kw_only=True, tag="migration.reques
     destination_connection_id: UUID
     destination_bucket: str
     destination_prefix: str
-    overwrite: str = "if-different"
+    overwrite: str = IF_DIFFERENT  # a str, not planning.Overwrite: a policy added later still reads
     filters: dict[str, Any] = {}
     sync_of: UUID | None = None
     storage_class: str | None = None  # of the copies; None: the destination's default
