@@ -6,9 +6,9 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Controller, MediaType, Request, Response, get, post
-from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
+from cstor.domain.exceptions import NotFound
 from services.api.accounts.store import AccountError, EmailTaken, SignInThrottled, User
 from services.api.auth import (
     SESSION_COOKIE,
@@ -133,7 +133,7 @@ class AccountPages(Controller):
     async def revoke_token(self, services: Services, user: User, token_id: UUID) -> Redirect:
         digest = await services.accounts.revoke_token(user.id, token_id)
         if digest is None:
-            raise NotFoundException(f"API token {token_id} does not exist.")
+            raise NotFound(f"API token {token_id} does not exist.")
         services.credentials.forget("token", digest)
         return Redirect("/account", status_code=303)
 

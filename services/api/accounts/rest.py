@@ -7,23 +7,18 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
-from litestar.exceptions import ClientException, NotAuthorizedException, NotFoundException
+from litestar.exceptions import ClientException, NotAuthorizedException
 
+from cstor.domain.exceptions import Conflict, InvalidRequest, NotFound
 from services.api.accounts.schemas import SignUp, TokenCreate, TokenCreated, TokenOut, UserOut
 from services.api.accounts.store import AccountError, ApiToken, EmailTaken, SignInThrottled, User
 from services.api.auth import api_user, basic_credentials, client_address
 from services.api.deps import Services
 
 
-class Conflict(ClientException):
-    status_code = 409
-
-
-class Unprocessable(ClientException):
-    status_code = 422
-
-
 class TooManyRequests(ClientException):
+    """Too many failed sign-ins: HTTP's own answer, with the Retry-After header it needs."""
+
     status_code = 429
 
 
@@ -61,7 +56,7 @@ class UserController(Controller):
         except EmailTaken as error:
             raise Conflict(str(error)) from None
         except AccountError as error:
-            raise Unprocessable(str(error)) from None
+            raise InvalidRequest(str(error)) from None
 
     @get("/me", summary="The signed-in user")
     async def me(self, user: User) -> UserOut:
@@ -107,7 +102,7 @@ class TokenController(Controller):
     async def revoke(self, services: Services, user: User, token_id: UUID) -> None:
         digest = await services.accounts.revoke_token(user.id, token_id)
         if digest is None:
-            raise NotFoundException(f"API token {token_id} does not exist.")
+            raise NotFound(f"API token {token_id} does not exist.")
         services.credentials.forget("token", digest)
 
 
