@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import gc
 import logging
 import multiprocessing
 import os
@@ -24,6 +23,7 @@ from multiprocessing.process import BaseProcess
 
 import uvicorn
 
+from cstor.runtime import tune_garbage_collector
 from cstor.settings import Settings
 from services.api.app import create_app
 
@@ -97,10 +97,7 @@ def serve_worker(settings: Settings, parent: int) -> None:
     _die_with_parent(parent)
     # The app is built here, in the worker: its lifespan's pools are the worker's own.
     config = uvicorn_config(create_app(settings, relay=False), settings)
-    # As every cstor service does (cstor.runtime): start-up objects are never scanned again.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    tune_garbage_collector()  # as every cstor service's process does
     uvicorn.Server(config).run(sockets=[reuse_port_socket(settings.api_host, settings.api_port)])
 
 
