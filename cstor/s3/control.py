@@ -14,7 +14,7 @@ import msgspec
 from botocore.config import Config
 
 from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto
-from cstor.s3.network import CHECK, LISTING, Reach
+from cstor.s3.network import CHECK, LISTING, Proxy, Reach, proxy_for
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -68,12 +68,15 @@ def load_model() -> None:
 def client(endpoint: Endpoint, *, quick: bool = False, reach: Reach | None = None) -> S3Client:
     """A boto3 client for `endpoint`; `quick` ones give up within seconds (`network.CHECK`),
     `reach` picks another kind (`network.COPY`: one attempt). Thread-safe."""
-    return _client(endpoint, reach or (CHECK if quick else LISTING))
+    return _client(endpoint, reach or (CHECK if quick else LISTING), proxy_for(endpoint.url))
 
 
 @lru_cache(maxsize=64)
-def _client(endpoint: Endpoint, reach: Reach) -> S3Client:
+def _client(endpoint: Endpoint, reach: Reach, proxy: Proxy | None) -> S3Client:
+    scheme = endpoint.url.partition(":")[0]
     config = Config(
+        # The proxy network.proxy_for chose ({} for none: botocore then reads no variable).
+        proxies={scheme: proxy.url_with_user} if proxy else {},
         connect_timeout=reach.connect_timeout,
         read_timeout=reach.read_timeout,
         # total_max_attempts counts the first try; botocore's max_attempts would not.

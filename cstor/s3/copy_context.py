@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -30,7 +32,7 @@ from cstor.s3.verify import changed, check_size
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from obstore.store import S3Credential
+    from obstore.store import ClientConfig, S3Credential
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,6 +70,7 @@ def obstore_store(endpoint: Endpoint, bucket: str) -> S3Store:
         "expires_at": None,
     }
     reach = network.COPY
+    proxy = network.proxy_for(endpoint.url)
     return S3Store(
         bucket,
         config={
@@ -84,6 +87,7 @@ def obstore_store(endpoint: Endpoint, bucket: str) -> S3Store:
             "connect_timeout": timedelta(seconds=reach.connect_timeout),
             # A stream of a large part may take its time: the whole GET's bound.
             "timeout": timedelta(seconds=network.WIRE.read_timeout),
+            **_trust_and_proxy(proxy),
         },
         retry_config={
             "max_retries": reach.attempts - 1,
@@ -91,6 +95,18 @@ def obstore_store(endpoint: Endpoint, bucket: str) -> S3Store:
         },
         credential_provider=lambda: credential,
     )
+
+
+def _trust_and_proxy(proxy: network.Proxy | None) -> ClientConfig:
+    """obstore's part of `network`: AWS_CA_BUNDLE's certificates, and the proxy chosen
+    (given explicitly, reqwest then reads no variable of its own)."""
+    options: ClientConfig = {}
+    bundle = os.environ.get("AWS_CA_BUNDLE")
+    if bundle:
+        options["root_certificate"] = Path(bundle).read_bytes()
+    if proxy is not None:
+        options["proxy_url"] = proxy.url_with_user
+    return options
 
 
 class CopyContext:
@@ -112,7 +128,7 @@ class CopyContext:
         self.journal = journal
         self.memory = MemoryBudget(memory_budget)
         self.threads = anyio.CapacityLimiter(threads)
-        self.http = http_pool(threads)
+        self.http = http_pool(threads, destination.url)
         self.checksums = AdditionalChecksums(destination, self.http)
         self._stores: dict[tuple[Endpoint, str], S3Store] = {}
         self._wires: dict[Endpoint, tuple[asyncio.AbstractEventLoop, wire.WireClient]] = {}

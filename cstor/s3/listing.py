@@ -19,7 +19,8 @@ import urllib3
 from cstor.domain.checksums import normalize_etag
 from cstor.s3.control import Endpoint, ListedObject, client
 from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto, from_status, from_transport
-from cstor.s3.network import LISTING, tls_context
+from cstor.s3.multipart import pool_manager
+from cstor.s3.network import LISTING, Proxy, proxy_for, tls_context
 from cstor.s3.redaction import store_name
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -30,13 +31,14 @@ TIMEOUT = urllib3.Timeout(connect=LISTING.connect_timeout, read=LISTING.read_tim
 asked again once (`_pool`), then the listing fails instead of waiting for ever."""
 
 
-def _http() -> urllib3.PoolManager:
-    return _pool(tls_context())
+def _http(url: str) -> urllib3.PoolManager:
+    return _pool(tls_context(), proxy_for(url))
 
 
-@lru_cache(maxsize=2)
-def _pool(context: ssl.SSLContext) -> urllib3.PoolManager:
-    return urllib3.PoolManager(
+@lru_cache(maxsize=8)
+def _pool(context: ssl.SSLContext, proxy: Proxy | None) -> urllib3.PoolManager:
+    return pool_manager(
+        proxy,
         maxsize=8,
         retries=urllib3.Retry(
             total=LISTING.attempts - 1,
@@ -70,7 +72,7 @@ def list_pages(
             url = client(endpoint).generate_presigned_url(
                 "list_objects_v2", Params=params, ExpiresIn=900
             )
-            response = _http().request("GET", url, preload_content=True)
+            response = _http(endpoint.url).request("GET", url, preload_content=True)
         except BOTO_ERRORS as error:
             raise from_boto(error, endpoint.url, what) from error
         except urllib3.exceptions.HTTPError as error:

@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from cstor.domain.checksums import new_digest, normalize_etag
 from cstor.s3.checksums import REFUSALS, checksum_headers, header_name, mismatch
 from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto, from_status, from_transport
-from cstor.s3.network import COPY, tls_context
+from cstor.s3.network import COPY, Proxy, proxy_for, tls_context
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -58,14 +58,24 @@ class UploadJournal(Protocol):
     async def forget(self, upload_key: str) -> None: ...
 
 
-def http_pool(connections: int) -> urllib3.PoolManager:
-    """The HTTP connections part uploads go through; retries are the copier's to decide."""
-    return urllib3.PoolManager(
+def http_pool(connections: int, url: str) -> urllib3.PoolManager:
+    """The HTTP connections part uploads to the store at `url` go through; retries are
+    the copier's to decide."""
+    return pool_manager(
+        proxy_for(url),
         maxsize=connections,
         retries=False,
         timeout=urllib3.Timeout(connect=COPY.connect_timeout, read=COPY.read_timeout),
         ssl_context=tls_context(),
     )
+
+
+def pool_manager(proxy: Proxy | None, **options: Any) -> urllib3.PoolManager:
+    """urllib3's connections, through `proxy` if there is one (CONNECT for https)."""
+    if proxy is None:
+        return urllib3.PoolManager(**options)
+    headers = {"Proxy-Authorization": proxy.authorization} if proxy.authorization else None
+    return urllib3.ProxyManager(proxy.url, proxy_headers=headers, **options)
 
 
 @dataclass(frozen=True)

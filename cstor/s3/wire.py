@@ -22,7 +22,7 @@ from urllib.parse import quote, urlsplit
 
 from cstor.s3.control import Endpoint
 from cstor.s3.errors import S3Error, from_status, from_transport
-from cstor.s3.network import WIRE, tls_context
+from cstor.s3.network import WIRE, proxy_for, tls_context
 from cstor.s3.redaction import store_name
 from cstor.s3.transport import CONNECT_TIMEOUT
 
@@ -72,6 +72,9 @@ class WireClient:
         host = f"[{self._hostname}]" if ":" in self._hostname else self._hostname  # IPv6
         self._host = host if default_port else f"{host}:{self._port}"
         self._prefix = parts.path.rstrip("/")
+        # Through a proxy, plain HTTP goes to it in absolute form; TLS through a CONNECT tunnel.
+        self._proxy = proxy_for(endpoint.url)
+        self._origin = f"http://{self._host}" if self._proxy and not self._tls else ""
         self._idle: deque[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = deque()
         # The pool only grows to the most requests ever in flight at once, which the
         # replica's concurrency already bounds; a cap below that (CSTOR_TRANSFER_CONCURRENCY
@@ -151,12 +154,14 @@ class WireClient:
     async def _connect(self, what: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         try:
             async with asyncio.timeout(self._connect_timeout):
-                return await asyncio.open_connection(
-                    self._hostname,
-                    self._port,
-                    ssl=tls_context() if self._tls else None,
-                    limit=1024 * 1024,
-                )
+                if self._proxy is None:
+                    return await asyncio.open_connection(
+                        self._hostname,
+                        self._port,
+                        ssl=tls_context() if self._tls else None,
+                        limit=1024 * 1024,
+                    )
+                return await self._through_proxy(what)
         except TimeoutError as error:
             raise S3Error(
                 "unreachable",
@@ -165,6 +170,36 @@ class WireClient:
             ) from error
         except OSError as error:  # no such name, refused, TLS (an SSLError is an OSError)
             raise from_transport(error, self.endpoint.url, what) from error
+
+    async def _through_proxy(self, what: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection to the proxy; for TLS, tunnelled (CONNECT) to the store and secured."""
+        assert self._proxy is not None
+        reader, writer = await asyncio.open_connection(
+            self._proxy.host, self._proxy.port, limit=1024 * 1024
+        )
+        if not self._tls:
+            return reader, writer
+        try:
+            target = f"{self._hostname}:{self._port}"
+            lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
+            if self._proxy.authorization:
+                lines.append(f"Proxy-Authorization: {self._proxy.authorization}")
+            writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            answer = await reader.readuntil(b"\r\n\r\n")
+            status = answer.split(None, 2)[1:2]
+            if status != [b"200"]:
+                code = status[0].decode(errors="replace") if status else "?"
+                raise S3Error(
+                    "unreachable",
+                    f"{what} at {self._store} failed: the proxy would not connect to it "
+                    f"(HTTP {code})",
+                    transient=True,
+                )
+            await writer.start_tls(tls_context(), server_hostname=self._hostname)
+        except BaseException:
+            writer.close()
+            raise
+        return reader, writer
 
     async def _exchange(
         self,
@@ -234,8 +269,10 @@ class WireClient:
             f"SignedHeaders={signed_names}, Signature={signature}"
         )
         target = f"{path}?{query}" if query else path
-        lines = [f"{method} {target} HTTP/1.1"]
+        lines = [f"{method} {self._origin}{target} HTTP/1.1"]
         lines.extend(f"{name}: {value}" for name, value in signed.items())
+        if self._origin and self._proxy and self._proxy.authorization:
+            lines.append(f"proxy-authorization: {self._proxy.authorization}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def _key(self, day: str) -> bytes:

@@ -567,7 +567,7 @@ def test_a_part_upload_to_a_store_gone_says_so_in_words(
         url=source_switch.endpoint, access_key=SOURCE_ACCESS_KEY, secret_key=SOURCE_SECRET_KEY
     )
     upload = multipart.Upload.create(
-        client(endpoint), multipart.http_pool(2), endpoint.url, bucket, "large", {}
+        client(endpoint), multipart.http_pool(2, endpoint.url), endpoint.url, bucket, "large", {}
     )
     part = [memoryview(b"p" * 1024)]
 
