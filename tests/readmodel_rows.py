@@ -1,12 +1,22 @@
-"""Read-model rows written straight into a test database, for tests of what the api shows."""
+"""Read models in a test database, for tests of what the api shows.
+
+A migration's row and its objects' rows are written straight in (what a test shows needs
+totals and errors no run of events would give so plainly); what happens to a migration
+next comes as its events, folded by the projection as the projector folds them.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
+
+from cstor import contracts
+from cstor.readmodel.projection import fold
+
+E = TypeVar("E", bound=contracts.Event)
 
 
 async def record_migration(database_url: str, owner: str, **columns: Any) -> uuid.UUID:
@@ -66,3 +76,19 @@ async def record_objects(database_url: str, migration_id: uuid.UUID, count: int)
         )
     finally:
         await conn.close()
+
+
+async def record_events(database_url: str, *events: contracts.Event) -> None:
+    """Events folded into the read models by the projection, in one transaction."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with conn.transaction():
+            await fold(conn, list(events))
+    finally:
+        await conn.close()
+
+
+def migration_event(kind: type[E], migration_id: uuid.UUID, **fields: Any) -> E:
+    """An event of the migration's, as it happens now (on no stream: position 0)."""
+    return kind(event_id=uuid.uuid4(), migration_id=migration_id, occurred_at=datetime.now(UTC),
+                position=0, **fields)  # fmt: skip

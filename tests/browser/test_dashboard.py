@@ -11,16 +11,16 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import pytest
 from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient
 
+from cstor import contracts
 from cstor.settings import Settings
 from launcher.embedded import EmbeddedS3
 from services.api.app import create_app
 from services.api.dashboard import human_bytes, percent
-from tests.readmodel_rows import record_migration, record_objects
+from tests.readmodel_rows import migration_event, record_events, record_migration, record_objects
 from tests.sessions import sign_up
 from tests.stack import RunningCstor, s3_client_for
 
@@ -99,7 +99,7 @@ async def test_the_list_polls_while_a_migration_runs_and_stops_when_all_finish(
     client: Client, database_url: str, owner: str
 ) -> None:
     # Given one running migration, half its bytes copied, and one finished
-    await record_migration(database_url, owner, name="photos")
+    photos = await record_migration(database_url, owner, name="photos")
     await record_migration(database_url, owner, name="archive", status="completed")
 
     # When the list is shown
@@ -119,9 +119,8 @@ async def test_the_list_polls_while_a_migration_runs_and_stops_when_all_finish(
     assert "<nav" not in fragment.text
 
     # When the running one completes too
-    conn = await asyncpg.connect(database_url)
-    await conn.execute("UPDATE migrations_view SET status = 'completed'")
-    await conn.close()
+    completed = migration_event(contracts.MigrationCompleted, photos, copied=1, failed=1)
+    await record_events(database_url, completed)
     fragment = await client.get("/migrations/rows", headers={"HX-Request": "true"})
 
     # Then the fragment that replaces the body no longer polls
@@ -166,9 +165,10 @@ async def test_the_detail_page_shows_live_counts_and_pages_through_objects(
     assert "photos/199.jpg" not in second
 
     # When the migration finishes, the last poll stops polling and refreshes the objects once
-    conn = await asyncpg.connect(database_url)
-    await conn.execute("UPDATE migrations_view SET status = 'failed', finished_at = now()")
-    await conn.close()
+    failed = migration_event(
+        contracts.MigrationFailed, migration_id, reason="unreachable", message="source is down"
+    )
+    await record_events(database_url, failed)
     # (the api hears of the change by NOTIFY, asynchronously: a loaded machine may take a while)
     progress = await client.get(f"{here}/progress", headers={"HX-Request": "true"})
     for _ in range(50):

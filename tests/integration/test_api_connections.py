@@ -12,12 +12,13 @@ import pytest
 from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient
 
+from cstor import contracts
 from cstor.credentials import SecretCipher
 from cstor.settings import Settings
 from launcher.embedded import EmbeddedS3
 from services.api.app import create_app
 from services.api.connections.presets import PresetError, endpoint_for
-from tests.readmodel_rows import record_migration
+from tests.readmodel_rows import migration_event, record_events, record_migration
 from tests.sessions import PASSWORD, sign_up
 
 Client = AsyncTestClient[Any]
@@ -194,11 +195,8 @@ async def test_a_connection_in_use_cannot_be_deleted_until_its_migration_ends(
     assert "nightly photos" in page.text
 
     # When the migration has completed, the connection can go
-    conn = await asyncpg.connect(database_url)
-    await conn.execute(
-        "UPDATE migrations_view SET status = 'completed' WHERE id = $1", migration_id
-    )
-    await conn.close()
+    completed = migration_event(contracts.MigrationCompleted, migration_id, copied=0, failed=0)
+    await record_events(database_url, completed)
     assert (await client.delete(f"/api/v1/connections/{connection_id}")).status_code == 204
     assert (await client.get(f"/api/v1/connections/{connection_id}")).status_code == 404
 
