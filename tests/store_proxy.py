@@ -2,8 +2,8 @@
 
 In front of one server (`StoreProxy(upstream)`, cstor given the proxy's address as
 the store's) or as the forward proxy HTTP_PROXY names (`StoreProxy()`, requests in
-absolute form). Every request is recorded; those `refuse` picks are answered
-`500 InternalError` without reaching the server, to count how often each layer of
+absolute form, CONNECT tunnels for TLS). Every request is recorded; those `refuse`
+picks are answered `500 InternalError` without reaching the server, to count how often each layer of
 cstor tries a request again. The rest go to the real server as they came (the Host
 header included, which the signature covers).
 """
@@ -11,6 +11,8 @@ header included, which the signature covers).
 from __future__ import annotations
 
 import http.client
+import selectors
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -79,6 +81,17 @@ def _handler_for(proxy: StoreProxy) -> type[BaseHTTPRequestHandler]:
 
         do_PUT = do_POST = do_HEAD = do_DELETE = do_GET
 
+        def do_CONNECT(self) -> None:
+            """A tunnel to `host:port` (TLS to an https:// store), recorded, never refused."""
+            host, _, port = self.path.rpartition(":")
+            proxy.record(Seen("CONNECT", self.path, "", True))
+            upstream = socket.create_connection((host, int(port)), timeout=60)
+            self.send_response_only(200, "Connection established")
+            self.end_headers()
+            self.wfile.flush()
+            _pipe(self.connection, upstream)
+            self.close_connection = True
+
         def _forward(self) -> None:
             absolute = self.path.startswith(("http://", "https://"))
             target = urlsplit(self.path) if absolute else proxy.upstream
@@ -128,3 +141,17 @@ def _handler_for(proxy: StoreProxy) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def _pipe(one: socket.socket, other: socket.socket) -> None:
+    """Copy bytes both ways until either side closes."""
+    with selectors.DefaultSelector() as selector, other:
+        selector.register(one, selectors.EVENT_READ, other)
+        selector.register(other, selectors.EVENT_READ, one)
+        while True:
+            for key, _ in selector.select(timeout=60):
+                source: socket.socket = key.fileobj  # type: ignore[assignment]
+                data = source.recv(1 << 16)
+                if not data:
+                    return
+                key.data.sendall(data)

@@ -4,12 +4,15 @@ none: boto3, obstore, urllib3 and the whole-object client agree (cstor.s3.networ
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from cstor import s3
 from cstor.s3 import network
-from launcher.embedded import EmbeddedS3
+from cstor.s3.tls import tls_context
+from launcher.embedded import EmbeddedS3, free_port, start_rclone_s3
+from tests.certificates import certificate_from_a_private_ca
 from tests.s3_objects import endpoint_of, planned
 from tests.stack import s3_client_for
 from tests.store_proxy import Seen, StoreProxy
@@ -107,6 +110,51 @@ async def test_a_store_no_proxy_names_is_reached_directly(
 
     # Then nothing went through the proxy
     assert forward_proxy.seen == []
+
+
+@pytest.fixture
+def tls_store(tmp_path: Path) -> Iterator[tuple[EmbeddedS3, Path]]:
+    """`rclone serve s3` over HTTPS (a certificate from a private CA) with a small and a
+    large object in bucket `tls`; and the CA's certificate."""
+    ca, certificate, key = certificate_from_a_private_ca(tmp_path)
+    (tmp_path / "data" / "tls").mkdir(parents=True)
+    (tmp_path / "data" / "tls" / "small").write_bytes(b"over tls" * 1000)
+    (tmp_path / "data" / "tls" / "big").write_bytes(b"B" * (12 * MIB))
+    tls = (certificate, key)
+    with start_rclone_s3(tmp_path / "data", free_port(), "tlskey", "tlssecret", tls=tls) as server:
+        yield server, ca
+    tls_context.cache_clear()
+
+
+async def test_an_https_store_is_reached_through_connect_tunnels_trusting_aws_ca_bundle(
+    tls_store: tuple[EmbeddedS3, Path],
+    s3_destination: EmbeddedS3,
+    make_bucket: MakeBucket,
+    forward_proxy: StoreProxy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given an HTTPS source whose certificate AWS_CA_BUNDLE names, and HTTPS_PROXY a proxy
+    server, certificate = tls_store
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(certificate))
+    tls_context.cache_clear()
+    monkeypatch.setenv("HTTPS_PROXY", forward_proxy.url)
+    destination = make_bucket(s3_destination)  # over http: not through the proxy
+
+    # When it is checked, listed, and its objects copied whole and in parts
+    source = endpoint_of(server)
+    await s3.check_access(source, "tls")
+    listed = {obj.key: obj for page in s3.list_pages(source, "tls") for obj in page}
+    copier = s3.ObjectCopier(
+        source, endpoint_of(s3_destination), multipart_threshold=5 * MIB, min_part_size=5 * MIB
+    )
+    for key in ("small", "big"):
+        await copier.copy("tls", key, destination, key, listed[key].size, listed[key].etag)
+
+    # Then each stack (boto3, urllib3, wire, obstore) tunnelled to the store, and only there
+    store = server.endpoint.removeprefix("https://")
+    assert forward_proxy.count(lambda seen: seen.method == "CONNECT") >= 4
+    assert {(seen.method, seen.path) for seen in forward_proxy.seen} == {("CONNECT", store)}
+    assert planned(s3_destination, destination, "big").size == 12 * MIB
 
 
 def test_a_proxy_that_is_not_http_is_refused_in_words(monkeypatch: pytest.MonkeyPatch) -> None:
