@@ -2,7 +2,8 @@
 
 One place for what boto3 (control plane), obstore (multipart source streams),
 urllib3 (listings, part uploads, additional checksums) and `wire` (whole objects,
-server-side copies) are told, so that they agree.
+server-side copies) are told, so that they agree. What each stack buys, measured:
+docs/http_stacks.md (`python bench/stacks.py`).
 
 Retrying is one layer's job for each request, never two:
 - inside a copy, the clients try once (`COPY`, `WIRE`). Control calls (HEAD, tags,
