@@ -41,7 +41,7 @@ import msgspec
 import psutil
 import readmodel_seed
 
-from cstor.credentials import load_or_create_key
+from cstor.secrets.cipher import load_or_create_key
 from cstor.settings import Settings
 from launcher import embedded
 from launcher.local_admin import ADMIN_EMAIL, sign_in_local_admin, wait_for_api

@@ -25,7 +25,7 @@ import asyncpg
 import readmodel_seed
 from litestar.testing import AsyncTestClient
 
-from cstor.credentials import load_or_create_key
+from cstor.secrets.cipher import load_or_create_key
 from cstor.settings import Settings
 from launcher.embedded import free_port, start_postgres
 from services.api.app import create_app

@@ -41,7 +41,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from obstore.store import S3Store
 
-from cstor.credentials import load_or_create_key
+from cstor.secrets.cipher import load_or_create_key
 from cstor.settings import Settings
 from launcher import embedded
 from launcher.local_admin import sign_in_local_admin, wait_for_api

@@ -1,6 +1,6 @@
 """Connections (endpoint + keys) are configuration, kept in an ordinary table.
 
-The secret key is the secret store's (cstor.secret_store): the table holds it encrypted,
+The secret key is the secret store's (cstor.secrets.store): the table holds it encrypted,
 or only the ARN of the AWS Secrets Manager secret that holds it.
 """
 
@@ -13,9 +13,9 @@ from uuid import UUID, uuid4
 import asyncpg
 import msgspec
 
-from cstor.credentials import SecretCipher
 from cstor.s3 import Endpoint
-from cstor.secret_store import SecretStore, SecretStoreError, StoredSecret
+from cstor.secrets.cipher import SecretCipher
+from cstor.secrets.store import SecretStore, SecretStoreError, StoredSecret
 
 
 class Connection(msgspec.Struct, frozen=True, kw_only=True):

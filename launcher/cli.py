@@ -129,7 +129,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _rotate_key(args: argparse.Namespace) -> int:
     from cstor import readmodel
     from cstor.connections import KeyRotation, reencrypt_secrets
-    from cstor.credentials import SecretCipher, load_or_create_key
+    from cstor.secrets.cipher import SecretCipher, load_or_create_key
     from cstor.store.migrations import migrate
 
     settings = Settings.from_env()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import msgspec
 
-from cstor.credentials import load_or_create_key
+from cstor.secrets.cipher import load_or_create_key
 from cstor.settings import Settings
 from launcher import embedded
 

@@ -21,7 +21,7 @@ from cstor import bus, readmodel
 from cstor.app.migrations import Migrations
 from cstor.connections import ConnectionStore
 from cstor.relay import OutboxRelay
-from cstor.secret_store import secret_store_for
+from cstor.secrets.store import secret_store_for
 from cstor.settings import Settings
 from cstor.store.migrations import migrate
 from services.api.accounts.pages import PAGE_CONTROLLERS

@@ -21,7 +21,7 @@ from cstor.domain.exceptions import (
     NotFound,
     Unavailable,
 )
-from cstor.secret_store import SecretStoreError
+from cstor.secrets.store import SecretStoreError
 
 log = logging.getLogger(__name__)
 

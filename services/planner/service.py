@@ -14,7 +14,7 @@ from cstor.connections import ConnectionStore
 from cstor.domain.exceptions import MigrationStateError
 from cstor.domain.migration import Migration
 from cstor.domain.planning import PacketLimits
-from cstor.secret_store import SecretStoreError, secret_store_for
+from cstor.secrets.store import SecretStoreError, secret_store_for
 from cstor.settings import Settings
 from cstor.store.migrations import migrate
 from services.planner.planning import plan_migration

@@ -21,7 +21,7 @@ from cstor.connections import ConnectionStore
 from cstor.domain.migration import Migration
 from cstor.domain.transfer import object_id
 from cstor.s3.options import CANCELLED, PAUSED
-from cstor.secret_store import SecretStoreError, secret_store_for
+from cstor.secrets.store import SecretStoreError, secret_store_for
 from cstor.settings import Settings
 from cstor.store.migrations import migrate
 from services.transfer.copying import CopierPool, PacketCopier

@@ -13,7 +13,7 @@ from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient
 
 from cstor import contracts
-from cstor.credentials import SecretCipher
+from cstor.secrets.cipher import SecretCipher
 from cstor.settings import Settings
 from launcher.embedded import EmbeddedS3
 from services.api.app import create_app

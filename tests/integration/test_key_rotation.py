@@ -13,8 +13,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from cstor.connections import ConnectionStore
-from cstor.credentials import CredentialError, SecretCipher
-from cstor.secret_store import EncryptedColumn
+from cstor.secrets.cipher import CredentialError, SecretCipher
+from cstor.secrets.store import EncryptedColumn
 from cstor.store.migrations import migrate
 
 

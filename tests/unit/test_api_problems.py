@@ -19,7 +19,7 @@ from cstor.domain.exceptions import (
     NotFound,
     Unavailable,
 )
-from cstor.secret_store import SecretStoreError
+from cstor.secrets.store import SecretStoreError
 from services.api.problems import answer_error, status_of, unprocessable_field
 
 

@@ -12,7 +12,7 @@ from uuid import UUID
 
 import msgspec
 
-from cstor.credentials import CredentialError, SecretCipher
+from cstor.secrets.cipher import CredentialError, SecretCipher
 
 if TYPE_CHECKING:
     from cstor.settings import Settings
@@ -105,6 +105,6 @@ def secret_store_for(settings: Settings) -> SecretStore:
     if settings.secrets_backend == "postgres":
         return encrypted
     # Imported only when chosen: it builds a boto3 client.
-    from cstor.aws_secrets import AwsSecretsManager
+    from cstor.secrets.aws import AwsSecretsManager
 
     return AwsSecretsManager.from_settings(settings, earlier=encrypted)

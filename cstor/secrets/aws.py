@@ -12,7 +12,7 @@ import boto3
 from botocore import exceptions as aws
 from botocore.config import Config
 
-from cstor.secret_store import EncryptedColumn, SecretStoreError, StoredSecret
+from cstor.secrets.store import EncryptedColumn, SecretStoreError, StoredSecret
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
