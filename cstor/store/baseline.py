@@ -218,7 +218,7 @@ CREATE TABLE IF NOT EXISTS delivery_failures (
 );
 """
 
-# Where the outbox relay has published up to (cstor.relay).
+# Where the outbox relay has published up to (cstor.store.relay).
 RELAY = """
 CREATE TABLE IF NOT EXISTS relay_position (
     name text PRIMARY KEY,

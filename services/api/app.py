@@ -20,10 +20,10 @@ from litestar.template import TemplateConfig
 from cstor import bus, readmodel
 from cstor.app.migrations import Migrations
 from cstor.connections import ConnectionStore
-from cstor.relay import OutboxRelay
 from cstor.secrets.store import secret_store_for
 from cstor.settings import Settings
 from cstor.store.migrations import migrate
+from cstor.store.relay import OutboxRelay
 from services.api.accounts.pages import PAGE_CONTROLLERS
 from services.api.accounts.rest import REST_CONTROLLERS
 from services.api.accounts.store import Accounts

@@ -9,9 +9,9 @@ import uvicorn
 
 from cstor import bus
 from cstor.app.migrations import Migrations
-from cstor.relay import OutboxRelay
 from cstor.settings import Settings
 from cstor.store.migrations import migrate_url
+from cstor.store.relay import OutboxRelay
 from services.api.app import create_app
 from services.api.workers import WorkerPool, uvicorn_config
 

@@ -18,9 +18,9 @@ from nats.aio.client import Client as NATS
 
 from cstor import bus, contracts
 from cstor.app.migrations import Migrations
-from cstor.relay import OutboxRelay
 from cstor.settings import Settings
 from cstor.store.migrations import migrate
+from cstor.store.relay import OutboxRelay
 from launcher.embedded import EmbeddedNats
 
 LANDED: list[dict[str, Any]] = json.loads(

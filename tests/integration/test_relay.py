@@ -16,9 +16,9 @@ from cstor import bus, contracts
 from cstor.app.migrations import Migrations
 from cstor.app.results import PlanTotals
 from cstor.domain.planning import Packet, PlannedObject
-from cstor.relay import OutboxRelay
 from cstor.settings import Settings
 from cstor.store.migrations import migrate
+from cstor.store.relay import OutboxRelay
 from launcher.embedded import EmbeddedNats
 
 
