@@ -1,8 +1,8 @@
 """Read models in a test database, for tests of what the api shows.
 
-A migration's row and its objects' rows are written straight in (what a test shows needs
-totals and errors no run of events would give so plainly); what happens to a migration
-next comes as its events, folded by the projection as the projector folds them.
+A migration's row is written straight in (the totals a test shows are set there, as no
+run of events would give them so plainly); its objects, and what happens to it next, come
+as their events, folded by the projection as the projector folds them.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from cstor import contracts
+from cstor.domain import transfer
 from cstor.readmodel.projection import fold
 
 E = TypeVar("E", bound=contracts.Event)
@@ -55,27 +56,26 @@ async def record_migration(database_url: str, owner: str, **columns: Any) -> uui
 
 
 async def record_objects(database_url: str, migration_id: uuid.UUID, count: int) -> None:
-    """Objects in the read model: every third failed, the rest copied."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.executemany(
-            "INSERT INTO objects_view (id, migration_id, key, status, size, etag, checksum,"
-            " error, version, updated_at) VALUES ($1, $2, $3, $4, $5, '', $6, $7, 1, now())",
-            [
-                (
-                    uuid.uuid4(),
-                    migration_id,
-                    f"photos/{n:03d}.jpg",
-                    "failed" if n % 3 == 0 else "copied",
-                    2048 * n,
-                    "" if n % 3 == 0 else f"md5:{n:032x}",
-                    "SlowDown after 3 attempts" if n % 3 == 0 else "",
-                )
-                for n in range(count)
-            ],
-        )
-    finally:
-        await conn.close()
+    """Objects planned, then every third failed and the rest copied, as their events come
+    to the projection (which adds them to the migration's totals too)."""
+    packet_id = uuid.uuid4()
+    events: list[contracts.Event] = []
+    for n in range(count):
+        key = f"photos/{n:03d}.jpg"
+        object_id = transfer.object_id(migration_id, key)
+        events.append(migration_event(contracts.ObjectPlanned, migration_id, object_id=object_id,
+                                      key=key, size=2048 * n, etag="", packet_id=packet_id,
+                                      version=1))  # fmt: skip
+        if n % 3 == 0:
+            events.append(migration_event(contracts.ObjectFailed, migration_id,
+                                          object_id=object_id, reason="SlowDown",
+                                          message="after 3 attempts", attempts=3,
+                                          version=2))  # fmt: skip
+        else:
+            events.append(migration_event(contracts.ObjectCopied, migration_id,
+                                          object_id=object_id, size=2048 * n,
+                                          checksum=f"md5:{n:032x}", version=2))  # fmt: skip
+    await record_events(database_url, *events)
 
 
 async def record_events(database_url: str, *events: contracts.Event) -> None:

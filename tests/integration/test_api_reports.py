@@ -60,7 +60,7 @@ async def test_the_report_lists_every_object_in_csv_and_json(
     assert (failed["status"], failed["size"], failed["error"]) == (
         "failed",
         str(2048 * 3),
-        "SlowDown after 3 attempts",
+        "SlowDown: after 3 attempts",
     )
     copied = next(r for r in rows if r["key"] == "photos/001.jpg")
     assert copied["checksum"] == f"md5:{1:032x}"
