@@ -3,30 +3,22 @@ in-process on a real Postgres and NATS."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
-from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient
 
-from cstor.settings import Settings
 from services.api.accounts.store import FAILURES_PER_ACCOUNT
-from services.api.app import create_app
 from tests.sessions import PASSWORD, csrf_field, forget, new_email, sign_up
 
 Client = AsyncTestClient[Any]
 
 
 @pytest.fixture
-async def client(database_url: str, nats_url: str) -> AsyncIterator[Client]:
-    """The api in-process, with nobody signed in."""
-    settings = Settings(
-        database_url=database_url, nats_url=nats_url, secret_key=Fernet.generate_key().decode()
-    )
-    async with AsyncTestClient(app=create_app(settings)) as client:
-        yield client
+def client(visitor: Client) -> Client:
+    """The api in-process, with nobody signed in (tests/integration/conftest.py)."""
+    return visitor
 
 
 async def sign_in(client: Client, email: str, password: str, **extra: str) -> Any:

@@ -4,16 +4,12 @@ user's id answers 404, through REST and on the pages alike."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient
 
-from cstor.settings import Settings
 from launcher.embedded import EmbeddedS3
-from services.api.app import create_app
 from tests.readmodel_rows import record_migration, record_objects
 from tests.sessions import PASSWORD, forget, sign_up
 
@@ -21,12 +17,9 @@ Client = AsyncTestClient[Any]
 
 
 @pytest.fixture
-async def client(database_url: str, nats_url: str) -> AsyncIterator[Client]:
-    settings = Settings(
-        database_url=database_url, nats_url=nats_url, secret_key=Fernet.generate_key().decode()
-    )
-    async with AsyncTestClient(app=create_app(settings)) as client:
-        yield client
+def client(visitor: Client) -> Client:
+    """The api in-process, with nobody signed in (tests/integration/conftest.py)."""
+    return visitor
 
 
 async def token_for(client: Client, email: str) -> dict[str, str]:

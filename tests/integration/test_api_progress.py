@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import pytest
-from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient
 
 from cstor import contracts
 from cstor.readmodel.projection import project
-from cstor.settings import Settings
 from cstor.store.migrations import migrate
-from services.api.app import create_app
 from services.api.migrations import charts
 from services.api.queries import ReadModels
 from tests.readmodel_rows import record_migration, record_objects
-from tests.sessions import sign_up
 
 Client = AsyncTestClient[Any]
 MiB = 1024 * 1024
@@ -48,21 +42,10 @@ def test_the_chart_is_an_accessible_svg_of_bars_scaled_to_the_peak() -> None:
     assert str(charts.throughput_svg([], 1.0)) == ""
 
 
-@pytest.fixture
-async def client(database_url: str, nats_url: str) -> AsyncIterator[Client]:
-    settings = Settings(
-        database_url=database_url, nats_url=nats_url, secret_key=Fernet.generate_key().decode()
-    )
-    async with AsyncTestClient(app=create_app(settings)) as client:
-        await sign_up(client)
-        yield client
-
-
 async def test_the_progress_card_shows_rate_time_left_and_the_chart(
-    client: Client, database_url: str
+    client: Client, database_url: str, owner: str
 ) -> None:
     # Given a running migration, half its bytes copied in three minutes
-    owner = str((await client.get("/api/v1/me")).json()["id"])
     migration_id = await record_migration(database_url, owner)
     await record_objects(database_url, migration_id, 9)
 
@@ -79,11 +62,10 @@ async def test_the_progress_card_shows_rate_time_left_and_the_chart(
 
 
 async def test_the_chart_draws_the_projectors_series_however_many_objects(
-    client: Client, database_url: str
+    client: Client, database_url: str, owner: str
 ) -> None:
     # Given a migration of 30,000 objects projected from its events: 10,000 copied in its
     # first minute, 20,000 in its third, one copied event delivered twice
-    owner = str((await client.get("/api/v1/me")).json()["id"])
     migration_id = uuid.uuid4()
     # (on a whole minute: the series counts by the second, the minute and the hour)
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=3)
@@ -156,10 +138,9 @@ def _common(migration_id: uuid.UUID, at: datetime) -> dict[str, Any]:
 
 
 async def test_a_read_model_older_than_the_series_is_filled_from_its_copied_objects(
-    client: Client, database_url: str
+    client: Client, database_url: str, owner: str
 ) -> None:
     # Given a migration whose copied objects were projected before the series existed
-    owner = str((await client.get("/api/v1/me")).json()["id"])
     migration_id = await record_migration(database_url, owner)
     await record_objects(database_url, migration_id, 9)  # 6 copied: n = 1, 2, 4, 5, 7, 8
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)

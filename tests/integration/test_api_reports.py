@@ -6,37 +6,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient
 
-from cstor.settings import Settings
-from services.api.app import create_app
 from services.api.migrations.reports import ROWS_PER_FETCH
 from tests.readmodel_rows import record_migration, record_objects
-from tests.sessions import sign_up
 
 Client = AsyncTestClient[Any]
 
 
-@pytest.fixture
-async def client(database_url: str, nats_url: str) -> AsyncIterator[Client]:
-    settings = Settings(
-        database_url=database_url, nats_url=nats_url, secret_key=Fernet.generate_key().decode()
-    )
-    async with AsyncTestClient(app=create_app(settings)) as client:
-        await sign_up(client)
-        yield client
-
-
 async def test_the_report_lists_every_object_in_csv_and_json(
-    client: Client, database_url: str
+    client: Client, database_url: str, owner: str
 ) -> None:
     # Given a finished migration of more objects than one fetch of the stream holds
-    owner = str((await client.get("/api/v1/me")).json()["id"])
     count = ROWS_PER_FETCH * 2 + 7
     migration_id = await record_migration(database_url, owner, status="failed")
     await record_objects(database_url, migration_id, count)
@@ -76,8 +59,9 @@ async def test_the_report_lists_every_object_in_csv_and_json(
     assert set(objects[0]) >= {"key", "status", "size", "checksum", "error", "updated_at"}
 
 
-async def test_an_empty_migration_has_an_empty_report(client: Client, database_url: str) -> None:
-    owner = str((await client.get("/api/v1/me")).json()["id"])
+async def test_an_empty_migration_has_an_empty_report(
+    client: Client, database_url: str, owner: str
+) -> None:
     migration_id = await record_migration(database_url, owner, status="completed")
 
     response = await client.get(f"/api/v1/migrations/{migration_id}/report.json")

@@ -5,48 +5,18 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient
 
-from cstor.settings import Settings
 from launcher.embedded import EmbeddedS3
-from services.api.app import create_app
+from tests.dashboard_forms import add_connection
 from tests.sessions import forget, sign_up
 from tests.stack import s3_client_for
 
 Client = AsyncTestClient[Any]
 HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture
-async def client(database_url: str, nats_url: str) -> AsyncIterator[Client]:
-    settings = Settings(
-        database_url=database_url, nats_url=nats_url, secret_key=Fernet.generate_key().decode()
-    )
-    async with AsyncTestClient(app=create_app(settings)) as client:
-        await sign_up(client)
-        yield client
-
-
-async def add_connection(client: Client, server: EmbeddedS3, name: str) -> str:
-    response = await client.post(
-        "/connections",
-        data={
-            "name": name,
-            "endpoint": server.endpoint,
-            "access_key": server.access_key,
-            "secret_key": server.secret_key,
-        },
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
-    found = re.search(r"/connections/([0-9a-f-]{36})", response.headers["location"])
-    assert found is not None
-    return found[1]
 
 
 async def test_the_buckets_page_lists_each_connections_buckets_as_links_to_scans(

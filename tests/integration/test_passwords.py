@@ -4,7 +4,6 @@ In-process api on a real Postgres and NATS."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +38,9 @@ def settings_for(database_url: str, nats_url: str) -> Settings:
 
 
 @pytest.fixture
-async def client(database_url: str, nats_url: str) -> AsyncIterator[Client]:
-    async with AsyncTestClient(app=create_app(settings_for(database_url, nats_url))) as client:
-        yield client
+def client(visitor: Client) -> Client:
+    """The api in-process, with nobody signed in (tests/integration/conftest.py)."""
+    return visitor
 
 
 @pytest.mark.parametrize(("password", "rule"), REFUSED, ids=IDS)
