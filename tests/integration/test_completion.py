@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 from cstor.app.migrations import Migrations
 from cstor.app.results import CopyResult, PlanTotals
 from cstor.domain.planning import Packet, PlannedObject
 from cstor.settings import Settings
 from cstor.store.migrations import migrate_url
+from tests.given import Given
 
 
 def test_packets_closing_out_of_order_complete_the_migration_once_with_exact_totals(
@@ -19,17 +19,8 @@ def test_packets_closing_out_of_order_complete_the_migration_once_with_exact_tot
     app = Migrations(Settings(database_url=database_url).eventsourcing_env())
     try:
         # Given a planned migration of 40 one-object packets
-        migration_id = app.request(
-            name="completion",
-            owner="test",
-            source_connection_id=uuid.uuid4(),
-            source_bucket="a",
-            source_prefix="",
-            destination_connection_id=uuid.uuid4(),
-            destination_bucket="b",
-            destination_prefix="",
-        )
-        migration = app.start_planning(migration_id)
+        migration_id = Given(app).planning()
+        migration = app.get(migration_id)
         for n in range(40):
             packet = Packet(planned=[PlannedObject(f"k{n:02d}", n, "etag")])
             app.plan_packet(migration, n, packet, PlanTotals(packets=n + 1, objects=n + 1))

@@ -20,21 +20,13 @@ from cstor.settings import Settings
 from cstor.store.migrations import migrate
 from cstor.store.relay import OutboxRelay
 from launcher.embedded import EmbeddedNats
+from tests.given import Given
 
 
 def request_migration(app: Migrations, objects: int) -> uuid.UUID:
     """Record a requested, planned migration of ``objects`` objects: 2 + objects + 2 events."""
-    migration_id = app.request(
-        name="relay test",
-        owner="test",
-        source_connection_id=uuid.uuid4(),
-        source_bucket="a",
-        source_prefix="",
-        destination_connection_id=uuid.uuid4(),
-        destination_bucket="b",
-        destination_prefix="",
-    )
-    migration = app.start_planning(migration_id)
+    migration_id = Given(app).planning()
+    migration = app.get(migration_id)
     packet = Packet(planned=[PlannedObject(f"k{n}", n, "etag") for n in range(objects)])
     app.plan_packet(migration, 0, packet, PlanTotals(packets=1, objects=objects))
     return migration_id
