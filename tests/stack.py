@@ -19,6 +19,7 @@ from psycopg import sql
 from cstor.settings import Settings
 from launcher.embedded import EmbeddedPostgres, EmbeddedS3, free_port
 from launcher.stack import ServiceProcesses
+from tests.connection_forms import connection_body
 from tests.sessions import api_token
 
 API_START_TIMEOUT = 120.0
@@ -36,12 +37,7 @@ class RunningCstor:
         """Create a connection to an S3 server through the API; return its id."""
         response = self.api.post(
             "/api/v1/connections",
-            json={
-                "name": name,
-                "endpoint": server.endpoint,
-                "access_key": server.access_key,
-                "secret_key": server.secret_key,
-            },
+            json=connection_body(server, name),
         )
         assert response.status_code == 201, response.text
         return str(response.json()["id"])

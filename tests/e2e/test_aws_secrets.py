@@ -34,6 +34,7 @@ from cstor.settings import Settings, SettingsError
 from cstor.store.migrations import migrate
 from launcher.embedded import EmbeddedS3, free_port, start_moto
 from services.planner.service import Planner
+from tests.connection_forms import connection_body
 from tests.leak_scan import every_row_as_text, every_stream_message
 from tests.stack import RunningCstor, s3_client_for, start_cstor
 
@@ -446,12 +447,7 @@ def test_an_unreachable_secrets_manager_answers_503_with_a_reason(
     # When a connection is added while Secrets Manager cannot be reached
     response = cstor.api.post(
         "/api/v1/connections",
-        json={
-            "name": "source",
-            "endpoint": s3_source.endpoint,
-            "access_key": s3_source.access_key,
-            "secret_key": s3_source.secret_key,
-        },
+        json=connection_body(s3_source, "source"),
     )
 
     # Then the answer says so as a problem, with no trace and no secret, and nothing is saved

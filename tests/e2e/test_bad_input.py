@@ -8,17 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from launcher.embedded import EmbeddedS3, free_port
+from tests.connection_forms import connection_body
 from tests.stack import RunningCstor
-
-
-def connection_body(server: EmbeddedS3, **changes: str) -> dict[str, str]:
-    return {
-        "name": "conn",
-        "endpoint": server.endpoint,
-        "access_key": server.access_key,
-        "secret_key": server.secret_key,
-        **changes,
-    }
 
 
 def assert_nothing_created(module_cstor: RunningCstor) -> None:

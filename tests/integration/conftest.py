@@ -13,7 +13,7 @@ from litestar.testing import AsyncTestClient
 from cstor.settings import Settings
 from launcher.embedded import EmbeddedS3
 from services.api.app import create_app
-from tests.dashboard_forms import add_connection
+from tests.connection_forms import add_connection
 from tests.sessions import sign_up
 
 Client = AsyncTestClient[Any]

@@ -18,6 +18,7 @@ from cstor.settings import Settings
 from launcher.embedded import EmbeddedS3
 from services.api.app import create_app
 from services.api.connections.presets import PresetError, endpoint_for
+from tests.connection_forms import connection_body
 from tests.readmodel_rows import migration_event, record_events, record_migration
 from tests.sessions import PASSWORD, sign_up
 
@@ -44,12 +45,7 @@ async def client(database_url: str, nats_url: str, secret_key: str) -> AsyncIter
 async def connect(client: Client, server: EmbeddedS3, name: str = "store") -> str:
     response = await client.post(
         "/api/v1/connections",
-        json={
-            "name": name,
-            "endpoint": server.endpoint,
-            "access_key": server.access_key,
-            "secret_key": server.secret_key,
-        },
+        json=connection_body(server, name),
     )
     assert response.status_code == 201, response.text
     return str(response.json()["id"])

@@ -10,6 +10,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from launcher.embedded import EmbeddedS3
+from tests.connection_forms import connection_body
 from tests.readmodel_rows import record_migration, record_objects
 from tests.sessions import PASSWORD, forget, sign_up
 
@@ -38,12 +39,7 @@ async def test_another_users_things_are_not_found_anywhere(
     connection = await client.post(
         "/api/v1/connections",
         headers=alice,
-        json={
-            "name": "alice-store",
-            "endpoint": s3_source.endpoint,
-            "access_key": s3_source.access_key,
-            "secret_key": s3_source.secret_key,
-        },
+        json=connection_body(s3_source, "alice-store"),
     )
     assert connection.status_code == 201, connection.text
     connection_id = connection.json()["id"]

@@ -11,7 +11,7 @@ from typing import Any
 from litestar.testing import AsyncTestClient
 
 from launcher.embedded import EmbeddedS3
-from tests.dashboard_forms import add_connection
+from tests.connection_forms import add_connection
 from tests.sessions import forget, sign_up
 from tests.stack import s3_client_for
 

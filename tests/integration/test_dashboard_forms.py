@@ -14,7 +14,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from launcher.embedded import EmbeddedS3
-from tests.dashboard_forms import add_connection, connection_form
+from tests.connection_forms import add_connection, connection_form
 from tests.stack import s3_client_for
 
 Client = AsyncTestClient[Any]

@@ -27,6 +27,7 @@ from services.api.app import create_app
 from services.api.connections.presets import PresetError, endpoint_for
 from services.api.edge import MAX_JSON_DEPTH, json_depth
 from services.api.migrations.form import parse_size
+from tests.connection_forms import connection_body
 from tests.sessions import PASSWORD, new_email, sign_up
 from tests.stack import create_database, s3_client_for
 
@@ -118,12 +119,7 @@ async def edge(
             for server, name in ((s3_source, "source"), (s3_destination, "destination")):
                 response = await client.post(
                     "/api/v1/connections",
-                    json={
-                        "name": name,
-                        "endpoint": server.endpoint,
-                        "access_key": server.access_key,
-                        "secret_key": server.secret_key,
-                    },
+                    json=connection_body(server, name),
                     headers=rest,
                 )
                 assert response.status_code == 201, response.text
@@ -201,13 +197,7 @@ async def test_nul_in_a_connection_is_422_naming_the_field(
     edge: Edge, s3_source: EmbeddedS3, key: str
 ) -> None:
     # Given a connection body that would work
-    body = {
-        "name": "nul",
-        "endpoint": s3_source.endpoint,
-        "access_key": s3_source.access_key,
-        "secret_key": s3_source.secret_key,
-        "region": "us-east-1",
-    }
+    body = connection_body(s3_source, "nul", region="us-east-1")
     before = await edge.connection_count()
 
     # When one field carries a NUL byte

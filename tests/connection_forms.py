@@ -1,5 +1,5 @@
-"""Filling in the dashboard's connection form in-process, for tests of the pages that
-need a connection (connections, migrations, buckets)."""
+"""What adds a connection in a test: the REST body, and the dashboard's form filled in
+in-process (for the tests of pages that need a connection: connections, migrations, buckets)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,17 @@ from typing import Any
 from litestar.testing import AsyncTestClient
 
 from launcher.embedded import EmbeddedS3
+
+
+def connection_body(server: EmbeddedS3, name: str = "conn", **changes: str) -> dict[str, str]:
+    """The REST body of POST /api/v1/connections for a server's keys, with any field changed."""
+    return {
+        "name": name,
+        "endpoint": server.endpoint,
+        "access_key": server.access_key,
+        "secret_key": server.secret_key,
+        **changes,
+    }
 
 
 def connection_form(server: EmbeddedS3, name: str, **changes: str) -> dict[str, str]:
