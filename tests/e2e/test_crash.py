@@ -6,11 +6,11 @@ import signal
 import time
 from collections.abc import Callable
 
-import psycopg
 import pytest
 
 from launcher.embedded import EmbeddedS3
 from tests.stack import RunningCstor, s3_client_for
+from tests.stored_events import recorded
 
 # Small packets of larger objects, copied a few at a time: kills land mid-packet.
 pytestmark = pytest.mark.stack(packet_max_objects=50, transfer_concurrency=2)
@@ -53,9 +53,5 @@ def test_sigkill_of_transfer_mid_packet_loses_and_doubles_nothing(
     assert state["objects_failed"] == 0
     assert destination.list_objects_v2(Bucket=dest_bucket)["KeyCount"] == 200
     # And the event store holds exactly one outcome per object
-    with psycopg.connect(database_url) as conn:
-        outcomes = conn.execute(
-            "SELECT count(*), count(DISTINCT originator_id) FROM cstor_events"
-            " WHERE topic LIKE '%ObjectTransfer.Copied' OR topic LIKE '%ObjectTransfer.Failed'"
-        ).fetchone()
+    outcomes = recorded(database_url, "ObjectTransfer.Copied", "ObjectTransfer.Failed")
     assert outcomes == (200, 200)

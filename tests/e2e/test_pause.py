@@ -6,11 +6,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import psycopg
 import pytest
 
 from launcher.embedded import EmbeddedS3
 from tests.stack import RunningCstor, s3_client_for
+from tests.stored_events import recorded
 
 OBJECTS = 300
 
@@ -29,13 +29,7 @@ def destination_state(server: EmbeddedS3, bucket: str) -> dict[str, Any]:
 
 
 def copies_recorded(database_url: str) -> tuple[int, int]:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT count(*), count(DISTINCT originator_id) FROM cstor_events"
-            " WHERE topic LIKE '%ObjectTransfer.Copied'"
-        ).fetchone()
-    assert row is not None
-    return row[0], row[1]
+    return recorded(database_url, "ObjectTransfer.Copied")
 
 
 def start_copying(

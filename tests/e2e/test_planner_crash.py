@@ -6,26 +6,16 @@ import signal
 import time
 from collections.abc import Callable
 
-import psycopg
 import pytest
 
 from launcher.embedded import EmbeddedS3
 from tests.stack import RunningCstor, s3_client_for
+from tests.stored_events import recorded
 
 OBJECTS = 3000
 
 
 pytestmark = pytest.mark.stack(packet_max_objects=25)
-
-
-def count(database_url: str, topic: str) -> tuple[int, int]:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT count(*), count(DISTINCT originator_id) FROM cstor_events WHERE topic LIKE %s",
-            (f"%{topic}",),
-        ).fetchone()
-    assert row is not None
-    return row[0], row[1]
 
 
 def test_sigkill_mid_listing_resumes_without_planning_twice(
@@ -44,7 +34,7 @@ def test_sigkill_mid_listing_resumes_without_planning_twice(
         cstor.connect(s3_source), source_bucket, cstor.connect(s3_destination), dest_bucket
     )
     deadline = time.monotonic() + 60
-    while count(database_url, "Packet.Planned")[0] < 3:
+    while recorded(database_url, "Packet.Planned")[0] < 3:
         assert time.monotonic() < deadline, "planning never started"
         time.sleep(0.02)
 
@@ -52,7 +42,7 @@ def test_sigkill_mid_listing_resumes_without_planning_twice(
     planner = cstor.services.processes["planner"]
     planner.send_signal(signal.SIGKILL)
     planner.wait()
-    planned_at_kill = count(database_url, "Packet.Planned")[0]
+    planned_at_kill = recorded(database_url, "Packet.Planned")[0]
     assert planned_at_kill < OBJECTS // 25, "the kill came after planning had finished"
     cstor.services.restart_exited()
 
@@ -60,6 +50,6 @@ def test_sigkill_mid_listing_resumes_without_planning_twice(
     state = cstor.wait_finished(migration_id, timeout=180)
     assert state["status"] == "completed"
     assert state["objects_planned"] == state["objects_copied"] == OBJECTS
-    assert count(database_url, "ObjectTransfer.Planned") == (OBJECTS, OBJECTS)
-    assert count(database_url, "Packet.Planned") == (OBJECTS // 25, OBJECTS // 25)
-    assert count(database_url, "Migration.Planned") == (1, 1)
+    assert recorded(database_url, "ObjectTransfer.Planned") == (OBJECTS, OBJECTS)
+    assert recorded(database_url, "Packet.Planned") == (OBJECTS // 25, OBJECTS // 25)
+    assert recorded(database_url, "Migration.Planned") == (1, 1)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import psycopg
-
 from launcher.embedded import EmbeddedS3
 from tests.stack import RunningCstor, s3_client_for
+from tests.stored_events import recorded
 
 
 def test_failures_are_listed_and_retried_until_every_object_is_copied(
@@ -64,12 +63,7 @@ def test_failures_are_listed_and_retried_until_every_object_is_copied(
     destination = s3_client_for(s3_destination)
     for key, body in objects.items():
         assert destination.get_object(Bucket=dest_bucket, Key=key)["Body"].read() == body
-    with psycopg.connect(database_url) as conn:
-        copies = conn.execute(
-            "SELECT count(*), count(DISTINCT originator_id) FROM cstor_events"
-            " WHERE topic LIKE '%ObjectTransfer.Copied'"
-        ).fetchone()
-    assert copies == (10, 10)
+    assert recorded(database_url, "ObjectTransfer.Copied") == (10, 10)
     # And retrying again has nothing to do
     again = cstor.api.post(f"/api/v1/migrations/{migration_id}/retry-failed")
     assert again.status_code == 409
