@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -35,6 +33,7 @@ from cstor.store.migrations import migrate
 from launcher.embedded import EmbeddedS3, free_port, start_moto
 from services.planner.service import Planner
 from tests.connection_forms import connection_body
+from tests.launcher_cli import run_cstor
 from tests.leak_scan import every_row_as_text, every_stream_message
 from tests.stack import RunningCstor, s3_client_for, start_cstor
 
@@ -278,12 +277,7 @@ async def test_rotate_key_re_encrypts_what_postgres_holds_and_says_what_it_leave
         **{f"CSTOR_{k.upper()}": v for k, v in aws_settings(moto_s3.endpoint).items()},
     }
     result = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "launcher", "rotate-key", "--database-url", database_url],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+        run_cstor, "rotate-key", "--database-url", database_url, env=env
     )
 
     # Then it re-encrypts the one and says why it leaves the other alone

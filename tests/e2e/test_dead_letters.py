@@ -10,8 +10,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -27,6 +25,7 @@ from cstor import bus, contracts, deadletters, readmodel
 from cstor.app.migrations import Migrations
 from cstor.store.migrations import migrate
 from launcher.embedded import EmbeddedNats, EmbeddedS3, free_port
+from tests.launcher_cli import run_cstor
 from tests.sessions import PASSWORD, api_token, csrf_field, new_email
 from tests.stack import RunningCstor, s3_client_for
 
@@ -215,12 +214,8 @@ def test_rebuilding_the_read_models_applies_the_dead_letters_that_now_apply(
     projector = cstor.services.processes["projector"]
     projector.send_signal(signal.SIGTERM)
     projector.wait(15)
-    rebuilt = subprocess.run(
-        [sys.executable, "-m", "launcher", "rebuild-read-models"],
-        env={**os.environ, **cstor.settings.to_env()},
-        capture_output=True,
-        text=True,
-        timeout=120,
+    rebuilt = run_cstor(
+        "rebuild-read-models", env={**os.environ, **cstor.settings.to_env()}, timeout=120
     )
     cstor.services.start_one("projector", "projector")
 
@@ -249,10 +244,7 @@ def test_rebuilding_without_nats_says_so_and_changes_nothing(database_url: str) 
            "CSTOR_NATS_URL": f"nats://127.0.0.1:{free_port()}"}  # fmt: skip
 
     # When the read models are rebuilt
-    done = subprocess.run(
-        [sys.executable, "-m", "launcher", "rebuild-read-models"],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    done = run_cstor("rebuild-read-models", env=env, timeout=60)
 
     # Then it says what is away, in a sentence, not a trace, and fails
     assert done.returncode == 1

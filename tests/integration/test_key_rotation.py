@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 
 import asyncpg
 import pytest
@@ -16,6 +14,7 @@ from cstor.connections import ConnectionStore
 from cstor.secrets.cipher import CredentialError, SecretCipher
 from cstor.secrets.store import EncryptedColumn
 from cstor.store.migrations import migrate
+from tests.launcher_cli import run_cstor
 
 
 def test_a_key_list_reads_with_any_key_and_writes_with_the_first() -> None:
@@ -53,12 +52,7 @@ async def test_rotate_key_re_encrypts_every_stored_secret(database_url: str) -> 
         # When `cstor rotate-key` runs with the new key first and the old one after
         env = {**os.environ, "CSTOR_SECRET_KEY": f"{new},{old}"}
         result = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "launcher", "rotate-key", "--database-url", database_url],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
+            run_cstor, "rotate-key", "--database-url", database_url, env=env
         )
 
         # Then it says so, and the new key alone reads every secret
