@@ -14,6 +14,7 @@ import msgspec
 
 from cstor.runtime import configure_logging
 from cstor.settings import Settings, SettingsError
+from cstor.store.pool import create_pool
 from launcher.stack import SERVICES, StackOptions, running_stack
 
 
@@ -127,7 +128,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _rotate_key(args: argparse.Namespace) -> int:
-    from cstor import readmodel
     from cstor.connections import KeyRotation, reencrypt_secrets
     from cstor.secrets.cipher import SecretCipher, load_or_create_key
     from cstor.store.migrations import migrate
@@ -137,7 +137,7 @@ def _rotate_key(args: argparse.Namespace) -> int:
     database_url = args.database_url or settings.database_url
 
     async def rotate() -> KeyRotation:
-        pool = await readmodel.create_pool(database_url, min_size=1, max_size=1)
+        pool = await create_pool(database_url, min_size=1, max_size=1)
         try:
             await migrate(pool)
             return await reencrypt_secrets(pool, SecretCipher(key))

@@ -8,7 +8,6 @@ typed, frozen values rather than database rows.
 
 from __future__ import annotations
 
-from cstor.readmodel.pool import create_pool
 from cstor.readmodel.tables import MIGRATION_CHANGED, OBJECT_STATUSES, THROUGHPUT_SPANS
 
-__all__ = ["MIGRATION_CHANGED", "OBJECT_STATUSES", "THROUGHPUT_SPANS", "create_pool"]
+__all__ = ["MIGRATION_CHANGED", "OBJECT_STATUSES", "THROUGHPUT_SPANS"]

@@ -17,12 +17,13 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
-from cstor import bus, readmodel
+from cstor import bus
 from cstor.app.migrations import Migrations
 from cstor.connections import ConnectionStore
 from cstor.secrets.store import secret_store_for
 from cstor.settings import Settings
 from cstor.store.migrations import migrate
+from cstor.store.pool import create_pool
 from cstor.store.relay import OutboxRelay
 from services.api.accounts.pages import PAGE_CONTROLLERS
 from services.api.accounts.rest import REST_CONTROLLERS
@@ -53,7 +54,7 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        pool = await readmodel.create_pool(settings.database_url, min_size=1, max_size=8)
+        pool = await create_pool(settings.database_url, min_size=1, max_size=8)
         await migrate(pool)
         migrations = Migrations(settings.eventsourcing_env())
         credentials = CredentialCache(settings.database_url)

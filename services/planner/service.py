@@ -8,7 +8,7 @@ from uuid import UUID
 
 import anyio
 
-from cstor import bus, contracts, deadletters, readmodel, s3, subjects
+from cstor import bus, contracts, deadletters, s3, subjects
 from cstor.app.migrations import Migrations
 from cstor.connections import ConnectionStore
 from cstor.domain.exceptions import MigrationStateError
@@ -17,6 +17,7 @@ from cstor.domain.planning import PacketLimits
 from cstor.secrets.store import SecretStoreError, secret_store_for
 from cstor.settings import Settings
 from cstor.store.migrations import migrate
+from cstor.store.pool import create_pool
 from services.planner.planning import plan_migration
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class Planner:
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Plan and complete migrations until ``stop`` is set."""
     app = Migrations(settings.eventsourcing_env())
-    pool = await readmodel.create_pool(settings.database_url, min_size=1, max_size=4)
+    pool = await create_pool(settings.database_url, min_size=1, max_size=4)
     nc = await bus.connect(settings.nats_url, "cstor-planner")
     try:
         await migrate(pool)

@@ -25,7 +25,7 @@ import nats
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from cstor import bus, contracts, deadletters, readmodel
+from cstor import bus, contracts, deadletters
 from cstor.app.migrations import Migrations
 from cstor.deadletters import Failure
 from cstor.outbox import to_contract
@@ -33,6 +33,7 @@ from cstor.readmodel.projection import empty, fold, move_position
 from cstor.settings import Settings
 from cstor.store import locks
 from cstor.store.migrations import migrate
+from cstor.store.pool import create_pool
 from services.projector.salvage import CONSUMER, fold_each
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ async def _fold_batch(conn: asyncpg.Connection, events: Sequence[contracts.Event
 async def rebuild_from_store(settings: Settings) -> Rebuilt:
     """Rebuild the read models of the Postgres and the stream `settings` name."""
     async with contextlib.AsyncExitStack() as stack:
-        pool = await readmodel.create_pool(settings.database_url, min_size=1, max_size=1)
+        pool = await create_pool(settings.database_url, min_size=1, max_size=1)
         stack.push_async_callback(pool.close)
         # Once, not for ever as a service would: a command says NATS is away and stops
         # (its error, raised, is told by the command; the client need not log it too).

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from cstor import bus, readmodel
+from cstor import bus
 from cstor.readmodel.projection import project
 from cstor.settings import Settings
 from cstor.store.migrations import migrate
+from cstor.store.pool import create_pool
 from services.projector.salvage import CONSUMER, project_each
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Project events until ``stop`` is set."""
-    pool = await readmodel.create_pool(settings.database_url, min_size=1, max_size=2)
+    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     nc = await bus.connect(settings.nats_url, "cstor-projector")
     try:
         await migrate(pool)

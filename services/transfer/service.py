@@ -14,7 +14,7 @@ import threading
 import anyio
 import asyncpg
 
-from cstor import bus, contracts, deadletters, readmodel, s3, subjects
+from cstor import bus, contracts, deadletters, s3, subjects
 from cstor.app.migrations import Migrations
 from cstor.app.results import CopyResult
 from cstor.connections import ConnectionStore
@@ -24,6 +24,7 @@ from cstor.s3.options import CANCELLED, PAUSED
 from cstor.secrets.store import SecretStoreError, secret_store_for
 from cstor.settings import Settings
 from cstor.store.migrations import migrate
+from cstor.store.pool import create_pool
 from services.transfer.copying import CopierPool, PacketCopier
 from services.transfer.journal import PostgresUploadJournal
 from services.transfer.limits import ObjectSlots, SharedBandwidth
@@ -201,7 +202,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     threading.Thread(target=s3.load_model, daemon=True).start()
     keep_freed_memory(settings.transfer_memory)
     app = Migrations(settings.eventsourcing_env())
-    pool = await readmodel.create_pool(settings.database_url, min_size=1, max_size=4)
+    pool = await create_pool(settings.database_url, min_size=1, max_size=4)
     nc = await bus.connect(settings.nats_url, "cstor-transfer")
     slots = ObjectSlots(settings.database_url)  # connects when a limited migration needs it
     try:

@@ -21,9 +21,10 @@ import psycopg
 import pytest
 from nats.js import JetStreamContext
 
-from cstor import bus, contracts, deadletters, readmodel
+from cstor import bus, contracts, deadletters
 from cstor.app.migrations import Migrations
 from cstor.store.migrations import migrate
+from cstor.store.pool import create_pool
 from launcher.embedded import EmbeddedNats, EmbeddedS3, free_port
 from tests.launcher_cli import run_cstor
 from tests.sessions import PASSWORD, api_token, csrf_field, new_email
@@ -353,7 +354,7 @@ async def test_an_ordered_consumer_salvages_a_batch_after_a_bounded_number_of_fa
 async def test_a_message_failing_again_and_again_is_buried_and_terminated(
     js: JetStreamContext, database_url: str
 ) -> None:
-    pool = await readmodel.create_pool(database_url, min_size=1, max_size=2)
+    pool = await create_pool(database_url, min_size=1, max_size=2)
     await migrate(pool)
     handled: list[int] = []
     paused = {"left": 3}

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from cstor import readmodel
 from cstor.store.migrations import migrate
+from cstor.store.pool import create_pool
 from launcher.embedded import EmbeddedPostgres
 from services.api.queries import ReadModels
 
@@ -32,7 +32,7 @@ async def language_collated_pool(
                 sql.Identifier(name)
             )
         )
-    pool = await readmodel.create_pool(embedded_postgres.url_for(name), min_size=1, max_size=2)
+    pool = await create_pool(embedded_postgres.url_for(name), min_size=1, max_size=2)
     try:
         yield pool
     finally:

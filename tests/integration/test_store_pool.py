@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from cstor import readmodel
+from cstor.store.pool import create_pool
 
 
 async def test_a_connection_given_back_mid_transaction_comes_back_out_of_it(
     database_url: str,
 ) -> None:
-    pool = await readmodel.create_pool(database_url, min_size=1, max_size=1)
+    pool = await create_pool(database_url, min_size=1, max_size=1)
     try:
         async with pool.acquire() as conn:
             await conn.execute("CREATE TABLE IF NOT EXISTS pool_probe (n int)")
@@ -29,7 +29,7 @@ async def test_a_connection_given_back_mid_transaction_comes_back_out_of_it(
 
 
 async def test_giving_a_connection_back_sends_no_reset_query(database_url: str) -> None:
-    pool = await readmodel.create_pool(database_url, min_size=1, max_size=1)
+    pool = await create_pool(database_url, min_size=1, max_size=1)
     try:
         async with pool.acquire() as conn:
             await conn.execute("SET application_name = 'pool-probe'")
