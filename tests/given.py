@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 
 from cstor.app.migrations import Migrations
 from cstor.app.results import CopyResult, PlanTotals
-from cstor.domain.planning import Packet, PlannedObject
+from cstor.domain.planning import PacketDraft, PlannedObject
 
 
 class Given:
@@ -46,7 +46,7 @@ class Given:
         migration = self.app.get(migration_id)
         totals = PlanTotals()
         for sequence, keys in enumerate(packets):
-            packet = Packet(
+            packet = PacketDraft(
                 planned=[PlannedObject(key, size, f"etag-{key}") for key in keys],
                 last_key=keys[-1] if keys else "",
             )

@@ -169,7 +169,7 @@ class Migrations(Application[UUID]):
     # -- packets and objects -----------------------------------------------------
 
     def plan_packet(
-        self, migration: Migration, sequence: int, packet: planning.Packet, totals: PlanTotals
+        self, migration: Migration, sequence: int, packet: planning.PacketDraft, totals: PlanTotals
     ) -> bool:
         """Record a packet, its objects and its skipped objects in one transaction.
 

@@ -45,7 +45,7 @@ class PlannedObject:
 
 
 @dataclass(frozen=True)
-class SkippedObject:
+class Skip:
     """An object left alone, and why (e.g. the destination already holds an identical copy)."""
 
     key: str
@@ -103,11 +103,12 @@ class PacketLimits:
 
 
 @dataclass
-class Packet:
-    """One batch of planning decisions: the objects to copy and those skipped."""
+class PacketDraft:
+    """A packet being filled by the planner (not yet recorded: that is `transfer.Packet`):
+    the objects to copy and those skipped."""
 
     planned: list[PlannedObject] = field(default_factory=list)
-    skipped: list[SkippedObject] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
     last_key: str = ""
     bytes: int = 0
     key_bytes: int = 0
@@ -123,7 +124,7 @@ class Packet:
         return self.bytes + size <= limits.max_bytes and len(self.planned) < limits.max_objects
 
 
-Decision = PlannedObject | SkippedObject
+Decision = PlannedObject | Skip
 
 
 def destination_key(key: str, source_prefix: str, destination_prefix: str) -> str:
@@ -163,9 +164,9 @@ def decide(
     if existing is None or policy == ALWAYS:
         return PlannedObject(source.key, source.size, source.etag)
     if policy == SKIP_EXISTING:
-        return SkippedObject(source.key, source.size, "exists at the destination")
+        return Skip(source.key, source.size, "exists at the destination")
     if existing.size == source.size and same_content(source, existing, existing_source_etag):
-        return SkippedObject(source.key, source.size, "identical at the destination")
+        return Skip(source.key, source.size, "identical at the destination")
     return PlannedObject(source.key, source.size, source.etag)
 
 
@@ -187,15 +188,15 @@ def needs_metadata(source: Listed, existing: Listed | None, policy: str) -> bool
     return not (is_md5_etag(ours) and is_md5_etag(theirs)) and ours != theirs
 
 
-def plan_packets(decisions: Iterable[Decision], limits: PacketLimits) -> Iterator[Packet]:
+def plan_packets(decisions: Iterable[Decision], limits: PacketLimits) -> Iterator[PacketDraft]:
     """Group decisions into packets in listing order; an object too large for one goes alone."""
-    packet = Packet()
+    packet = PacketDraft()
     for decision in decisions:
         key_bytes = len(decision.key.encode())
         size = decision.size if isinstance(decision, PlannedObject) else 0
         if (packet.planned or packet.skipped) and not packet.fits(size, key_bytes, limits):
             yield packet
-            packet = Packet()
+            packet = PacketDraft()
         if isinstance(decision, PlannedObject):
             packet.planned.append(decision)
             packet.bytes += decision.size

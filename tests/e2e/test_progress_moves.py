@@ -19,7 +19,7 @@ import pytest
 
 from cstor.app.migrations import Migrations
 from cstor.app.results import CopyResult, PlanTotals
-from cstor.domain.planning import Packet, PlannedObject
+from cstor.domain.planning import PacketDraft, PlannedObject
 from cstor.domain.transfer import object_id
 from cstor.settings import Settings
 from cstor.store.migrations import migrate_url
@@ -189,7 +189,7 @@ def store(database_url: str) -> Iterator[tuple[Migrations, UUID]]:
             destination_prefix="",
         )  # fmt: skip
         migration = app.start_planning(migration_id)
-        packet = Packet(planned=[PlannedObject(key, 100, "etag") for key in PACKET])
+        packet = PacketDraft(planned=[PlannedObject(key, 100, "etag") for key in PACKET])
         app.plan_packet(migration, 0, packet, PlanTotals(packets=1, objects=len(PACKET)))
         app.finish_planning(migration_id, PlanTotals(packets=1, objects=len(PACKET)))
         yield app, migration_id

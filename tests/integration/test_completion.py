@@ -6,7 +6,7 @@ import asyncio
 
 from cstor.app.migrations import Migrations
 from cstor.app.results import CopyResult, PlanTotals
-from cstor.domain.planning import Packet, PlannedObject
+from cstor.domain.planning import PacketDraft, PlannedObject
 from cstor.settings import Settings
 from cstor.store.migrations import migrate_url
 from tests.given import Given
@@ -22,7 +22,7 @@ def test_packets_closing_out_of_order_complete_the_migration_once_with_exact_tot
         migration_id = Given(app).planning()
         migration = app.get(migration_id)
         for n in range(40):
-            packet = Packet(planned=[PlannedObject(f"k{n:02d}", n, "etag")])
+            packet = PacketDraft(planned=[PlannedObject(f"k{n:02d}", n, "etag")])
             app.plan_packet(migration, n, packet, PlanTotals(packets=n + 1, objects=n + 1))
         app.finish_planning(migration_id, PlanTotals(packets=40, objects=40))
 

@@ -15,7 +15,7 @@ from nats.js import JetStreamContext
 from cstor import bus, contracts
 from cstor.app.migrations import Migrations
 from cstor.app.results import PlanTotals
-from cstor.domain.planning import Packet, PlannedObject
+from cstor.domain.planning import PacketDraft, PlannedObject
 from cstor.settings import Settings
 from cstor.store.migrations import migrate
 from cstor.store.relay import OutboxRelay
@@ -27,7 +27,7 @@ def request_migration(app: Migrations, objects: int) -> uuid.UUID:
     """Record a requested, planned migration of ``objects`` objects: 2 + objects + 2 events."""
     migration_id = Given(app).planning()
     migration = app.get(migration_id)
-    packet = Packet(planned=[PlannedObject(f"k{n}", n, "etag") for n in range(objects)])
+    packet = PacketDraft(planned=[PlannedObject(f"k{n}", n, "etag") for n in range(objects)])
     app.plan_packet(migration, 0, packet, PlanTotals(packets=1, objects=objects))
     return migration_id
 

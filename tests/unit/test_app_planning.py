@@ -7,21 +7,21 @@ from uuid import UUID
 
 from cstor.app.migrations import Migrations
 from cstor.app.results import PlanTotals
-from cstor.domain.planning import Packet, PlannedObject, SkippedObject
+from cstor.domain.planning import PacketDraft, PlannedObject, Skip
 from cstor.domain.transfer import ObjectTransfer, object_id, packet_id
 from cstor.domain.transfer import Packet as PacketAggregate
 from tests.given import Given
 
 
-def packet_of(*keys: str, skipped: tuple[str, ...] = ()) -> Packet:
-    return Packet(
+def packet_of(*keys: str, skipped: tuple[str, ...] = ()) -> PacketDraft:
+    return PacketDraft(
         planned=[PlannedObject(key, 7, f"etag-{key}") for key in keys],
-        skipped=[SkippedObject(key, 3, "identical") for key in skipped],
+        skipped=[Skip(key, 3, "identical") for key in skipped],
         last_key=max(keys + skipped),
     )
 
 
-def plan(app: Migrations, migration_id: UUID, sequence: int, packet: Packet) -> bool:
+def plan(app: Migrations, migration_id: UUID, sequence: int, packet: PacketDraft) -> bool:
     totals = PlanTotals(packets=sequence + 1, objects=len(packet.planned))
     return app.plan_packet(app.get(migration_id), sequence, packet, totals)
 
@@ -174,7 +174,7 @@ def test_a_packet_skipping_everything_still_counts_in_the_checkpoint(
 ) -> None:
     # Given a packet that copies nothing (every object already at the destination)
     migration_id = given.planning()
-    packet = Packet(skipped=[SkippedObject("in/a", 3, "identical")], last_key="in/a")
+    packet = PacketDraft(skipped=[Skip("in/a", 3, "identical")], last_key="in/a")
     assert app.plan_packet(app.get(migration_id), 0, packet, PlanTotals(1, 0, 0, 1))
 
     # Then planning resumes after it

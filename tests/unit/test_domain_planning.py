@@ -18,7 +18,7 @@ import pytest
 from cstor import decisions
 from cstor.domain import planning
 from cstor.domain.migration import Migration
-from cstor.domain.planning import Filters, Listed, PacketLimits, PlannedObject, SkippedObject
+from cstor.domain.planning import Filters, Listed, PacketLimits, PlannedObject, Skip
 from cstor.domain.route import Route
 
 MD5_A = "0cc175b9c0f1b6a831c399e269772661"
@@ -205,22 +205,22 @@ def test_an_object_missing_at_the_destination_is_copied_under_every_policy(polic
         (
             Listed("k", 7, MD5_A),
             planning.SKIP_EXISTING,
-            SkippedObject("k", 7, "exists at the destination"),
+            Skip("k", 7, "exists at the destination"),
         ),
         (
             Listed("k", 1, MD5_B),
             planning.SKIP_EXISTING,
-            SkippedObject("k", 7, "exists at the destination"),
+            Skip("k", 7, "exists at the destination"),
         ),
         (
             Listed("k", 7, MD5_A),
             planning.IF_DIFFERENT,
-            SkippedObject("k", 7, "identical at the destination"),
+            Skip("k", 7, "identical at the destination"),
         ),
         (
             Listed("k", 7, f'"{MD5_A}"'),
             planning.IF_DIFFERENT,
-            SkippedObject("k", 7, "identical at the destination"),
+            Skip("k", 7, "identical at the destination"),
         ),
         (Listed("k", 7, MD5_B), planning.IF_DIFFERENT, PlannedObject("k", 7, MD5_A)),
         (Listed("k", 8, MD5_A), planning.IF_DIFFERENT, PlannedObject("k", 7, MD5_A)),
@@ -243,7 +243,7 @@ def test_an_object_at_the_destination_is_decided_by_the_policy(
 
 def test_a_skipped_object_keeps_the_source_size_not_the_destinations() -> None:
     decided = planning.decide(Listed("k", 7, MD5_A), Listed("k", 99, MD5_B), planning.SKIP_EXISTING)
-    assert decided == SkippedObject("k", 7, "exists at the destination")
+    assert decided == Skip("k", 7, "exists at the destination")
 
 
 def test_the_same_multipart_etag_is_the_same_content_without_any_stamp() -> None:
@@ -309,7 +309,7 @@ def test_a_head_request_is_needed_only_when_it_can_change_the_decision(
 # Packets -----------------------------------------------------------------------------
 
 
-def keys_of(packets: list[planning.Packet]) -> list[list[str]]:
+def keys_of(packets: list[planning.PacketDraft]) -> list[list[str]]:
     return [[d.key for d in (*p.planned, *p.skipped)] for p in packets]
 
 
@@ -318,7 +318,7 @@ def test_no_decision_makes_no_packet() -> None:
 
 
 def test_skipped_objects_alone_still_make_a_packet_carrying_the_checkpoint() -> None:
-    skipped = [SkippedObject(k, 5, "exists at the destination") for k in ("a", "b")]
+    skipped = [Skip(k, 5, "exists at the destination") for k in ("a", "b")]
     (packet,) = planning.plan_packets(skipped, PacketLimits())
     assert packet.planned == []
     assert [s.key for s in packet.skipped] == ["a", "b"]
@@ -330,8 +330,8 @@ def test_skipped_objects_count_neither_bytes_nor_objects_toward_the_limits() -> 
     limits = PacketLimits(max_bytes=20, max_objects=2)
     decisions_: list[planning.Decision] = [
         PlannedObject("a", 10, MD5_A),
-        SkippedObject("b", 1000, "exists at the destination"),
-        SkippedObject("c", 1000, "exists at the destination"),
+        Skip("b", 1000, "exists at the destination"),
+        Skip("c", 1000, "exists at the destination"),
         PlannedObject("d", 10, MD5_A),
         PlannedObject("e", 10, MD5_A),
     ]
@@ -343,7 +343,7 @@ def test_skipped_objects_count_neither_bytes_nor_objects_toward_the_limits() -> 
 
 def test_a_packet_closes_at_the_decision_limit_counting_skipped_objects() -> None:
     limits = PacketLimits(max_decisions=3)
-    skipped = [SkippedObject(f"k{i}", 1, "identical at the destination") for i in range(7)]
+    skipped = [Skip(f"k{i}", 1, "identical at the destination") for i in range(7)]
     packets = list(planning.plan_packets(skipped, limits))
     assert [len(p.skipped) for p in packets] == [3, 3, 1]
     assert [p.last_key for p in packets] == ["k2", "k5", "k6"]
@@ -362,7 +362,7 @@ def test_a_packet_closes_before_its_keys_outgrow_one_message() -> None:
 def test_an_object_larger_than_a_packet_goes_alone_even_after_skipped_ones() -> None:
     limits = PacketLimits(max_bytes=100)
     decisions_: list[planning.Decision] = [
-        SkippedObject("a", 1, "exists at the destination"),
+        Skip("a", 1, "exists at the destination"),
         PlannedObject("b", 500, MD5_A),
         PlannedObject("c", 1, MD5_A),
     ]
@@ -376,7 +376,7 @@ def test_packets_keep_listing_order_and_lose_no_decision() -> None:
     decisions_: list[planning.Decision] = [
         PlannedObject(f"{i:04}", i % 7, MD5_A)
         if i % 3
-        else SkippedObject(f"{i:04}", i, "exists at the destination")
+        else Skip(f"{i:04}", i, "exists at the destination")
         for i in range(500)
     ]
     limits = PacketLimits(max_bytes=40, max_objects=9, max_key_bytes=200, max_decisions=30)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from cstor.domain import planning
-from cstor.domain.planning import Listed, PacketLimits, PlannedObject, SkippedObject
+from cstor.domain.planning import Listed, PacketLimits, PlannedObject, Skip
 
 MD5_A = "0cc175b9c0f1b6a831c399e269772661"
 MD5_B = "92eb5ffee6ae2fec3ad71c777531578f"
@@ -29,7 +29,7 @@ def test_pairing_walks_both_listings_once_under_a_prefix_mapping() -> None:
 def test_if_different_skips_identical_copies_and_copies_changed_ones() -> None:
     src = Listed("k", 1, MD5_A)
     assert planning.decide(src, None, planning.IF_DIFFERENT) == PlannedObject("k", 1, MD5_A)
-    assert planning.decide(src, Listed("k", 1, MD5_A), planning.IF_DIFFERENT) == SkippedObject(
+    assert planning.decide(src, Listed("k", 1, MD5_A), planning.IF_DIFFERENT) == Skip(
         "k", 1, "identical at the destination"
     )
     assert isinstance(
@@ -45,9 +45,7 @@ def test_multipart_etags_of_different_part_sizes_compare_by_the_stamped_source_e
     src, copy = Listed("k", 10, f"{MD5_A}-3"), Listed("k", 10, f"{MD5_B}-2")
     # Then the ETags alone cannot tell, so the stamp cstor left on the copy decides
     assert planning.needs_metadata(src, copy, planning.IF_DIFFERENT)
-    assert isinstance(
-        planning.decide(src, copy, planning.IF_DIFFERENT, f"{MD5_A}-3"), SkippedObject
-    )
+    assert isinstance(planning.decide(src, copy, planning.IF_DIFFERENT, f"{MD5_A}-3"), Skip)
     assert isinstance(planning.decide(src, copy, planning.IF_DIFFERENT, None), PlannedObject)
     # And two plain MD5 ETags never need a look at the metadata
     assert not planning.needs_metadata(
@@ -57,7 +55,7 @@ def test_multipart_etags_of_different_part_sizes_compare_by_the_stamped_source_e
 
 def test_skip_existing_and_always() -> None:
     src, there = Listed("k", 1, MD5_A), Listed("k", 5, MD5_B)
-    assert planning.decide(src, there, planning.SKIP_EXISTING) == SkippedObject(
+    assert planning.decide(src, there, planning.SKIP_EXISTING) == Skip(
         "k", 1, "exists at the destination"
     )
     assert isinstance(planning.decide(src, Listed("k", 1, MD5_A), planning.ALWAYS), PlannedObject)
@@ -92,7 +90,7 @@ def test_packets_close_on_count_bytes_and_keep_large_objects_alone() -> None:
     decisions: list[planning.Decision] = [
         PlannedObject("a", 10, MD5_A),
         PlannedObject("b", 10, MD5_A),
-        SkippedObject("c", 10, "identical at the destination"),
+        Skip("c", 10, "identical at the destination"),
         PlannedObject("d", 10, MD5_A),
         PlannedObject("e", 10, MD5_A),
         PlannedObject("f", 500, MD5_A),
