@@ -57,7 +57,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     trusted_proxies: str = ""
     stream_name: str = "CSTOR"
     # Failures of an event, for any reason but an outage, before its consumer records it
-    # as a dead letter and goes on (cstor.deadletters).
+    # as a dead letter and goes on (cstor.store.deadletters).
     consumer_max_failures: AtLeastOne = 5
     # Who may see the admin pages and endpoints (dead letters): comma-separated emails of
     # signed-up users. Nobody by default; the embedded stack names its local admin.

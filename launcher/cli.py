@@ -128,8 +128,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _rotate_key(args: argparse.Namespace) -> int:
-    from cstor.connections import KeyRotation, reencrypt_secrets
     from cstor.secrets.cipher import SecretCipher, load_or_create_key
+    from cstor.store.connections import KeyRotation, reencrypt_secrets
     from cstor.store.migrations import migrate
 
     settings = Settings.from_env()

@@ -61,7 +61,7 @@ CREATE OR REPLACE TRIGGER api_tokens_ended AFTER DELETE OR UPDATE OF digest, use
     ON api_tokens FOR EACH ROW EXECUTE FUNCTION cstor_credential_ended();
 """
 
-# Saved connections; the secret is the secret store's (cstor.connections).
+# Saved connections; the secret is the secret store's (cstor.store.connections).
 CONNECTIONS = """
 CREATE TABLE IF NOT EXISTS connections (
     id uuid PRIMARY KEY,
@@ -187,7 +187,7 @@ CREATE TABLE IF NOT EXISTS projector_position (
 );
 """
 
-# Events a consumer gave up on, and failures still being retried (cstor.deadletters).
+# Events a consumer gave up on, and failures still being retried (cstor.store.deadletters).
 DEAD_LETTERS = """
 CREATE TABLE IF NOT EXISTS dead_letters (
     consumer text NOT NULL,

@@ -12,9 +12,9 @@ from litestar.di import Provide
 from litestar.exceptions import PermissionDeniedException
 from litestar.response import Template
 
-from cstor import deadletters
-from cstor.deadletters import DeadLetter
 from cstor.settings import Settings
+from cstor.store import deadletters
+from cstor.store.deadletters import DeadLetter
 from services.api.accounts.store import User
 from services.api.dashboard import error_page, page
 from services.api.deps import Services

@@ -19,9 +19,9 @@ from litestar.template import TemplateConfig
 
 from cstor import bus
 from cstor.app.migrations import Migrations
-from cstor.connections import ConnectionStore
 from cstor.secrets.store import secret_store_for
 from cstor.settings import Settings
+from cstor.store.connections import ConnectionStore
 from cstor.store.migrations import migrate
 from cstor.store.pool import create_pool
 from cstor.store.relay import OutboxRelay

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cstor.app.migrations import Migrations
-from cstor.connections import ConnectionStore
+from cstor.store.connections import ConnectionStore
 from services.api.accounts.store import Accounts, User
 from services.api.credential_cache import CredentialCache
 from services.api.queries import ReadModels

@@ -8,14 +8,15 @@ from uuid import UUID
 
 import anyio
 
-from cstor import bus, contracts, deadletters, s3, subjects
+from cstor import bus, contracts, s3, subjects
 from cstor.app.migrations import Migrations
-from cstor.connections import ConnectionStore
 from cstor.domain.exceptions import MigrationStateError
 from cstor.domain.migration import Migration
 from cstor.domain.planning import PacketLimits
 from cstor.secrets.store import SecretStoreError, secret_store_for
 from cstor.settings import Settings
+from cstor.store import deadletters
+from cstor.store.connections import ConnectionStore
 from cstor.store.migrations import migrate
 from cstor.store.pool import create_pool
 from services.planner.planning import plan_migration

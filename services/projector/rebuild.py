@@ -25,13 +25,13 @@ import nats
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from cstor import bus, contracts, deadletters
+from cstor import bus, contracts
 from cstor.app.migrations import Migrations
-from cstor.deadletters import Failure
 from cstor.outbox import to_contract
 from cstor.readmodel.projection import empty, fold, move_position
 from cstor.settings import Settings
-from cstor.store import locks
+from cstor.store import deadletters, locks
+from cstor.store.deadletters import Failure
 from cstor.store.migrations import migrate
 from cstor.store.pool import create_pool
 from services.projector.salvage import CONSUMER, fold_each

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from cstor import bus, contracts, deadletters
-from cstor.deadletters import Failure
+from cstor import bus, contracts
 from cstor.readmodel.projection import fold, move_position, unapplied
+from cstor.store import deadletters
+from cstor.store.deadletters import Failure
 
 CONSUMER = "projector"  # the durable consumer's name, and its dead letters'
 

@@ -14,15 +14,16 @@ import threading
 import anyio
 import asyncpg
 
-from cstor import bus, contracts, deadletters, s3, subjects
+from cstor import bus, contracts, s3, subjects
 from cstor.app.migrations import Migrations
 from cstor.app.results import CopyResult
-from cstor.connections import ConnectionStore
 from cstor.domain.migration import Migration
 from cstor.domain.transfer import object_id
 from cstor.s3.options import CANCELLED, PAUSED
 from cstor.secrets.store import SecretStoreError, secret_store_for
 from cstor.settings import Settings
+from cstor.store import deadletters
+from cstor.store.connections import ConnectionStore
 from cstor.store.migrations import migrate
 from cstor.store.pool import create_pool
 from services.transfer.copying import CopierPool, PacketCopier

@@ -22,13 +22,13 @@ from cryptography.fernet import Fernet
 
 from cstor import bus
 from cstor.app.migrations import Migrations
-from cstor.connections import ConnectionStore
 from cstor.domain.migration import Migration
 from cstor.domain.planning import PacketLimits
 from cstor.secrets.aws import AwsSecretsManager
 from cstor.secrets.cipher import SecretCipher
 from cstor.secrets.store import EncryptedColumn, SecretStoreError, secret_store_for
 from cstor.settings import Settings, SettingsError
+from cstor.store.connections import ConnectionStore
 from cstor.store.migrations import migrate
 from launcher.embedded import EmbeddedS3, free_port, start_moto
 from services.planner.service import Planner

@@ -21,8 +21,9 @@ import psycopg
 import pytest
 from nats.js import JetStreamContext
 
-from cstor import bus, contracts, deadletters
+from cstor import bus, contracts
 from cstor.app.migrations import Migrations
+from cstor.store import deadletters
 from cstor.store.migrations import migrate
 from cstor.store.pool import create_pool
 from launcher.embedded import EmbeddedNats, EmbeddedS3, free_port
@@ -181,7 +182,7 @@ def test_an_event_the_projector_cannot_apply_does_not_stop_it(
     # And the projector logged it at ERROR, with its sequence, subject and error
     log = (cstor.settings.data_dir / "logs" / "projector.log").read_text()
     alert = (
-        "ERROR cstor.deadletters: dead letter: consumer projector gave up on stream sequence"
+        "ERROR cstor.store.deadletters: dead letter: consumer projector gave up on stream sequence"
         f" {letter['stream_sequence']} (cstor.migration.{poison}.requested"
     )
     assert alert in log

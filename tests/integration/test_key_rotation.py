@@ -10,9 +10,9 @@ import asyncpg
 import pytest
 from cryptography.fernet import Fernet
 
-from cstor.connections import ConnectionStore
 from cstor.secrets.cipher import CredentialError, SecretCipher
 from cstor.secrets.store import EncryptedColumn
+from cstor.store.connections import ConnectionStore
 from cstor.store.migrations import migrate
 from tests.launcher_cli import run_cstor
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from uuid import UUID
 
 from cstor import s3
-from cstor.connections import Connection
 from cstor.domain.exceptions import Conflict, InvalidRequest, NotFound, Unavailable
 from cstor.secrets.store import SecretStoreError
+from cstor.store.connections import Connection
 from services.api.buckets.schemas import BucketOut
 from services.api.connections.presets import PresetError, endpoint_for
 from services.api.connections.schemas import ConnectionCreate, SecretRotate

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from cstor.connections import Connection
+from cstor.store.connections import Connection
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 EndpointUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/]+(/.*)?$", max_length=2048)]
