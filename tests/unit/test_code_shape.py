@@ -1,7 +1,5 @@
 """The code keeps its shape (issue 13): no function in cstor/, services/ or launcher/
 above cyclomatic complexity 15 (radon), no Python module there above 400 lines.
-
-The allow-list names modules other engineers are splitting right now; it only shrinks.
 """
 
 from __future__ import annotations
@@ -15,12 +13,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("cstor", "services", "launcher")
 MAX_COMPLEXITY = 15
 MAX_LINES = 400
-
-BEING_SPLIT = frozenset(
-    {
-        # being split, issue 13: remove each entry once its module is split.
-    }
-)
 
 
 def _modules() -> list[Path]:
@@ -54,7 +46,6 @@ def test_no_function_is_above_the_complexity_limit() -> None:
     too_complex = [
         f"{_name(path)}:{block.lineno} {block.fullname} ({block.complexity})"
         for path in _modules()
-        if _name(path) not in BEING_SPLIT
         for block in _blocks(path)
         if block.complexity > MAX_COMPLEXITY
     ]
@@ -67,21 +58,7 @@ def test_no_module_is_above_the_line_limit() -> None:
     too_long = [
         f"{_name(path)} ({lines} lines)"
         for path in _modules()
-        if _name(path) not in BEING_SPLIT
-        and (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     ]
     # Then none is above the limit
     assert too_long == []
-
-
-def test_the_allow_list_names_only_modules_that_still_need_it() -> None:
-    # Given the modules allowed past the limits while they are split
-    # Then each still exists and is still past one of them (else: remove it from the list)
-    for name in sorted(BEING_SPLIT):
-        path = ROOT / name
-        if not path.exists():
-            continue  # moved away by its split: the entry is dead, remove it
-        source = path.read_text(encoding="utf-8")
-        long = len(source.splitlines()) > MAX_LINES
-        complex_ = any(block.complexity > MAX_COMPLEXITY for block in _blocks(path))
-        assert long or complex_, f"{name} is within the limits: remove it from BEING_SPLIT"
