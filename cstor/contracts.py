@@ -103,11 +103,15 @@ class ObjectPlanned(Event, frozen=True, kw_only=True, tag="object.planned"):
     version: int
 
 
-class ObjectCopied(Event, frozen=True, kw_only=True, tag="object.copied"):
+class ObjectCopied(Event, frozen=True, kw_only=True, tag="object.copied", omit_defaults=True):
+    """A verified copy, at its ``attempts``-th try. ``attempts`` came later: 1 (a copy at
+    its first try) is left out, so that such a copy is the message it always was."""
+
     object_id: UUID
     size: int
     checksum: str
     version: int
+    attempts: int = 1
 
 
 class ObjectFailed(Event, frozen=True, kw_only=True, tag="object.failed"):

@@ -39,7 +39,13 @@ def outcome_events(
             copied_bytes += result.size
             events.append(
                 copied_event(
-                    migration_id, result.key, result.size, result.checksum, now, result.version
+                    migration_id,
+                    result.key,
+                    result.size,
+                    result.checksum,
+                    result.attempts,
+                    now,
+                    result.version,
                 )
             )
         else:

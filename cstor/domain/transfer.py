@@ -68,14 +68,23 @@ class ObjectTransfer(Aggregate):
         self.error = ""
 
     class Copied(Aggregate.Event):
-        """The object was copied and its copy verified (``checksum``)."""
+        """The object was copied and its copy verified (``checksum``), at its ``attempts``-th
+        try (version 2: ``attempts`` is missing in 1)."""
 
+        class_version = 2
         migration_id: UUID
         size: int
         checksum: str
+        attempts: int
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Releases before 2 did not record the attempts of a copy. One is what is known
+            of it: a copied object was tried at least once (a few may have taken more)."""
+            state.setdefault("attempts", 1)
 
     @event(Copied)
-    def record_copied(self, *, migration_id: UUID, size: int, checksum: str) -> None:
+    def record_copied(self, *, migration_id: UUID, size: int, checksum: str, attempts: int) -> None:
         self.status = self.COPIED
         self.size = size
         self.checksum = checksum
@@ -232,10 +241,12 @@ def copied_event(
     key: str,
     size: int,
     checksum: str,
+    attempts: int,
     timestamp: datetime,
     planned_version: int = PLANNED_VERSION,
 ) -> ObjectTransfer.Copied:
-    """The event recording a verified copy of an object still at its planned version."""
+    """The event recording a verified copy of an object still at its planned version, and
+    how many times it was tried."""
     return ObjectTransfer.Copied(  # type: ignore[call-arg]  # the library makes it a dataclass
         originator_id=object_id(migration_id, key),
         originator_version=planned_version + 1,
@@ -243,6 +254,7 @@ def copied_event(
         migration_id=migration_id,
         size=size,
         checksum=checksum,
+        attempts=attempts,
     )
 
 

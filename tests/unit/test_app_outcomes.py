@@ -177,3 +177,21 @@ def test_outcomes_of_other_migrations_are_not_theirs(app: Migrations, given: Giv
     assert not app.packet_transferred(other, 0)
     packet: PacketAggregate = app.repository.get(packet_id(other, 0))
     assert not packet.transferred
+
+
+def test_a_copy_is_recorded_with_the_attempts_it_took(app: Migrations, given: Given) -> None:
+    # Given a running migration of one packet
+    migration_id = given.running(KEYS)
+
+    # When "in/a" is copied at its second attempt and "in/b" at its first
+    again = CopyResult("in/a", size=10, checksum="md5:00", attempts=2)
+    assert app.record_packet(migration_id, 0, [again, given.result("in/b")], close=False)
+
+    # Then each copy's event says how many times it was tried
+    def attempts(key: str) -> int:
+        (stored,) = app.recorder.select_events(object_id(migration_id, key), gt=1)
+        copied = app.mapper.to_domain_event(stored)
+        assert isinstance(copied, ObjectTransfer.Copied)
+        return copied.attempts
+
+    assert (attempts("in/a"), attempts("in/b")) == (2, 1)

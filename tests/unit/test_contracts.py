@@ -156,9 +156,18 @@ def test_a_newer_consumer_reads_an_older_message_with_the_defaults() -> None:
         "name": "n",
         "owner": "o",
     }
+    copied = {
+        **{k: v for k, v in planned.items() if k not in ("packets", "objects", "bytes")},
+        "type": "object.copied",
+        "object_id": str(uuid4()),
+        "size": 5,
+        "checksum": "md5:x",
+        "version": 2,
+    }
     # When today's decoder reads them
     got_planned = contracts.decoder.decode(json.dumps(planned))
     got_requested = contracts.decoder.decode(json.dumps(requested))
+    got_copied = contracts.decoder.decode(json.dumps(copied))
     # Then the missing fields take their defaults
     assert isinstance(got_planned, contracts.MigrationPlanned)
     assert got_planned.skipped == 0
@@ -170,6 +179,19 @@ def test_a_newer_consumer_reads_an_older_message_with_the_defaults() -> None:
         None,
     )
     assert got_requested.limits == contracts.MigrationLimits()
+    assert isinstance(got_copied, contracts.ObjectCopied)
+    assert got_copied.attempts == 1  # copied at all: tried at least once
+
+
+def test_a_copy_names_its_attempts_on_the_wire_only_when_it_took_more_than_one() -> None:
+    # Given copies at the first attempt (the default) and at the second
+    example = EXAMPLES[11]
+    assert isinstance(example, contracts.ObjectCopied)
+    first, second = (msgspec.structs.replace(example, attempts=n) for n in (1, 2))
+    # Then the first is the message a copy always was; the second says 2, and reads back
+    assert "attempts" not in json.loads(contracts.encoder.encode(first))
+    assert json.loads(contracts.encoder.encode(second))["attempts"] == 2
+    assert contracts.decoder.decode(contracts.encoder.encode(second)) == second
 
 
 def test_a_packet_object_of_an_older_release_without_its_version_reads_as_version_one() -> None:

@@ -451,7 +451,7 @@ def object_history(migration_id: UUID, *outcomes: Any) -> Any:
 
 def test_an_object_planned_then_copied_folds_to_copied_with_its_checksum() -> None:
     mid = uuid4()
-    copied = transfer.copied_event(mid, "k", 5, "md5:abc", NOW)
+    copied = transfer.copied_event(mid, "k", 5, "md5:abc", 1, NOW)
     obj = object_history(mid, copied)
     assert isinstance(obj, transfer.ObjectTransfer)
     assert (obj.id, obj.version) == (transfer.object_id(mid, "k"), 2)
@@ -461,7 +461,7 @@ def test_an_object_planned_then_copied_folds_to_copied_with_its_checksum() -> No
 def test_both_outcomes_of_one_planned_object_claim_the_same_version() -> None:
     # Two replicas recording different outcomes cannot both be stored: same id, same version
     mid = uuid4()
-    copied = transfer.copied_event(mid, "k", 5, "md5:abc", NOW)
+    copied = transfer.copied_event(mid, "k", 5, "md5:abc", 1, NOW)
     failed_ = transfer.failed_event(mid, "k", "timeout", "it stopped answering", 3, NOW)
     assert (copied.originator_id, copied.originator_version) == (
         failed_.originator_id,
@@ -475,7 +475,7 @@ def test_a_retried_object_is_planned_again_and_its_next_outcome_follows_it() -> 
     mid, again = uuid4(), uuid4()
     failed_ = transfer.failed_event(mid, "k", "timeout", "silent", 3, NOW)
     retried = transfer.retried_event(mid, "k", failed_version=2, packet=again, timestamp=NOW)
-    copied = transfer.copied_event(mid, "k", 5, "md5:abc", NOW, planned_version=3)
+    copied = transfer.copied_event(mid, "k", 5, "md5:abc", 1, NOW, planned_version=3)
     # Then the versions follow each other and the fold ends copied, in the new packet
     assert [failed_.originator_version, retried.originator_version, copied.originator_version] == [
         2,

@@ -27,7 +27,7 @@ from eventsourcing.utils import get_topic
 from cstor import contracts
 from cstor.domain.migration import Migration
 from cstor.domain.route import Route
-from cstor.domain.transfer import ObjectTransfer, Packet
+from cstor.domain.transfer import ObjectTransfer, Packet, copied_event
 from cstor.outbox import CONTRACTS, to_contract
 
 DATA = Path(__file__).parent / "data"
@@ -44,6 +44,8 @@ MEANT: dict[str, dict[str, Any]] = {
         "limits": {},
     },
     "cstor.domain.migration:Migration.Planned": {"skipped": 0},
+    # A landed copy was tried at least once; no landed release kept how often.
+    "cstor.domain.transfer:ObjectTransfer.Copied": {"attempts": 1},
     "cstor.domain.transfer:Packet.Planned": {
         "skipped": [],
         "last_key": "",
@@ -203,7 +205,11 @@ def current_events() -> dict[str, Any]:
             packet_id=packet_id,
         ),
         "ObjectTransfer.Copied": ObjectTransfer.Copied(
-            **of_object, originator_version=2, size=2048, checksum="md5:0cc175b9c0f1b6a8"
+            **of_object,
+            originator_version=2,
+            size=2048,
+            checksum="md5:0cc175b9c0f1b6a8",
+            attempts=1,
         ),
         "ObjectTransfer.Failed": ObjectTransfer.Failed(
             **of_object, originator_version=2, reason="AccessDenied", message="no", attempts=3
@@ -249,6 +255,24 @@ def test_an_event_written_now_is_published_byte_for_byte_as_before(name: str) ->
     message = contracts.encoder.encode(to_contract(event, 42))
     # Then consumers get the bytes the landed outbox gave them for the same event
     assert message.decode() == CURRENT[name]
+
+
+def test_a_copy_is_published_with_its_attempts_and_a_landed_one_as_tried_once() -> None:
+    # Given the copies landed releases stored (without their attempts), and one written now
+    # that went through at its second attempt
+    app = _app()
+    landed = [row for row in LANDED if row["topic"].endswith("ObjectTransfer.Copied")]
+    twice = copied_event(MIGRATION, "2024/a.jpg", 2048, "md5:0cc175b9c0f1b6a8", 2, AT)
+    assert landed
+    # When each is read from the store and published
+    published = [to_contract(app.mapper.to_domain_event(_stored(row)), 1) for row in landed]
+    again = app.mapper.to_domain_event(app.mapper.to_stored_event(twice))
+    message = to_contract(again, 42)
+    # Then the landed ones say one attempt, the new one two, on the bus as in the store
+    assert all(isinstance(m, contracts.ObjectCopied) and m.attempts == 1 for m in published)
+    assert isinstance(message, contracts.ObjectCopied)
+    assert again.attempts == message.attempts == 2  # type: ignore[attr-defined]
+    assert json.loads(contracts.encoder.encode(message))["attempts"] == 2
 
 
 def test_every_event_class_of_every_aggregate_has_one_contract() -> None:
