@@ -188,6 +188,7 @@ def _object_outcome(batch: Batch, event: contracts.ObjectCopied | contracts.Obje
     totals = batch.totals[event.migration_id]
     if isinstance(event, contracts.ObjectCopied):
         row.status, row.size, row.checksum, row.error = "copied", event.size, event.checksum, ""
+        row.attempts = event.attempts
         totals.objects_copied += 1
         totals.bytes_copied += event.size
         second = int(event.occurred_at.timestamp())

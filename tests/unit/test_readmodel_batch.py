@@ -31,10 +31,12 @@ def planned(key: str, size: int = 100) -> contracts.ObjectPlanned:
                  packet_id=PACKET, version=1)  # fmt: skip
 
 
-def copied(key: str, size: int = 100, version: int = 2) -> contracts.ObjectCopied:
+def copied(
+    key: str, size: int = 100, version: int = 2, attempts: int = 1
+) -> contracts.ObjectCopied:
     object_id = transfer.object_id(MIGRATION, key)
     return event(contracts.ObjectCopied, object_id=object_id, size=size, checksum="md5:x",
-                 version=version)  # fmt: skip
+                 attempts=attempts, version=version)  # fmt: skip
 
 
 def failed(key: str, version: int = 2) -> contracts.ObjectFailed:
@@ -60,6 +62,18 @@ def test_an_object_planned_then_copied_is_one_row_counted_once_in_each_total() -
     totals = folded.totals[MIGRATION]
     assert (totals.objects_planned, totals.bytes_planned) == (1, 100)
     assert (totals.objects_copied, totals.bytes_copied, totals.objects_failed) == (1, 120, 0)
+
+
+def test_a_copy_keeps_how_many_attempts_it_took() -> None:
+    # Given two objects planned (no attempt yet)
+    folded = fold(planned("a"), planned("b"))
+    assert [row.attempts for row in folded.objects.values()] == [0, 0]
+    # When one is copied at the first attempt, the other at the second
+    batch.apply(folded, copied("a", attempts=1))
+    batch.apply(folded, copied("b", attempts=2))
+    # Then each copied row says so
+    rows = {row.key: (row.status, row.attempts) for row in folded.objects.values()}
+    assert rows == {"a": ("copied", 1), "b": ("copied", 2)}
 
 
 def test_a_copy_adds_its_bytes_to_the_second_minute_and_hour_it_ended_in() -> None:
@@ -108,8 +122,10 @@ def test_a_failure_keeps_its_reason_and_attempts_and_a_retry_uncounts_it() -> No
                               version=3))  # fmt: skip
     assert (row.status, row.error, row.version) == ("planned", "", 3)
     assert folded.totals[MIGRATION].objects_failed == 0
-    batch.apply(folded, copied("a", version=4))
+    batch.apply(folded, copied("a", version=4, attempts=2))
     assert folded.totals[MIGRATION].objects_copied == 1
+    # And the copy's attempts replace the failure's: the row tells of its last copy
+    assert (row.status, row.attempts) == ("copied", 2)
 
 
 def test_a_retry_older_than_the_row_changes_nothing() -> None:
