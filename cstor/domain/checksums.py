@@ -11,15 +11,15 @@ import base64
 import hashlib
 import re
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import crc32c
 import msgspec
 
 SOURCE_ETAG_METADATA = "cstor-source-etag"
-"""User metadata cstor writes on a multipart copy: the source's ETag. Part sizes make
-multipart ETags incomparable, so a later sync compares this instead."""
+"""User metadata cstor writes on a copy whose own ETag will not be the source's: the
+source's ETag (see `with_source_etag`). A later sync compares this instead."""
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -71,6 +71,31 @@ _MD5_HEX = re.compile(r"[0-9a-fA-F]{32}")
 def is_md5_etag(etag: str) -> bool:
     """Whether an ETag looks like the plain MD5 of the object's bytes."""
     return _MD5_HEX.fullmatch(normalize_etag(etag)) is not None
+
+
+def needs_source_etag(etag: str, *, in_parts: bool) -> bool:
+    """Whether a copy of a source with `etag` needs it stamped for a sync to find it identical.
+
+    A copy made in one part gets the MD5 of its bytes as ETag, which is an MD5 source's
+    own: no. Any other copy (in parts: part sizes make multipart ETags incomparable), or
+    copy of a source whose ETag is not an MD5 (a multipart source copied whole): yes,
+    unless the source has no ETag to compare.
+    """
+    etag = normalize_etag(etag)
+    return bool(etag) and (in_parts or not is_md5_etag(etag))
+
+
+def with_source_etag(attributes: Mapping[str, str], etag: str, *, in_parts: bool) -> dict[str, str]:
+    """A copy's attributes (content headers, user metadata), stamped with the source's
+    ETag where the copy needs it (`needs_source_etag`).
+
+    A stamp the source carried, in any case (rclone capitalises metadata keys), gives
+    way to the copy's own; the user's keys stay as they are.
+    """
+    if not needs_source_etag(etag, in_parts=in_parts):
+        return dict(attributes)
+    kept = {k: v for k, v in attributes.items() if k.lower() != SOURCE_ETAG_METADATA}
+    return {**kept, SOURCE_ETAG_METADATA: normalize_etag(etag)}
 
 
 def composite_etag(part_md5s: Sequence[bytes]) -> str:

@@ -177,7 +177,8 @@ def same_content(source: Listed, existing: Listed, existing_source_etag: str | N
         return ours == theirs
     if ours and ours == theirs:
         return True  # the same multipart ETag: the same parts
-    return existing_source_etag is not None and normalize_etag(existing_source_etag) == ours
+    # A source without an ETag is never matched by a stamp (an empty one proves nothing).
+    return bool(ours) and normalize_etag(existing_source_etag) == ours
 
 
 def needs_metadata(source: Listed, existing: Listed | None, policy: str) -> bool:

@@ -4,7 +4,12 @@ through cstor."""
 
 from __future__ import annotations
 
-from cstor.domain.checksums import SOURCE_ETAG_METADATA, is_md5_etag, md5_checksum
+from cstor.domain.checksums import (
+    is_md5_etag,
+    md5_checksum,
+    needs_source_etag,
+    with_source_etag,
+)
 from cstor.s3 import metadata
 from cstor.s3.copy_context import CopyContext, CopyOutcome, CopyRequest
 from cstor.s3.errors import S3Error
@@ -28,11 +33,12 @@ class ServerCopy:
         """
         context, key, etag, size = self.context, request.key, request.etag, request.size
         replace = None
-        if etag and not is_md5_etag(etag):
+        if needs_source_etag(etag, in_parts=False):
             attributes, extras = await context.source_attributes(
                 request.source_bucket, key, size, etag
             )
-            replace = metadata.replace_headers({**attributes, SOURCE_ETAG_METADATA: etag}, extras)
+            stamped = with_source_etag(attributes, etag, in_parts=False)
+            replace = metadata.replace_headers(stamped, extras)
         await options.pace(size)  # the store moves the bytes, but they count all the same
         try:
             written = await copy_object(

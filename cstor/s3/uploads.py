@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 
-from cstor.domain.checksums import SOURCE_ETAG_METADATA
+from cstor.domain.checksums import with_source_etag
 from cstor.s3 import metadata
 from cstor.s3.copy_context import CopyContext, CopyRequest
 from cstor.s3.multipart import JournaledUpload, Upload, abort_strays
@@ -20,9 +20,8 @@ def create_arguments(
     attributes: dict[str, str], extras: metadata.Extras, etag: str, options: CopyOptions
 ) -> dict[str, Any]:
     """CreateMultipartUpload's arguments for a copy of a source with these attributes."""
-    arguments = metadata.create_arguments(attributes, extras)
     # Part sizes make multipart ETags incomparable: keep the source's with the copy.
-    arguments.setdefault("Metadata", {})[SOURCE_ETAG_METADATA] = etag
+    arguments = metadata.create_arguments(with_source_etag(attributes, etag, in_parts=True), extras)
     if options.storage_class:
         arguments["StorageClass"] = options.storage_class
     return arguments

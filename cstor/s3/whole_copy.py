@@ -9,7 +9,7 @@ from functools import partial
 
 import anyio
 
-from cstor.domain.checksums import is_md5_etag, md5_checksum, normalize_etag
+from cstor.domain.checksums import is_md5_etag, md5_checksum, normalize_etag, with_source_etag
 from cstor.s3 import metadata, wire
 from cstor.s3.checksums import check_read
 from cstor.s3.copy_context import CopyContext, CopyOutcome, CopyRequest
@@ -62,9 +62,15 @@ class WholeCopy:
         md5: str,
         options: CopyOptions,
     ) -> tuple[str, str]:
-        """PUT the copy; its ETag, and the additional checksum recorded ("" for none)."""
+        """PUT the copy; its ETag, and the additional checksum recorded ("" for none).
+
+        A multipart source's copy gets the MD5 of its bytes as ETag, not the source's:
+        the source's ETag is stamped on it, as on a multipart copy, for a later sync.
+        """
         context, bucket, target = self.context, request.bucket, request.target
-        attributes = metadata.header_attributes(source_headers)
+        attributes = with_source_etag(
+            metadata.header_attributes(source_headers), request.etag, in_parts=False
+        )
         extras = await context.extras(request.source_bucket, request.key)
         additional = extras.checksum
         if additional is not None and not additional.composite:

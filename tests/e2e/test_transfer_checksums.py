@@ -21,6 +21,7 @@ import pytest
 from cstor import s3
 from cstor.domain.checksums import (
     MIB,
+    SOURCE_ETAG_METADATA,
     AdditionalChecksum,
     composite_value,
     digest_value,
@@ -472,3 +473,42 @@ def test_a_migration_records_each_copy_by_its_additional_checksum_and_fails_a_co
     assert "corrupt" not in {
         obj["Key"] for obj in client.list_objects_v2(Bucket=dest_bucket).get("Contents", [])
     }
+
+
+async def test_a_multipart_crc32c_source_copied_whole_is_stamped_with_its_etag(
+    moto_s3: EmbeddedS3, make_bucket: MakeBucket, s3_client: ClientFor
+) -> None:
+    # Given a 6 MiB source uploaded in two parts with a full-object CRC32C (a multipart
+    # ETag, and a checksum the copy's single PUT can carry)
+    source, destination = make_bucket(moto_s3), make_bucket(moto_s3)
+    client = s3_client(moto_s3)
+    body = os.urandom(6 * MIB)
+    upload_id = client.create_multipart_upload(
+        Bucket=source, Key="k", ChecksumAlgorithm="CRC32C", ChecksumType="FULL_OBJECT",
+        Metadata={"team": "storage"},
+    )["UploadId"]  # fmt: skip
+    parts = []
+    for number, start in enumerate((0, 5 * MIB), start=1):
+        chunk = body[start : start + 5 * MIB]
+        answer = client.upload_part(
+            Bucket=source, Key="k", UploadId=upload_id, PartNumber=number, Body=chunk,
+            ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c_of(chunk),
+        )  # fmt: skip
+        parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+    client.complete_multipart_upload(
+        Bucket=source, Key="k", UploadId=upload_id, MultipartUpload={"Parts": parts},
+        ChecksumCRC32C=crc32c_of(body), ChecksumType="FULL_OBJECT",
+    )  # fmt: skip
+    listed = planned(moto_s3, source, "k")
+    assert listed.etag.endswith("-2")
+
+    # When it is copied whole, by GET -> PUT with its CRC32C
+    copier = s3.ObjectCopier(endpoint_of(moto_s3), other_keys(moto_s3))
+    outcome = await copier.copy(source, "k", destination, "k", listed.size, listed.etag)
+
+    # Then the copy, recorded by that CRC32C, has an MD5 ETag and so carries the source's
+    # ETag for a later sync, next to the user's metadata
+    assert outcome == s3.CopyOutcome(size=6 * MIB, checksum=f"crc32c:{crc32c_of(body)}")
+    copy = client.head_object(Bucket=destination, Key="k", ChecksumMode="ENABLED")
+    assert copy["ETag"].strip('"') == hashlib.md5(body).hexdigest()
+    assert copy["Metadata"] == {"team": "storage", SOURCE_ETAG_METADATA: listed.etag}

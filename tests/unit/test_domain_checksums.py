@@ -22,6 +22,7 @@ from cstor.domain.checksums import (
     MAX_PARTS,
     MIB,
     MIN_PART_SIZE,
+    SOURCE_ETAG_METADATA,
     AdditionalChecksum,
     ObjectTooLarge,
     composite_checksum,
@@ -30,11 +31,13 @@ from cstor.domain.checksums import (
     is_md5_etag,
     is_multipart_etag,
     md5_checksum,
+    needs_source_etag,
     new_digest,
     normalize_etag,
     parse_additional,
     part_size_for,
     parts_in_flight_for,
+    with_source_etag,
 )
 from cstor.s3 import md5
 from cstor.s3.checksums import (
@@ -192,6 +195,46 @@ def test_the_same_bytes_in_other_parts_have_another_etag() -> None:
 def test_copies_are_recorded_by_md5_or_by_their_composite() -> None:
     assert md5_checksum(MD5_HEX) == f"md5:{MD5_HEX}"
     assert composite_checksum(f'"{MD5_HEX}-3"') == f"md5-parts:{MD5_HEX}-3"
+
+
+# The source's ETag stamped on a copy ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("etag", "in_parts", "needed"),
+    [
+        (MD5_HEX, False, False),  # the single-part copy's ETag is the same MD5
+        (f'"{MD5_HEX}"', False, False),
+        (MD5_HEX, True, True),  # copied in parts: the copy's ETag is multipart
+        (f"{MD5_HEX}-4", False, True),  # a multipart source copied whole: its MD5 is not it
+        (f"{MD5_HEX}-4", True, True),  # in other parts, another multipart ETag
+        ("", False, False),  # nothing to compare: no stamp
+        ("", True, False),
+    ],
+    ids=["md5-whole", "md5-quoted", "md5-in-parts", "multipart-whole", "multipart-in-parts",
+         "none-whole", "none-in-parts"],
+)  # fmt: skip
+def test_a_copy_is_stamped_unless_its_own_etag_is_the_sources(
+    etag: str, in_parts: bool, needed: bool
+) -> None:
+    assert needs_source_etag(etag, in_parts=in_parts) is needed
+    stamped = with_source_etag({"team": "storage"}, etag, in_parts=in_parts)
+    expected = {SOURCE_ETAG_METADATA: normalize_etag(etag)} if needed else {}
+    assert stamped == {"team": "storage", **expected}
+
+
+def test_the_stamp_replaces_the_one_a_source_carried_and_nothing_of_the_users() -> None:
+    # Given a source that is itself a copy, its stamp capitalised (as rclone gives keys)
+    attributes = {"Content-Type": "text/csv", "Team": "storage", "Cstor-Source-Etag": "old-2"}
+
+    # When its copy is stamped
+    stamped = with_source_etag(attributes, f"{MD5_HEX}-4", in_parts=False)
+
+    # Then the copy carries one stamp, this source's, and the user's keys as they were
+    assert stamped == {
+        "Content-Type": "text/csv", "Team": "storage", SOURCE_ETAG_METADATA: f"{MD5_HEX}-4"
+    }  # fmt: skip
+    assert attributes["Cstor-Source-Etag"] == "old-2"  # the source's own are left alone
 
 
 # Additional checksums ------------------------------------------------------------------
