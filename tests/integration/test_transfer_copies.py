@@ -34,7 +34,7 @@ TAGS = "project=cstor&tier=gold%20plus"
 
 
 def assert_kept_everything(copy: dict[str, Any], tags: list[dict[str, str]]) -> None:
-    # A multipart copy also carries the source's ETag, cstor's own stamp (for sync).
+    # A copy of a source uploaded in parts also carries its ETag, cstor's own stamp (for sync).
     metadata = dict(copy["Metadata"])
     metadata.pop(SOURCE_ETAG_METADATA, None)
     assert metadata == HEADERS["Metadata"]
