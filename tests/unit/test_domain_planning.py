@@ -18,7 +18,14 @@ import pytest
 from cstor import decisions
 from cstor.domain import planning
 from cstor.domain.migration import Migration
-from cstor.domain.planning import Filters, Listed, PacketLimits, PlannedObject, Skip
+from cstor.domain.planning import (
+    FailedObject,
+    Filters,
+    Listed,
+    PacketLimits,
+    PlannedObject,
+    Skip,
+)
 from cstor.domain.route import Route
 
 MD5_A = "0cc175b9c0f1b6a831c399e269772661"
@@ -394,6 +401,30 @@ def test_packets_keep_listing_order_and_lose_no_decision() -> None:
         assert p.key_bytes <= 200
         assert p.bytes <= 40 or len(p.planned) == 1
         assert p.bytes == sum(o.size for o in p.planned)
+
+
+def test_an_object_failed_while_planning_rides_in_its_packet_as_one_of_its_objects() -> None:
+    # Given room for two objects of 10 bytes, and an object that failed between copies
+    limits = PacketLimits(max_bytes=100, max_objects=2)
+    decisions_: list[planning.Decision] = [
+        PlannedObject("a", 10, MD5_A),
+        FailedObject("b", 10, MULTI_A, "access-denied", "denied"),
+        Skip("c", 10, "identical at the destination"),
+        PlannedObject("d", 10, MD5_A),
+    ]
+    packets = list(planning.plan_packets(decisions_, limits))
+    # Then it is in a packet's failed objects, counted among its objects and bytes (the
+    # first packet is full with it)
+    assert [[o.key for o in p.planned] for p in packets] == [["a"], ["d"]]
+    assert [[o.key for o in p.failed] for p in packets] == [["b"], []]
+    assert [[o.key for o in p.skipped] for p in packets] == [[], ["c"]]
+    assert [(p.objects, p.bytes, p.last_key) for p in packets] == [(2, 20, "b"), (1, 10, "d")]
+
+
+def test_a_packet_of_failed_objects_only_is_still_a_packet() -> None:
+    failed = [FailedObject(k, 5, MD5_A, "server-error", "failed") for k in ("a", "b")]
+    (packet,) = planning.plan_packets(failed, PacketLimits())
+    assert (packet.planned, packet.objects, packet.last_key) == ([], 2, "b")
 
 
 # cstor.decisions: the pure parts ------------------------------------------------------
