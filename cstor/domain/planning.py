@@ -211,6 +211,19 @@ def needs_metadata(source: Listed, existing: Listed | None, policy: str) -> bool
     return not (is_md5_etag(ours) and is_md5_etag(theirs)) and ours != theirs
 
 
+def decide_unread(source: Listed, reason: str, message: str) -> Decision:
+    """The decision when the destination object's metadata could not be read (``reason``
+    and ``message``: why, as the S3 adapter words it).
+
+    A key the store says is not there (not-found) is not there, whatever its listing
+    showed: the object is copied (and the copy verified, as every copy is). Any other
+    failure is that one object's outcome, never the migration's.
+    """
+    if reason == "not-found":
+        return PlannedObject(source.key, source.size, source.etag)
+    return FailedObject(source.key, source.size, source.etag, reason, message)
+
+
 def plan_packets(decisions: Iterable[Decision], limits: PacketLimits) -> Iterator[PacketDraft]:
     """Group decisions into packets in listing order; an object too large for one goes alone."""
     packet = PacketDraft()
