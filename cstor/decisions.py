@@ -121,21 +121,38 @@ def decisions(
         else iter(())
     )
     for obj, target in planning.pair_listings(in_scope, existing, src_prefix, dst_prefix):
-        stamp = None
         if target is not None and planning.needs_metadata(obj, target, scope.overwrite):
-            metadata = s3.head_metadata(destination, route.destination_bucket, target.key)
-            stamp = metadata.get(SOURCE_ETAG_METADATA)
-        yield planning.decide(obj, target, scope.overwrite, stamp)
+            yield _decided_by_stamp(obj, target, scope, destination)
+        else:
+            yield planning.decide(obj, target, scope.overwrite)
+
+
+def _decided_by_stamp(
+    obj: planning.Listed, target: planning.Listed, scope: Scope, destination: s3.Endpoint
+) -> planning.Decision:
+    """The decision on an object whose destination copy only its metadata can tell apart
+    (the source ETag cstor stamped on it); if that cannot be read, the object's alone."""
+    bucket = scope.route.destination_bucket
+    try:
+        metadata = s3.head_metadata(destination, bucket, target.key, side="destination")
+    except s3.S3Error as error:
+        return planning.decide_unread(obj, error.reason, str(error))
+    stamp = metadata.get(SOURCE_ETAG_METADATA)
+    return planning.decide(obj, target, scope.overwrite, stamp)
 
 
 def estimate(scope: Scope, source: s3.Endpoint, destination: s3.Endpoint) -> dict[str, int]:
-    """What planning would decide, counted, without recording anything (a dry run)."""
+    """What planning would decide, counted, without recording anything (a dry run).
+
+    An object whose destination copy could not be read counts as one to copy: planning
+    plans it (failed), and retry-failed copies it.
+    """
     counts = {"objects_to_copy": 0, "bytes_to_copy": 0, "objects_to_skip": 0, "bytes_to_skip": 0}
     for decision in decisions(scope, source, destination):
-        if isinstance(decision, planning.PlannedObject):
-            counts["objects_to_copy"] += 1
-            counts["bytes_to_copy"] += decision.size
-        else:
+        if isinstance(decision, planning.Skip):
             counts["objects_to_skip"] += 1
             counts["bytes_to_skip"] += decision.size
+        else:
+            counts["objects_to_copy"] += 1
+            counts["bytes_to_copy"] += decision.size
     return counts

@@ -4,8 +4,9 @@ In front of one server (`StoreProxy(upstream)`, cstor given the proxy's address 
 the store's) or as the forward proxy HTTP_PROXY names (`StoreProxy()`, requests in
 absolute form, CONNECT tunnels for TLS). Every request is recorded; those `refuse`
 picks are answered `500 InternalError` without reaching the server, to count how often each layer of
-cstor tries a request again. The rest go to the real server as they came (the Host
-header included, which the signature covers).
+cstor tries a request again, and those `answer` gives a status are answered that S3 error
+(a HEAD with no body, as stores answer one). The rest go to the real server as they came
+(the Host header included, which the signature covers).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ INTERNAL_ERROR = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code>'
     b"<Message>We encountered an internal error. Please try again.</Message></Error>"
 )
+_CODES = {403: "AccessDenied", 404: "NoSuchKey", 500: "InternalError", 503: "SlowDown"}
 _HOP_BY_HOP = frozenset(
     {"connection", "proxy-connection", "keep-alive", "proxy-authorization", "expect", "te"}
 )
@@ -47,6 +49,8 @@ class StoreProxy:
         self.upstream = urlsplit(upstream) if upstream else None
         self.seen: list[Seen] = []
         self.refuse: Callable[[Seen], bool] = lambda _: False
+        self.answer: Callable[[Seen], int | None] = lambda _: None
+        """The status of the S3 error to answer a request with, or None to forward it."""
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -107,6 +111,10 @@ def _handler_for(proxy: StoreProxy) -> type[BaseHTTPRequestHandler]:
             if proxy.refuse(seen):
                 self._answer(500, INTERNAL_ERROR, {"Content-Type": "application/xml"})
                 return
+            status = proxy.answer(seen)
+            if status is not None:
+                self._answer(status, _error(status), {"Content-Type": "application/xml"})
+                return
             upstream = http.client.HTTPConnection(target.hostname or "", target.port, timeout=60)
             try:
                 upstream.putrequest(self.command, path, skip_host=True, skip_accept_encoding=True)
@@ -141,6 +149,15 @@ def _handler_for(proxy: StoreProxy) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def _error(status: int) -> bytes:
+    """An S3 error document for `status`."""
+    code = _CODES.get(status, "InternalError")
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+        f"<Message>{code} (answered by the test's proxy)</Message></Error>"
+    ).encode()
 
 
 def _pipe(one: socket.socket, other: socket.socket) -> None:

@@ -26,7 +26,7 @@ from cstor.app.results import CopyResult, PlanTotals, RetryObject, Tally
 from cstor.domain import planning
 from cstor.domain.exceptions import MigrationStateError
 from cstor.domain.migration import Migration
-from cstor.domain.transfer import Packet, planned_event, retried_event
+from cstor.domain.transfer import Packet, failed_event, planned_event, retried_event
 
 RETRY_PACKET_OBJECTS = 1000
 """How many failed objects go into each packet of a retry."""
@@ -173,19 +173,34 @@ class Migrations(Application[UUID]):
     ) -> bool:
         """Record a packet, its objects and its skipped objects in one transaction.
 
+        An object that failed while planning (`planning.FailedObject`) is one of the
+        packet's objects, recorded planned and, in the same transaction, failed (no copy
+        was attempted: 0 attempts). The transfer service reads that outcome as it reads
+        one recorded before a crash, copies only the others and counts it in the packet's
+        closing; retry-failed queues it again like any failed object. A re-plan is refused
+        whole, so the failure is recorded once, at the object's version 2.
+
         ``totals`` are the running totals including this packet: the planner's
         checkpoint. Returns False if the packet was already planned (a re-plan).
         """
         now = datetime.now(UTC)
         packet_id = Packet.create_id(migration.id, sequence)
-        events = [
+        objects: list[planning.PlannedObject | planning.FailedObject] = [
+            *packet.planned,
+            *packet.failed,
+        ]
+        events: list[DomainEventProtocol[UUID]] = [
             planned_event(migration.id, obj.key, obj.size, obj.etag, packet_id, now)
-            for obj in packet.planned
+            for obj in objects
+        ]
+        events += [
+            failed_event(migration.id, obj.key, obj.reason, obj.message, 0, now)
+            for obj in packet.failed
         ]
         closing = new_packet(
             migration,
             sequence,
-            [[obj.key, obj.size, obj.etag] for obj in packet.planned],
+            [[obj.key, obj.size, obj.etag] for obj in objects],
             skipped=[[obj.key, obj.size, obj.reason] for obj in packet.skipped],
             last_key=packet.last_key,
             totals=(totals.objects, totals.bytes, totals.skipped),

@@ -54,6 +54,19 @@ class Skip:
 
 
 @dataclass(frozen=True)
+class FailedObject:
+    """An object of the source listing whose outcome planning already knows: failed, and
+    why (its destination copy could not be read to decide). It is recorded planned and
+    failed with its packet, retried like any failed object, and never copied meanwhile."""
+
+    key: str
+    size: int
+    etag: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Filters:
     """Which source objects a migration covers, besides its prefix."""
 
@@ -105,26 +118,36 @@ class PacketLimits:
 @dataclass
 class PacketDraft:
     """A packet being filled by the planner (not yet recorded: that is `transfer.Packet`):
-    the objects to copy and those skipped."""
+    the objects to copy, those that failed already, and those skipped.
+
+    A failed object is one of the packet's objects like a planned one (its size in
+    ``bytes``, its place among ``max_objects``): it is recorded planned, then failed.
+    """
 
     planned: list[PlannedObject] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
+    failed: list[FailedObject] = field(default_factory=list)
     last_key: str = ""
     bytes: int = 0
     key_bytes: int = 0
 
+    @property
+    def objects(self) -> int:
+        """How many objects the packet carries (to copy, or failed already)."""
+        return len(self.planned) + len(self.failed)
+
     def fits(self, size: int, key_bytes: int, limits: PacketLimits) -> bool:
         """Whether one more decision (copying ``size`` bytes) still fits in this packet."""
-        if len(self.planned) + len(self.skipped) >= limits.max_decisions:
+        if self.objects + len(self.skipped) >= limits.max_decisions:
             return False
         if self.key_bytes + key_bytes > limits.max_key_bytes:
             return False
-        if not self.planned:
+        if not self.objects:
             return True  # even an object larger than max_bytes: it goes alone
-        return self.bytes + size <= limits.max_bytes and len(self.planned) < limits.max_objects
+        return self.bytes + size <= limits.max_bytes and self.objects < limits.max_objects
 
 
-Decision = PlannedObject | Skip
+Decision = PlannedObject | Skip | FailedObject
 
 
 def destination_key(key: str, source_prefix: str, destination_prefix: str) -> str:
@@ -189,21 +212,36 @@ def needs_metadata(source: Listed, existing: Listed | None, policy: str) -> bool
     return not (is_md5_etag(ours) and is_md5_etag(theirs)) and ours != theirs
 
 
+def decide_unread(source: Listed, reason: str, message: str) -> Decision:
+    """The decision when the destination object's metadata could not be read (``reason``
+    and ``message``: why, as the S3 adapter words it).
+
+    A key the store says is not there (not-found) is not there, whatever its listing
+    showed: the object is copied (and the copy verified, as every copy is). Any other
+    failure is that one object's outcome, never the migration's.
+    """
+    if reason == "not-found":
+        return PlannedObject(source.key, source.size, source.etag)
+    return FailedObject(source.key, source.size, source.etag, reason, message)
+
+
 def plan_packets(decisions: Iterable[Decision], limits: PacketLimits) -> Iterator[PacketDraft]:
     """Group decisions into packets in listing order; an object too large for one goes alone."""
     packet = PacketDraft()
     for decision in decisions:
         key_bytes = len(decision.key.encode())
-        size = decision.size if isinstance(decision, PlannedObject) else 0
-        if (packet.planned or packet.skipped) and not packet.fits(size, key_bytes, limits):
+        size = 0 if isinstance(decision, Skip) else decision.size
+        if (packet.objects or packet.skipped) and not packet.fits(size, key_bytes, limits):
             yield packet
             packet = PacketDraft()
-        if isinstance(decision, PlannedObject):
-            packet.planned.append(decision)
-            packet.bytes += decision.size
-        else:
+        if isinstance(decision, Skip):
             packet.skipped.append(decision)
+        elif isinstance(decision, FailedObject):
+            packet.failed.append(decision)
+        else:
+            packet.planned.append(decision)
+        packet.bytes += size
         packet.key_bytes += key_bytes
         packet.last_key = decision.key
-    if packet.planned or packet.skipped:
+    if packet.objects or packet.skipped:
         yield packet

@@ -90,7 +90,8 @@ class ObjectTransfer(Aggregate):
         self.checksum = checksum
 
     class Failed(Aggregate.Event):
-        """The object could not be copied after ``attempts`` tries."""
+        """The object could not be copied after ``attempts`` tries (0: it failed while
+        planning, before any copy, e.g. its destination copy could not be read)."""
 
         migration_id: UUID
         reason: str

@@ -148,10 +148,16 @@ def _check_access(endpoint: Endpoint, bucket: str | None) -> None:
         raise failure from error
 
 
-def head_metadata(endpoint: Endpoint, bucket: str, key: str) -> dict[str, str]:
-    """An object's user metadata, keys in lower case (some stores capitalise them)."""
+def head_metadata(endpoint: Endpoint, bucket: str, key: str, *, side: str = "") -> dict[str, str]:
+    """An object's user metadata, keys in lower case (some stores capitalise them).
+
+    Raises S3Error (after the client's retries) naming the bucket and key, and ``side``
+    (e.g. "destination") when given.
+    """
     try:
         response = client(endpoint).head_object(Bucket=bucket, Key=key)
     except BOTO_ERRORS as error:
-        raise from_boto(error, endpoint.url, f"reading the metadata of {key!r}") from error
+        what = f"reading the metadata of {side} object" if side else "reading the metadata of"
+        failure = from_boto(error, endpoint.url, f"{what} {key!r} in bucket {bucket!r}")
+        raise failure from error
     return {name.lower(): value for name, value in response.get("Metadata", {}).items()}

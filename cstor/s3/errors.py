@@ -124,8 +124,13 @@ def from_status(status: int, code: str, where: str, what: str, said: str = "") -
 
 
 def _told(status: int, code: str, said: str) -> str:
-    """` (HTTP 403 SignatureDoesNotMatch: the store's message)`, as much as is known."""
+    """` (HTTP 403 SignatureDoesNotMatch: the store's message)`, as much as is known.
+
+    An answer to a HEAD has no body: botocore makes its status the code ("404"), which is
+    told once.
+    """
     words = " ".join(said.split())[:300]
+    code = "" if code == str(status) else code
     told = " ".join(part for part in (f"HTTP {status}" if status else "", code) if part)
     told = f"{told}: {words}" if told and words else (told or words)
     return f" ({told})" if told else ""

@@ -34,11 +34,20 @@ def plan_migration(
     ):
         totals = PlanTotals(
             packets=totals.packets + 1,
-            objects=totals.objects + len(packet.planned),
+            objects=totals.objects + packet.objects,
             bytes=totals.bytes + packet.bytes,
             skipped=totals.skipped + len(packet.skipped),
         )
         if not app.plan_packet(migration, sequence, packet, totals):
             log.info("packet %d of %s was already planned", sequence, migration.id)
+        else:
+            for failed in packet.failed:
+                log.warning(
+                    "%r of %s failed while planning (%s): %s",
+                    failed.key,
+                    migration.id,
+                    failed.reason,
+                    failed.message,
+                )
         sequence += 1
     return totals

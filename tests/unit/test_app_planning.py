@@ -6,8 +6,8 @@ from __future__ import annotations
 from uuid import UUID
 
 from cstor.app.migrations import Migrations
-from cstor.app.results import PlanTotals
-from cstor.domain.planning import PacketDraft, PlannedObject, Skip
+from cstor.app.results import PlanTotals, RetryObject, Tally
+from cstor.domain.planning import FailedObject, PacketDraft, PlannedObject, Skip
 from cstor.domain.transfer import ObjectTransfer, object_id, packet_id
 from cstor.domain.transfer import Packet as PacketAggregate
 from tests.given import Given
@@ -22,7 +22,7 @@ def packet_of(*keys: str, skipped: tuple[str, ...] = ()) -> PacketDraft:
 
 
 def plan(app: Migrations, migration_id: UUID, sequence: int, packet: PacketDraft) -> bool:
-    totals = PlanTotals(packets=sequence + 1, objects=len(packet.planned))
+    totals = PlanTotals(packets=sequence + 1, objects=packet.objects)
     return app.plan_packet(app.get(migration_id), sequence, packet, totals)
 
 
@@ -77,6 +77,77 @@ def test_skipped_objects_ride_in_their_packet_and_get_no_transfer(
     packet: PacketAggregate = app.repository.get(packet_id(migration_id, 0))
     assert packet.skipped == [["in/b", 3, "identical"]]
     assert given.topics().count("ObjectTransfer.Planned") == 1
+
+
+DENIED = FailedObject(
+    "in/b",
+    7,
+    "etag-in/b",
+    "access-denied",
+    "reading the metadata of destination object 'out/b' in bucket 'destination' at"
+    " http://store:9000 was denied to these keys (HTTP 403)",
+)
+
+
+def test_an_object_failed_while_planning_is_recorded_planned_then_failed_with_its_packet(
+    app: Migrations, given: Given
+) -> None:
+    # Given a migration planning
+    migration_id = given.planning()
+
+    # When a packet is planned with one object to copy and one whose destination copy
+    # could not be read
+    packet = PacketDraft(planned=[PlannedObject("in/a", 7, "etag-in/a")], failed=[DENIED])
+    assert plan(app, migration_id, 0, packet)
+
+    # Then that one is failed at version 2, with the reason naming the destination
+    obj: ObjectTransfer = app.repository.get(object_id(migration_id, "in/b"))
+    assert (obj.status, obj.version, obj.packet_id) == ("failed", 2, packet_id(migration_id, 0))
+    assert obj.error == f"access-denied: {DENIED.message}"
+    (failed,) = [
+        app.mapper.to_domain_event(n)
+        for n in app.notifications(0, 100)
+        if n.topic.endswith("ObjectTransfer.Failed")
+    ]
+    assert failed.attempts == 0  # type: ignore[attr-defined]  # no copy was tried
+    # And it is one of the packet's objects, so that its closing counts it
+    closing: PacketAggregate = app.repository.get(packet_id(migration_id, 0))
+    assert closing.objects == [["in/a", 7, "etag-in/a"], ["in/b", 7, "etag-in/b"]]
+    # And the transfer service finds its outcome recorded already, to copy only the other
+    done, tally = app.recorded_outcomes(migration_id, [("in/a", 1), ("in/b", 1)])
+    assert (done, tally) == ({"in/b"}, Tally(failed=1))
+
+
+def test_a_failure_found_while_planning_is_counted_once_however_often_it_is_planned(
+    app: Migrations, given: Given
+) -> None:
+    # Given a packet planned with an object that failed while planning
+    migration_id = given.planning()
+    packet = PacketDraft(planned=[PlannedObject("in/a", 7, "etag-in/a")], failed=[DENIED])
+    assert plan(app, migration_id, 0, packet)
+    recorded = len(given.topics())
+
+    # When a redelivered request plans it again
+    assert not plan(app, migration_id, 0, packet)
+
+    # Then nothing is recorded twice
+    assert len(given.topics()) == recorded
+    assert given.topics().count("ObjectTransfer.Failed") == 1
+    # And once the other object is copied, the migration completes with it failed
+    app.finish_planning(migration_id, PlanTotals(packets=1, objects=2, bytes=14))
+    earlier = app.recorded_outcomes(migration_id, [("in/b", 1)])[1]
+    assert app.record_packet(migration_id, 0, [given.result("in/a")], earlier=earlier)
+    assert app.complete_if_done(migration_id)
+    (completed,) = [
+        app.mapper.to_domain_event(n)
+        for n in app.notifications(0, 100)
+        if n.topic.endswith("Migration.Completed")
+    ]
+    assert (completed.copied, completed.failed) == (1, 1)  # type: ignore[attr-defined]
+    # And retrying the failures queues it again like any failed object
+    assert app.retry_failed(migration_id, [RetryObject("in/b", 7, "etag-in/b", 2)]) == 1
+    obj: ObjectTransfer = app.repository.get(object_id(migration_id, "in/b"))
+    assert (obj.status, obj.version, obj.packet_id) == ("planned", 3, packet_id(migration_id, 1))
 
 
 def test_planning_a_packet_again_records_nothing_and_says_so(app: Migrations, given: Given) -> None:

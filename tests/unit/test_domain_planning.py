@@ -15,10 +15,17 @@ from uuid import uuid4
 
 import pytest
 
-from cstor import decisions
+from cstor import decisions, s3
 from cstor.domain import planning
 from cstor.domain.migration import Migration
-from cstor.domain.planning import Filters, Listed, PacketLimits, PlannedObject, Skip
+from cstor.domain.planning import (
+    FailedObject,
+    Filters,
+    Listed,
+    PacketLimits,
+    PlannedObject,
+    Skip,
+)
 from cstor.domain.route import Route
 
 MD5_A = "0cc175b9c0f1b6a831c399e269772661"
@@ -400,6 +407,47 @@ def test_packets_keep_listing_order_and_lose_no_decision() -> None:
         assert p.bytes == sum(o.size for o in p.planned)
 
 
+def test_a_destination_object_that_is_not_there_when_read_is_copied() -> None:
+    # Given an object whose destination copy the listing showed, but HEAD says is gone
+    source = Listed("k", 10, MULTI_A)
+    # Then it is not there: it is copied (and the copy verified, as every copy is)
+    decision = planning.decide_unread(source, "not-found", "reading ... failed (HTTP 404)")
+    assert decision == PlannedObject("k", 10, MULTI_A)
+
+
+@pytest.mark.parametrize("reason", ["access-denied", "server-error", "unreachable", "s3-error"])
+def test_a_destination_object_that_cannot_be_read_otherwise_is_that_object_s_failure(
+    reason: str,
+) -> None:
+    source = Listed("k", 10, MULTI_A)
+    decision = planning.decide_unread(source, reason, "the destination said no")
+    assert decision == FailedObject("k", 10, MULTI_A, reason, "the destination said no")
+
+
+def test_an_object_failed_while_planning_rides_in_its_packet_as_one_of_its_objects() -> None:
+    # Given room for two objects of 10 bytes, and an object that failed between copies
+    limits = PacketLimits(max_bytes=100, max_objects=2)
+    decisions_: list[planning.Decision] = [
+        PlannedObject("a", 10, MD5_A),
+        FailedObject("b", 10, MULTI_A, "access-denied", "denied"),
+        Skip("c", 10, "identical at the destination"),
+        PlannedObject("d", 10, MD5_A),
+    ]
+    packets = list(planning.plan_packets(decisions_, limits))
+    # Then it is in a packet's failed objects, counted among its objects and bytes (the
+    # first packet is full with it)
+    assert [[o.key for o in p.planned] for p in packets] == [["a"], ["d"]]
+    assert [[o.key for o in p.failed] for p in packets] == [["b"], []]
+    assert [[o.key for o in p.skipped] for p in packets] == [[], ["c"]]
+    assert [(p.objects, p.bytes, p.last_key) for p in packets] == [(2, 20, "b"), (1, 10, "d")]
+
+
+def test_a_packet_of_failed_objects_only_is_still_a_packet() -> None:
+    failed = [FailedObject(k, 5, MD5_A, "server-error", "failed") for k in ("a", "b")]
+    (packet,) = planning.plan_packets(failed, PacketLimits())
+    assert (packet.planned, packet.objects, packet.last_key) == ([], 2, "b")
+
+
 # cstor.decisions: the pure parts ------------------------------------------------------
 
 
@@ -456,6 +504,55 @@ def test_a_scope_is_what_the_migration_asked_for() -> None:
         overwrite=planning.SKIP_EXISTING,
         filters=Filters(include=("*.csv",), min_size=3),
     )
+
+
+def test_each_destination_object_that_cannot_be_read_is_decided_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given multipart source objects, each with a copy of its size at the destination
+    # under another ETag (only the destination's metadata can tell them apart)
+    source = s3.Endpoint(url="http://source:9000", access_key="a", secret_key="s")
+    destination = s3.Endpoint(url="http://destination:9000", access_key="b", secret_key="t")
+    keys = ["denied", "fine", "gone", "unreachable"]
+
+    def list_pages(
+        endpoint: s3.Endpoint, bucket: str, prefix: str = "", start_after: str | None = None
+    ) -> Iterator[list[s3.ListedObject]]:
+        etag = MULTI_A if endpoint == source else MD5_B
+        yield [s3.ListedObject(key=k, size=9, etag=etag, last_modified=NOON) for k in keys]
+
+    # And a destination that says "gone" is not there, refuses "denied", does not answer
+    # for "unreachable", and shows the stamp of the source's ETag on "fine"
+    failures = {
+        "gone": s3.S3Error("not-found", "reading ... failed (HTTP 404)"),
+        "denied": s3.S3Error("access-denied", "reading ... was denied (HTTP 403)"),
+        "unreachable": s3.S3Error("unreachable", "connection refused", transient=True),
+    }
+    read: list[tuple[str, str, str]] = []
+
+    def head_metadata(endpoint: s3.Endpoint, bucket: str, key: str, *, side: str = "") -> dict:
+        assert endpoint == destination
+        read.append((bucket, key, side))
+        if key in failures:
+            raise failures[key]
+        return {"cstor-source-etag": MULTI_A}
+
+    monkeypatch.setattr(s3, "list_pages", list_pages)
+    monkeypatch.setattr(s3, "head_metadata", head_metadata)
+    route = Route(uuid4(), "src", "", uuid4(), "dst", "")
+
+    # When they are decided
+    decided = list(decisions.decisions(decisions.Scope(route), source, destination))
+
+    # Then each destination object was read once, named as the destination's; the one not
+    # there is copied, the identical one skipped, and each other one failed on its own
+    assert read == [("dst", key, "destination") for key in keys]
+    assert decided == [
+        FailedObject("denied", 9, MULTI_A, "access-denied", "reading ... was denied (HTTP 403)"),
+        Skip("fine", 9, "identical at the destination"),
+        PlannedObject("gone", 9, MULTI_A),
+        FailedObject("unreachable", 9, MULTI_A, "unreachable", "connection refused"),
+    ]
 
 
 def test_prefetched_pages_come_in_order_and_all_of_them() -> None:

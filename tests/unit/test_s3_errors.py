@@ -137,6 +137,21 @@ def test_a_botocore_client_error_keeps_its_code_and_message() -> None:
     assert_clean(error)
 
 
+@pytest.mark.parametrize(("status", "said"), [(403, "Forbidden"), (500, "Internal Server Error")])
+def test_an_answer_to_a_head_tells_its_status_once(status: int, said: str) -> None:
+    # Given the error botocore makes of an answer to a HEAD (no body: the status is its code)
+    answer = ClientError(
+        {
+            "Error": {"Code": str(status), "Message": said},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
+        "HeadObject",
+    )
+    # Then the message tells the status and the store's words, not the status twice
+    error = from_boto(answer, STORE, "reading the metadata of 'k'")
+    assert str(error).endswith(f"(HTTP {status}: {said})")
+
+
 def test_a_parameter_botocore_refuses_is_an_invalid_request_naming_it_without_the_regex() -> None:
     refused = ParamValidationError(
         report='Invalid bucket name "a..b": Bucket name must match the regex '
