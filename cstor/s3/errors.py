@@ -123,6 +123,23 @@ def from_status(status: int, code: str, where: str, what: str, said: str = "") -
     return S3Error(reason, message, transient=transient)
 
 
+def from_answer(status: int, body: bytes, where: str, what: str) -> S3Error:
+    """An S3Error for an error answer to `what` at `where`, by the <Code> and <Message>
+    of its XML body (either may be missing)."""
+    code, said = _ANSWER_CODE.search(body), _ANSWER_MESSAGE.search(body)
+    return from_status(
+        status,
+        code.group(1).decode(errors="replace") if code else "",
+        where,
+        what,
+        said.group(1).decode(errors="replace") if said else "",
+    )
+
+
+_ANSWER_CODE = re.compile(rb"<Code>([^<]+)</Code>")
+_ANSWER_MESSAGE = re.compile(rb"<Message>([^<]+)</Message>")
+
+
 def _told(status: int, code: str, said: str) -> str:
     """` (HTTP 403 SignatureDoesNotMatch: the store's message)`, as much as is known.
 

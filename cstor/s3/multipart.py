@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -22,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from cstor.domain.checksums import new_digest, normalize_etag
 from cstor.s3.checksums import REFUSALS, checksum_headers, header_name, mismatch
-from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto, from_status, from_transport
+from cstor.s3.errors import BOTO_ERRORS, S3Error, from_answer, from_boto, from_transport
 from cstor.s3.network import COPY, Proxy, proxy_for, tls_context
 
 if TYPE_CHECKING:
@@ -30,8 +29,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 log = logging.getLogger(__name__)
-_CODE = re.compile(rb"<Code>([^<]+)</Code>")
-_MESSAGE = re.compile(rb"<Message>([^<]+)</Message>")
 
 
 class JournaledUpload(msgspec.Struct, kw_only=True):
@@ -196,10 +193,7 @@ class Upload:
             # Not the error's text: it may quote the presigned URL, good for an hour.
             raise from_transport(error, self.where, what) from error
         if response.status != 200:
-            found, said = _CODE.search(response.data), _MESSAGE.search(response.data)
-            code = found.group(1).decode(errors="replace") if found else ""
-            message = said.group(1).decode(errors="replace") if said else ""
-            raise from_status(response.status, code, self.where, what, message)
+            raise from_answer(response.status, response.data, self.where, what)
         return response
 
     def copy_part(

@@ -15,7 +15,8 @@ from cstor.domain.checksums import (
     md5_checksum,
     normalize_etag,
 )
-from cstor.s3.errors import S3Error
+from cstor.s3.errors import S3Error, from_answer
+from cstor.s3.redaction import store_name
 
 if TYPE_CHECKING:
     from obstore import GetResult
@@ -54,13 +55,41 @@ def check_found(
 
 
 def changed(
-    bucket: str, key: str, size: int | None, etag: str, found_size: int, found_etag: str
+    bucket: str,
+    key: str,
+    size: int | None,
+    etag: str,
+    found_size: int | None = None,
+    found_etag: str = "",
 ) -> S3Error:
+    """The source is not the object planned; `found_size` None where the store only
+    refused the planned ETag (412)."""
+    found = (
+        f"found {found_size}, {found_etag!r}"
+        if found_size is not None
+        else "the store refused that ETag"
+    )
     return S3Error(
         "source-changed",
         f"{key!r} in {bucket!r} changed since it was planned "
-        f"(planned {size} bytes, ETag {etag!r}; found {found_size}, {found_etag!r})",
+        f"(planned {size} bytes, ETag {etag!r}; {found})",
     )
+
+
+def read_refused(
+    status: int, body: bytes, where: str, bucket: str, key: str, size: int, etag: str
+) -> S3Error:
+    """What an error answer to a GET of the planned source (If-Match its ETag) means
+    for the copy: 412, it changed; 404 for the key, it is gone; else as the store said."""
+    if status == 412:
+        return changed(bucket, key, size, etag)
+    error = from_answer(status, body, where, f"copying {key!r} in {bucket!r}")
+    store = store_name(where)
+    if error.reason == "no-such-bucket":
+        return S3Error("no-such-bucket", f"The bucket {bucket!r} does not exist at {store}")
+    if status == 404:
+        return S3Error("source-missing", f"{key!r} no longer exists in {bucket!r} at {store}")
+    return error
 
 
 def grown(key: str, size: int) -> S3Error:

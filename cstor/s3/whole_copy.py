@@ -10,13 +10,12 @@ from functools import partial
 import anyio
 
 from cstor.domain.checksums import is_md5_etag, md5_checksum, normalize_etag, with_source_etag
-from cstor.s3 import metadata, wire
+from cstor.s3 import metadata
 from cstor.s3.checksums import check_read
 from cstor.s3.copy_context import CopyContext, CopyOutcome, CopyRequest
 from cstor.s3.errors import S3Error
 from cstor.s3.options import CopyOptions
-from cstor.s3.redaction import store_name
-from cstor.s3.verify import check_etag, check_found, md5_hex
+from cstor.s3.verify import check_etag, check_found, md5_hex, read_refused
 
 
 class WholeCopy:
@@ -49,7 +48,8 @@ class WholeCopy:
         condition = {"If-Match": f'"{etag}"'} if etag else {}
         source = await self.context.wire(self.context.source).get(bucket, key, condition)
         if source.status != 200:
-            raise self._read_error(source, bucket, key)
+            where = self.context.source.url
+            raise read_refused(source.status, source.body, where, bucket, key, request.size, etag)
         found_etag = normalize_etag(source.headers.get("etag", ""))
         check_found(bucket, key, request.size, etag, len(source.body), found_etag)
         return source.body, source.headers
@@ -87,16 +87,3 @@ class WholeCopy:
         headers["Content-MD5"] = base64.b64encode(bytes.fromhex(md5)).decode()
         written_to = await context.wire(context.destination).put(bucket, target, headers, data)
         return normalize_etag(written_to.headers.get("etag", "")), ""
-
-    def _read_error(self, response: wire.Response, bucket: str, key: str) -> S3Error:
-        """What a GET's error answer means for the copy (412: the source changed)."""
-        source = self.context.source
-        where = store_name(source.url)
-        if response.status == 412:
-            return S3Error("source-changed", f"{key!r} in {bucket!r} changed since it was planned")
-        error = self.context.wire(source).error(response, f"copying {key!r} in {bucket!r}")
-        if error.reason == "no-such-bucket":
-            return S3Error("no-such-bucket", f"The bucket {bucket!r} does not exist at {where}")
-        if response.status == 404:
-            return S3Error("source-missing", f"{key!r} no longer exists in {bucket!r} at {where}")
-        return error

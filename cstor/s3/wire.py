@@ -21,13 +21,11 @@ from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
 from cstor.s3.control import Endpoint
-from cstor.s3.errors import S3Error, from_status, from_transport
+from cstor.s3.errors import S3Error, from_answer, from_transport
 from cstor.s3.network import WIRE, proxy_for, tls_context
 from cstor.s3.redaction import store_name
 from cstor.s3.transport import CONNECT_TIMEOUT
 
-_CODE = re.compile(rb"<Code>([^<]+)</Code>")
-_MESSAGE = re.compile(rb"<Message>([^<]+)</Message>")
 _BLANKS = re.compile("[ \t]+")
 _UNSIGNED = "UNSIGNED-PAYLOAD"
 _NO_BODY = frozenset({204, 304})
@@ -101,11 +99,7 @@ class WireClient:
 
     def error(self, response: Response, what: str) -> S3Error:
         """The S3Error for an error answer to `what`."""
-        found = _CODE.search(response.body)
-        code = found.group(1).decode(errors="replace") if found else ""
-        said = _MESSAGE.search(response.body)
-        message = said.group(1).decode(errors="replace") if said else ""
-        return from_status(response.status, code, self.endpoint.url, what, message)
+        return from_answer(response.status, response.body, self.endpoint.url, what)
 
     async def request(
         self,
