@@ -6,7 +6,9 @@ absolute form, CONNECT tunnels for TLS). Every request is recorded; those `refus
 picks are answered `500 InternalError` without reaching the server, to count how often each layer of
 cstor tries a request again, and those `answer` gives a status are answered that S3 error
 (a HEAD with no body, as stores answer one). The rest go to the real server as they came
-(the Host header included, which the signature covers).
+(the Host header included, which the signature covers), `before` called first (to change
+the store under a request); those `cut` picks get their answer's headers and half its
+body, and then the connection closes.
 """
 
 from __future__ import annotations
@@ -42,6 +44,14 @@ class Seen:
     """Sent in absolute form (`GET http://host/...`), as to a forward proxy."""
 
 
+def a_source_stream(seen: Seen) -> bool:
+    """A GET of a whole object to a presigned URL: the source stream of a multipart copy
+    (cstor.s3.source_stream); listings are presigned GETs too, of a bucket."""
+    return (
+        seen.method == "GET" and "X-Amz-Signature=" in seen.query and "list-type" not in seen.query
+    )
+
+
 class StoreProxy:
     """The recording proxy; `url` is its address."""
 
@@ -51,6 +61,8 @@ class StoreProxy:
         self.refuse: Callable[[Seen], bool] = lambda _: False
         self.answer: Callable[[Seen], int | None] = lambda _: None
         """The status of the S3 error to answer a request with, or None to forward it."""
+        self.before: Callable[[Seen], None] = lambda _: None
+        self.cut: Callable[[Seen], bool] = lambda _: False
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -115,6 +127,7 @@ def _handler_for(proxy: StoreProxy) -> type[BaseHTTPRequestHandler]:
             if status is not None:
                 self._answer(status, _error(status), {"Content-Type": "application/xml"})
                 return
+            proxy.before(seen)
             upstream = http.client.HTTPConnection(target.hostname or "", target.port, timeout=60)
             try:
                 upstream.putrequest(self.command, path, skip_host=True, skip_accept_encoding=True)
@@ -131,11 +144,13 @@ def _handler_for(proxy: StoreProxy) -> type[BaseHTTPRequestHandler]:
                 }
                 if self.command == "HEAD":  # no body, but the object's length
                     headers["Content-Length"] = response.getheader("Content-Length") or "0"
-                self._answer(response.status, data, headers)
+                self._answer(response.status, data, headers, cut=proxy.cut(seen))
             finally:
                 upstream.close()
 
-        def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        def _answer(
+            self, status: int, body: bytes, headers: dict[str, str], *, cut: bool = False
+        ) -> None:
             self.send_response_only(status)
             for name, value in headers.items():
                 self.send_header(name, value)
@@ -143,7 +158,11 @@ def _handler_for(proxy: StoreProxy) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if self.command != "HEAD":
-                self.wfile.write(body)
+                self.wfile.write(body[: len(body) // 2] if cut else body)
+            if cut:
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
 
         def log_message(self, *_: object) -> None:
             pass

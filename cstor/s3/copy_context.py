@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable
-from datetime import timedelta
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import msgspec
-from obstore.store import S3Store
 
 from cstor.domain.checksums import ObjectTooLarge, normalize_etag, part_size_for
 from cstor.s3 import metadata, network, wire
@@ -32,7 +28,6 @@ from cstor.s3.verify import changed, check_size
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from obstore.store import ClientConfig, S3Credential
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,56 +54,6 @@ class CopyRequest(msgspec.Struct, frozen=True, kw_only=True):
     """The copy's name in the upload journal (the object's id); "" for none."""
 
 
-def obstore_store(endpoint: Endpoint, bucket: str) -> S3Store:
-    """An obstore client for one bucket, with the keys given and none from the environment."""
-    # obstore also reads AWS_* variables from the environment; a credential provider
-    # keeps a session token found there from being sent with these keys.
-    credential: S3Credential = {
-        "access_key_id": endpoint.access_key,
-        "secret_access_key": endpoint.secret_key,
-        "token": None,
-        "expires_at": None,
-    }
-    reach = network.COPY
-    proxy = network.proxy_for(endpoint.url)
-    return S3Store(
-        bucket,
-        config={
-            "endpoint": endpoint.url,
-            "region": endpoint.region,
-            "virtual_hosted_style_request": False,
-            "request_payer": False,
-            # No SHA-256 of every body, here and again at the store: each copy is
-            # verified by the MD5 of its bytes against the ETag the store gives back.
-            "unsigned_payload": True,
-        },
-        client_options={
-            "allow_http": endpoint.url.startswith("http://"),
-            "connect_timeout": timedelta(seconds=reach.connect_timeout),
-            # A stream of a large part may take its time: the whole GET's bound.
-            "timeout": timedelta(seconds=network.WIRE.read_timeout),
-            **_trust_and_proxy(proxy),
-        },
-        retry_config={
-            "max_retries": reach.attempts - 1,
-            "retry_timeout": timedelta(minutes=1),
-        },
-        credential_provider=lambda: credential,
-    )
-
-
-def _trust_and_proxy(proxy: network.Proxy | None) -> ClientConfig:
-    """obstore's part of `network`: AWS_CA_BUNDLE's certificates, and the proxy chosen
-    (given explicitly, reqwest then reads no variable of its own)."""
-    options: ClientConfig = {}
-    bundle = os.environ.get("AWS_CA_BUNDLE")
-    if bundle:
-        options["root_certificate"] = Path(bundle).read_bytes()
-    if proxy is not None:
-        options["proxy_url"] = proxy.url_with_user
-    return options
-
-
 class CopyContext:
     """The endpoints of a copier and what its copies share (every method is async-safe)."""
 
@@ -129,8 +74,10 @@ class CopyContext:
         self.memory = MemoryBudget(memory_budget)
         self.threads = anyio.CapacityLimiter(threads)
         self.http = http_pool(threads, destination.url)
+        """Part uploads to the destination."""
+        self.source_http = http_pool(threads, source.url)
+        """The GET streams of the sources of multipart copies (`source_stream`)."""
         self.checksums = AdditionalChecksums(destination, self.http)
-        self._stores: dict[tuple[Endpoint, str], S3Store] = {}
         self._wires: dict[Endpoint, tuple[asyncio.AbstractEventLoop, wire.WireClient]] = {}
         self._keeps_tags: dict[str, bool] = {}
         self._probing: dict[str, anyio.Lock] = {}  # one tags probe per bucket at a time
@@ -146,13 +93,6 @@ class CopyContext:
         if found is None or found[0] is not loop:
             found = self._wires[endpoint] = (loop, wire.WireClient(endpoint))
         return found[1]
-
-    def store(self, bucket: str) -> S3Store:
-        """The source's obstore client for `bucket`."""
-        store = self._stores.get((self.source, bucket))
-        if store is None:
-            store = self._stores[(self.source, bucket)] = obstore_store(self.source, bucket)
-        return store
 
     async def control(self, endpoint: Endpoint, what: str, call: Callable[..., T], *args: Any) -> T:
         """Run a blocking boto3 call in a thread, translating its failures; what is

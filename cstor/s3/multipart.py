@@ -56,8 +56,8 @@ class UploadJournal(Protocol):
 
 
 def http_pool(connections: int, url: str) -> urllib3.PoolManager:
-    """The HTTP connections part uploads to the store at `url` go through; retries are
-    the copier's to decide."""
+    """The HTTP connections to the store at `url` that part uploads and source streams
+    go through; retries are the copier's to decide."""
     return pool_manager(
         proxy_for(url),
         maxsize=connections,

@@ -19,14 +19,13 @@ from cstor.s3.pacing import backoff
 from cstor.s3.verify import check_size, grown
 
 if TYPE_CHECKING:
-    from obstore import GetResult
-
     from cstor.s3.checksums import StreamChecksums
+    from cstor.s3.source_stream import SourceStream
 
 log = logging.getLogger(__name__)
 
 STREAM_CHUNK = 4 * MIB
-"""The least a source stream hands over at once: fewer, larger pieces per part."""
+"""What a source stream hands over at once (its last piece less): few pieces per part."""
 
 _Read = tuple[int, list[memoryview], int]
 """A part read and not yet sent: its number, its pieces, the memory reserved for it."""
@@ -75,10 +74,10 @@ class PartStream:
         self.number, self.pieces, self.held = 1, list[memoryview](), 0
         """The part being read, its pieces so far and their bytes."""
 
-    async def run(self, source: GetResult, digests: StreamChecksums | None) -> None:
+    async def run(self, source: SourceStream, digests: StreamChecksums | None) -> None:
         """Read `source` to its end, sending each part; wait for them all."""
         try:
-            chunks = source.stream(STREAM_CHUNK)
+            chunks = source.chunks(STREAM_CHUNK)
             async for chunk in digests.passing(chunks) if digests else chunks:
                 await self._take(memoryview(chunk))
             size, part_size = self.request.size, self.part_size

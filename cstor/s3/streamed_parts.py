@@ -1,7 +1,7 @@
 """Copy strategy for objects above the multipart threshold across stores: a multipart
-upload whose parts are cut from one GET stream of the source (obstore), hashed several
-at once (`cstor.s3.md5`) and sent in parallel (two per 100 MiB, at most
-`max_parts_in_flight` per object).
+upload whose parts are cut from one GET stream of the source (`source_stream`,
+urllib3), hashed several at once (`cstor.s3.md5`) and sent in parallel (two per
+100 MiB, at most `max_parts_in_flight` per object).
 
 Each part holds its bytes in memory only while in flight, all copies of the replica
 within the memory budget. Parts are recorded in a journal as they finish, so a copy
@@ -11,9 +11,6 @@ killed mid-way resumes from its finished parts; a paused copy keeps its upload.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
-
-import obstore
 
 from cstor.domain.checksums import AdditionalChecksum, composite_checksum, composite_etag
 from cstor.s3 import metadata
@@ -25,15 +22,12 @@ from cstor.s3.checksums import (
     stored_checksum,
 )
 from cstor.s3.copy_context import CopyContext, CopyOutcome, CopyRequest
-from cstor.s3.errors import OBSTORE_ERRORS, from_obstore
 from cstor.s3.multipart import Upload
 from cstor.s3.options import CopyOptions
 from cstor.s3.part_stream import PartStream
+from cstor.s3.source_stream import opened
 from cstor.s3.uploads import Uploads, create_arguments
-from cstor.s3.verify import check_etag, check_planned
-
-if TYPE_CHECKING:
-    from obstore import GetOptions, GetResult
+from cstor.s3.verify import check_etag
 
 log = logging.getLogger(__name__)
 
@@ -103,23 +97,13 @@ class StreamedParts:
         digests: StreamChecksums | None,
         options: CopyOptions,
     ) -> None:
-        bucket, key = request.source_bucket, request.key
-        try:
-            source = await self._open(bucket, key, request.size, request.etag)
-            stream = PartStream(
-                self.context, upload, request, part_size, md5s,
-                max_in_flight=self.max_in_flight, options=options,
-            )  # fmt: skip
+        stream = PartStream(
+            self.context, upload, request, part_size, md5s,
+            max_in_flight=self.max_in_flight, options=options,
+        )  # fmt: skip
+        bucket, key, size, etag = request.source_bucket, request.key, request.size, request.etag
+        async with opened(self.context, bucket, key, size, etag) as source:
             await stream.run(source, digests)
-        except OBSTORE_ERRORS as error:
-            raise from_obstore(error, self.context.source.url, bucket, key) from error
-
-    async def _open(self, bucket: str, key: str, size: int, etag: str) -> GetResult:
-        """Start reading the source object, insisting it is the planned version."""
-        options: GetOptions = {"if_match": f'"{etag}"'} if etag else {}
-        result = await obstore.get_async(self.context.store(bucket), key, options=options)
-        check_planned(bucket, key, result, size, etag)
-        return result
 
     @staticmethod
     def _stream_checksums(

@@ -11,6 +11,7 @@ the certificate is not trusted, the store went silent) is in that chain somewher
 from __future__ import annotations
 
 import errno
+import http.client
 import re
 import socket
 import ssl
@@ -39,6 +40,7 @@ CONNECT_TIMEOUT = Failure(
 )
 SILENT = Failure("timeout", "it stopped answering (timed out)", True)
 DROPPED = Failure("timeout", "it closed the connection before answering", True)
+CUT = Failure("timeout", "it closed the connection before the end of its answer", True)
 NOT_TLS = Failure(
     "tls-failed",
     "it does not answer in TLS; its address may need http:// instead of https://",
@@ -90,6 +92,8 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 
 def _known(error: BaseException) -> Failure | None:
     """The failure one exception stands for, if it says."""
+    if isinstance(error, http.client.IncompleteRead):  # urllib3's too: fewer bytes than said
+        return CUT
     if isinstance(error, socket.gaierror | urllib3.exceptions.NameResolutionError):
         return NAME_UNKNOWN
     if isinstance(error, urllib3.exceptions.NewConnectionError):

@@ -19,7 +19,7 @@ from cstor.s3.errors import S3Error, from_answer
 from cstor.s3.redaction import store_name
 
 if TYPE_CHECKING:
-    from obstore import GetResult
+    from collections.abc import Mapping
 
 _GIL_KEPT = 2047
 """hashlib releases the GIL for buffers longer than this."""
@@ -41,9 +41,15 @@ async def md5_hex(data: bytes | obstore.Bytes) -> str:
     return digest.hexdigest()
 
 
-def check_planned(bucket: str, key: str, result: GetResult, size: int | None, etag: str) -> None:
+def check_planned(bucket: str, key: str, headers: Mapping[str, str], size: int, etag: str) -> None:
+    """Raise `changed` unless a GET's answer has the planned Content-Length and ETag."""
     # Some stores (rclone serve s3) ignore If-Match, so check what came back too.
-    check_found(bucket, key, size, etag, result.meta["size"], normalize_etag(result.meta["e_tag"]))
+    length = headers.get("Content-Length", "")
+    found_size = int(length) if length.isdigit() else None
+    # Without a length (a chunked answer) the bytes read are counted instead (check_size).
+    planned_size = size if found_size is not None else None
+    found_etag = normalize_etag(headers.get("ETag"))
+    check_found(bucket, key, planned_size, etag, found_size or 0, found_etag)
 
 
 def check_found(

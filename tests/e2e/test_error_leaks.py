@@ -19,20 +19,18 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import nats
-import obstore
 import psycopg
 import pytest
-from obstore.store import S3Store
 from psycopg import sql
 
 from cstor import s3
-from cstor.s3 import multipart, wire
+from cstor.s3 import multipart, source_stream, wire
 from cstor.s3.control import client
-from cstor.s3.errors import OBSTORE_ERRORS, from_obstore
+from cstor.s3.copy_context import CopyContext
 from cstor.s3.redaction import redact, store_name
 from launcher.embedded import EmbeddedS3, free_port, start_rclone_s3
 from tests.certificates import self_signed_certificate
@@ -44,9 +42,6 @@ from tests.conftest import (
 )
 from tests.sessions import PASSWORD, api_token, csrf_field, new_email
 from tests.stack import RunningCstor, s3_client_for
-
-if TYPE_CHECKING:
-    from obstore.store import S3Credential
 
 OTHER_ACCESS_KEY, OTHER_SECRET_KEY = "OTHERACCESSKEY03", "other-secret-003"
 WRONG_SECRET_KEY = "wrong-secret-0004"
@@ -495,7 +490,7 @@ async def test_every_data_path_words_its_failures(
 
 
 def _data_paths(endpoint: s3.Endpoint, bucket: str) -> list[Callable[[], Coroutine[Any, Any, Any]]]:
-    """Reading `k` (lean client, obstore), writing, listing: each to raise S3Error."""
+    """Reading `k` (lean client, source stream), writing, listing: each to raise S3Error."""
 
     async def get() -> None:
         client = wire.WireClient(endpoint)
@@ -510,30 +505,19 @@ def _data_paths(endpoint: s3.Endpoint, bucket: str) -> list[Callable[[], Corouti
         await asyncio.to_thread(lambda: next(s3.list_pages(endpoint, bucket)))
 
     async def read_stream() -> None:
-        await _obstore_get(endpoint, bucket, "k")
+        await _stream_get(endpoint, bucket, "k")
 
     return [get, put, listing, read_stream]
 
 
-async def _obstore_get(endpoint: s3.Endpoint, bucket: str, key: str) -> None:
-    """A GET through obstore, as multipart copies read their sources."""
-    credential: S3Credential = {
-        "access_key_id": endpoint.access_key,
-        "secret_access_key": endpoint.secret_key,
-        "token": None,
-        "expires_at": None,
-    }
-    store = S3Store(
-        bucket,
-        config={"endpoint": endpoint.url, "region": endpoint.region},
-        client_options={"allow_http": True},
-        retry_config={"max_retries": 0},
-        credential_provider=lambda: credential,
+async def _stream_get(endpoint: s3.Endpoint, bucket: str, key: str) -> None:
+    """A GET stream of `key` (4 bytes), as multipart copies read their sources."""
+    context = CopyContext(
+        endpoint, endpoint, memory_budget=MIB, threads=2, attempts=1, journal=None
     )
-    try:
-        await obstore.get_async(store, key)
-    except OBSTORE_ERRORS as error:
-        raise from_obstore(error, endpoint.url, bucket, key) from error
+    async with source_stream.opened(context, bucket, key, 4, "") as stream:
+        async for _ in stream.chunks(MIB):
+            pass
 
 
 def test_a_logged_chain_carries_no_signed_url(caplog: pytest.LogCaptureFixture) -> None:

@@ -18,7 +18,7 @@ from launcher.embedded import EmbeddedS3, free_port
 from services.transfer.copying import PacketCopier
 from tests.s3_objects import endpoint_of, planned
 from tests.stack import s3_client_for
-from tests.store_proxy import Seen, StoreProxy
+from tests.store_proxy import Seen, StoreProxy, a_source_stream
 
 MakeBucket = Callable[[EmbeddedS3], str]
 
@@ -212,6 +212,32 @@ async def test_a_control_call_the_store_keeps_refusing_is_sent_three_times_in_al
     assert result is not None
     assert (result.copied, result.reason) == (False, "server-error")
     assert source_proxy.count(lambda seen: seen.method == "HEAD") == 3
+
+
+async def test_a_source_stream_cut_off_mid_way_is_tried_again_with_the_object(
+    s3_source: EmbeddedS3,
+    s3_destination: EmbeddedS3,
+    source_proxy: StoreProxy,
+    make_bucket: MakeBucket,
+) -> None:
+    # Given a 12 MiB object at a source whose first GET stream stops half-way and hangs up
+    source, destination = make_bucket(s3_source), make_bucket(s3_destination)
+    s3_client_for(s3_source).put_object(Bucket=source, Key="big", Body=b"w" * (12 * MIB))
+    listed = planned(s3_source, source, "big")
+    source_proxy.cut = lambda seen: (
+        a_source_stream(seen) and source_proxy.count(a_source_stream) == 1
+    )
+    copier = in_parts(through(source_proxy, s3_source), endpoint_of(s3_destination))
+
+    # When it is copied with three attempts allowed
+    packet = packet_of(source, destination, ("big", listed.size, listed.etag))
+    (result,) = await copy_all(packet, copier)
+
+    # Then the transfer copied the object again (a transient failure), and it arrived whole
+    assert result is not None
+    assert (result.copied, result.attempts) == (True, 2)
+    assert source_proxy.count(a_source_stream) == 2
+    assert planned(s3_destination, destination, "big").size == 12 * MIB
 
 
 async def test_a_whole_object_the_store_keeps_refusing_is_sent_once_per_attempt(

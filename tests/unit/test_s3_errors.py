@@ -1,12 +1,15 @@
 """S3 failures in words: what a store answered (or why it gave no answer) becomes an
 S3Error with a reason, whether trying again may help, and a message that names the store,
 what failed and the S3 code, with no URL query, signature or key. No server: the errors
-are the libraries' own exception objects, made as they make them."""
+are the libraries' own exception objects, and the answers urllib3's own responses, made
+as they make them."""
 
 from __future__ import annotations
 
 import errno
+import io
 import socket
+from typing import Any
 
 import pytest
 import urllib3.exceptions
@@ -16,25 +19,21 @@ from botocore.exceptions import (
     NoCredentialsError,
     ParamValidationError,
 )
-from obstore.exceptions import (
-    GenericError,
-    NotFoundError,
-    PermissionDeniedError,
-    PreconditionError,
-    UnauthenticatedError,
-)
 
+from cstor.s3.control import Endpoint
+from cstor.s3.copy_context import CopyContext
 from cstor.s3.errors import (
     S3Error,
     classify,
     from_boto,
-    from_obstore,
     from_status,
     from_transport,
     is_transient_text,
 )
 from cstor.s3.redaction import HIDDEN
+from cstor.s3.source_stream import opened
 
+MIB = 1024 * 1024
 SIGNED = (
     "http://AKIAEXAMPLE:topsecret@127.0.0.1:9000/b?X-Amz-Signature=abc123&X-Amz-Credential=AKIA"
 )
@@ -226,57 +225,121 @@ def test_the_cause_is_found_deep_in_urllib3s_chain() -> None:
     assert_clean(error)
 
 
-# obstore ---------------------------------------------------------------------------------
+# A multipart copy's source stream --------------------------------------------------------
+
+SOURCE = Endpoint(url=STORE, access_key="AKIAEXAMPLE", secret_key="topsecret")
+PLANNED_ETAG = "0123456789abcdef0123456789abcdef"
+
+
+def answer(status: int, body: bytes = b"", **headers: str) -> urllib3.HTTPResponse:
+    """A store's answer as urllib3 reads it off a connection, its body not yet read."""
+    return urllib3.HTTPResponse(
+        body=io.BytesIO(body), headers=headers, status=status, preload_content=False
+    )
+
+
+def error_answer(status: int, code: str, message: str = "") -> urllib3.HTTPResponse:
+    said = f"<Message>{message}</Message>" if message else ""
+    return answer(status, f"<Error><Code>{code}</Code>{said}</Error>".encode())
+
+
+class Answering(urllib3.PoolManager):
+    """Connections to a store that answer every request with `answer` (or raise it)."""
+
+    def __init__(self, reply: urllib3.BaseHTTPResponse | Exception) -> None:
+        super().__init__()
+        self.reply = reply
+
+    def urlopen(self, method: str, url: str, redirect: bool = True, **kw: Any) -> Any:
+        if isinstance(self.reply, Exception):
+            raise self.reply
+        return self.reply
+
+
+def refused_connection() -> Exception:
+    # urllib3 quotes the presigned URL in its text; the refusal is the cause
+    error = urllib3.exceptions.NewConnectionError(None, f"Failed to connect to {SIGNED}")
+    error.__cause__ = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+    return error
+
+
+async def read_to_end(context: CopyContext) -> None:
+    """Stream the planned 8-byte object 'k' of bucket 'b' as a multipart copy does."""
+    async with opened(context, "b", "k", 8, PLANNED_ETAG) as stream:
+        async for _ in stream.chunks(MIB):
+            pass
 
 
 @pytest.mark.parametrize(
-    ("failure", "reason", "transient", "words"),
+    ("reply", "reason", "transient", "words"),
     [
+        (error_answer(404, "NoSuchKey"), "source-missing", False, "'k' no longer exists in 'b'"),
         (
-            NotFoundError("Object at location k not found"),
-            "source-missing",
-            False,
-            "'k' no longer exists in 'b'",
-        ),
-        (FileNotFoundError("k"), "source-missing", False, "'k' no longer exists in 'b'"),
-        (
-            NotFoundError("<Code>NoSuchBucket</Code>"),
+            error_answer(404, "NoSuchBucket"),
             "no-such-bucket",
             False,
             "The bucket 'b' does not exist",
         ),
         (
-            PreconditionError("412"),
+            error_answer(412, "PreconditionFailed"),
             "source-changed",
             False,
             "'k' in 'b' changed since it was planned",
         ),
-        (PermissionDeniedError("denied"), "access-denied", False, "Access to 'k' in 'b'"),
+        (answer(403), "access-denied", False, "was denied to these keys (HTTP 403)"),
         (
-            UnauthenticatedError("status 403 <Code>InvalidAccessKeyId</Code>"),
+            error_answer(403, "InvalidAccessKeyId"),
             "invalid-credentials",
             False,
             "The access key or secret key was rejected",
         ),
         (
-            GenericError("status: 503 <Code>SlowDown</Code><Message>Reduce your rate</Message>"),
+            error_answer(503, "SlowDown", "Reduce your rate"),
             "slow-down",
             True,
             "(HTTP 503 SlowDown: Reduce your rate)",
         ),
+        # A store that ignores If-Match answers with what it holds now
         (
-            GenericError(f"error sending request for url ({SIGNED}): connection refused"),
+            answer(200, b"x" * 8, **{"Content-Length": "8", "ETag": '"ffff"'}),
+            "source-changed",
+            False,
+            "found 8, 'ffff'",
+        ),
+        (
+            answer(200, b"x" * 9, **{"Content-Length": "9", "ETag": f'"{PLANNED_ETAG}"'}),
+            "source-changed",
+            False,
+            "found 9,",
+        ),
+        (
+            answer(200, b"x" * 4, **{"Content-Length": "8", "ETag": f'"{PLANNED_ETAG}"'}),
+            "timeout",
+            True,
+            "closed the connection before the end of its answer",
+        ),
+        (refused_connection(), "unreachable", True, "nothing accepts connections"),
+        (
+            urllib3.exceptions.HTTPError(f"something odd at {SIGNED}"),
             "unreachable",
             True,
-            "nothing accepts connections",
+            "failed: it cannot be reached",
         ),
-        (GenericError(f"something odd at {SIGNED}"), "s3-error", True, "failed (GenericError)"),
     ],
 )
-def test_an_obstore_failure_is_worded_by_what_its_type_and_text_say(
-    failure: Exception, reason: str, transient: bool, words: str
+async def test_a_source_streams_failure_is_worded_by_what_the_store_answered(
+    reply: urllib3.BaseHTTPResponse | Exception, reason: str, transient: bool, words: str
 ) -> None:
-    error = from_obstore(failure, SIGNED, "b", "k")
+    # Given a copy whose source answers its GET stream so (or not at all)
+    context = CopyContext(SOURCE, SOURCE, memory_budget=MIB, threads=2, attempts=1, journal=None)
+    context.source_http = Answering(reply)
+
+    # When the source of an 8-byte object is read to its end
+    with pytest.raises(S3Error) as raised:
+        await read_to_end(context)
+
+    # Then it says what happened, whether trying again may help, and nothing signed
+    error = raised.value
     assert (error.reason, error.transient) == (reason, transient)
     assert words in str(error)
     assert_clean(error)
