@@ -3,7 +3,8 @@ by the stack that would replace it, on loopback against `rclone serve s3`.
 
 - listing (urllib3 + ElementTree, signed by botocore) vs boto3's list_objects_v2;
 - small objects, GET + PUT (`wire`) vs boto3 (threads) vs obstore;
-- a large object's GET stream (obstore) vs urllib3's and boto3's streaming bodies;
+- a large object's GET stream (urllib3, cstor's since obstore was replaced) vs
+  obstore's and boto3's streaming bodies;
 - multipart parts, PUT to presigned URLs (urllib3, threads) vs boto3's upload_part.
 
 CPU is this process's (user + system, every thread, obstore's Rust ones included): it
@@ -172,8 +173,8 @@ def _round(
             measure(label, len(small), "object", lambda copy=copy, dst=dst: copy(dst))
     mib = args.large_mib
     for label, read in (
-        ("large GET stream: obstore (cstor)", read_obstore),
-        ("large GET stream: urllib3", read_urllib3),
+        ("large GET stream: obstore", read_obstore),
+        ("large GET stream: urllib3 (cstor)", read_urllib3),
         ("large GET stream: boto3", read_boto3),
     ):
         measure(label, mib, "MiB", lambda read=read: _whole(read(big, "large"), mib))

@@ -72,8 +72,8 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
 
 def certificate_from_a_private_ca(folder: Path) -> tuple[Path, Path, Path]:
     """A certificate for 127.0.0.1 issued by a CA of its own, as a private store's is:
-    (the CA's certificate, the store's certificate, its key), PEM files. rustls (obstore)
-    refuses a self-signed CA certificate as a server's own (CaUsedAsEndEntity)."""
+    (the CA's certificate, the store's certificate, its key), PEM files: what
+    AWS_CA_BUNDLE names is the CA's, not the store's own."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("cstor test CA")
     ca = _certificate(ca_name, ca_key, ca_name, ca_key, ca=True, path_length=0, loopback=False)

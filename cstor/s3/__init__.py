@@ -2,9 +2,9 @@
 
 Control-plane calls (checks, listings, multipart bookkeeping) go through boto3
 in a thread. Whole objects and server-side copies go through `wire`, SigV4-signed
-HTTP/1.1 on the event loop; multipart sources stream through obstore (Rust,
-async), their parts going up as plain HTTP PUTs to presigned URLs: each measured
-fastest for its job (bench/datapath.py).
+HTTP/1.1 on the event loop; multipart sources stream through urllib3 from a
+presigned GET, read in threads, their parts going up as plain HTTP PUTs to presigned
+URLs: each stack measured for its job (docs/http_stacks.md, bench/stacks.py).
 
 Importing the adapter redacts the process's log records (`redaction.redact_logs`):
 what signs requests also sees to it that no signed request is logged, in whichever

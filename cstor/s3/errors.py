@@ -1,6 +1,6 @@
 """S3 failures, and which of them are worth trying again.
 
-Every S3 call of the adapter (boto3, obstore or a plain HTTP PUT) ends in an
+Every S3 call of the adapter (boto3, urllib3 or the lean client) ends in an
 `S3Error` with a short machine `reason`, a message for people, and whether it
 is `transient`: timeouts, resets, 5xx and 503 SlowDown may pass if tried again
 later; 400, 403 and 404 will not.
@@ -23,16 +23,9 @@ from botocore.exceptions import (
     ParamValidationError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
-from obstore.exceptions import (
-    BaseError,
-    NotFoundError,
-    PermissionDeniedError,
-    PreconditionError,
-    UnauthenticatedError,
-)
 
 from cstor.s3.redaction import redact, store_name
-from cstor.s3.transport import failure_in_text, failure_of
+from cstor.s3.transport import failure_of
 
 
 class S3Error(Exception):
@@ -72,8 +65,7 @@ TRANSIENT_CODES = frozenset(
     }
 )
 _TRANSIENT_TEXT = re.compile(
-    r"timed? ?out|timeout|connection (reset|refused|closed|aborted)|broken pipe"
-    r"|error sending request|incomplete ?message|unexpected eof",
+    r"timed? ?out|timeout|connection (reset|refused|closed|aborted)|broken pipe|unexpected eof",
     re.IGNORECASE,
 )
 
@@ -126,7 +118,7 @@ def from_status(status: int, code: str, where: str, what: str, said: str = "") -
 def from_answer(status: int, body: bytes, where: str, what: str) -> S3Error:
     """An S3Error for an error answer to `what` at `where`, by the <Code> and <Message>
     of its XML body (either may be missing)."""
-    code, said = _ANSWER_CODE.search(body), _ANSWER_MESSAGE.search(body)
+    code, said = _CODE.search(body), _MESSAGE.search(body)
     return from_status(
         status,
         code.group(1).decode(errors="replace") if code else "",
@@ -136,8 +128,8 @@ def from_answer(status: int, body: bytes, where: str, what: str) -> S3Error:
     )
 
 
-_ANSWER_CODE = re.compile(rb"<Code>([^<]+)</Code>")
-_ANSWER_MESSAGE = re.compile(rb"<Message>([^<]+)</Message>")
+_CODE = re.compile(rb"<Code>([^<]+)</Code>")
+_MESSAGE = re.compile(rb"<Message>([^<]+)</Message>")
 
 
 def _told(status: int, code: str, said: str) -> str:
@@ -180,49 +172,3 @@ def from_boto(error: Exception, where: str, what: str) -> S3Error:
 
 _REGEX = re.compile(r":[^:]*must match the regex.*$")
 BOTO_ERRORS = (BotoCoreError, ClientError)
-# obstore raises the builtin FileNotFoundError, not its NotFoundError, for a missing object.
-OBSTORE_ERRORS = (BaseError, FileNotFoundError)
-_STATUS = re.compile(r"status(?: code)?:? (\d{3})", re.IGNORECASE)
-_CODE = re.compile(r"<Code>([^<]+)</Code>")
-_MESSAGE = re.compile(r"<Message>([^<]+)</Message>")
-
-
-def from_obstore(error: Exception, where: str, bucket: str, key: str) -> S3Error:
-    """Translate an obstore failure on `bucket`/`key` at `where`."""
-    text, store = str(error), store_name(where)
-    if isinstance(error, NotFoundError | FileNotFoundError) and "NoSuchBucket" not in text:
-        return S3Error("source-missing", f"{key!r} no longer exists in {bucket!r} at {store}")
-    if isinstance(error, PreconditionError):
-        return S3Error("source-changed", f"{key!r} in {bucket!r} changed since it was planned")
-    if isinstance(error, PermissionDeniedError | UnauthenticatedError) and not _CODE.search(text):
-        return S3Error("access-denied", f"Access to {key!r} in {bucket!r} at {store} was denied")
-    code_match, status_match = _CODE.search(text), _STATUS.search(text)
-    code = code_match.group(1) if code_match else _known_code(text)
-    status = int(status_match.group(1)) if status_match else 0
-    said = _MESSAGE.search(text)
-    if code == "NoSuchBucket":
-        return S3Error("no-such-bucket", f"The bucket {bucket!r} does not exist at {store}")
-    if code or status:
-        what = f"copying {key!r} in {bucket!r}"
-        return from_status(status, code, where, what, said.group(1) if said else "")
-    failure = failure_in_text(text)
-    if failure is not None:
-        return S3Error(
-            failure.reason,
-            f"copying {key!r} in {bucket!r} at {store} failed: {failure.words}",
-            transient=failure.transient,
-        )
-    # Unknown failures may pass; the copy's attempts bound how often they are tried.
-    # obstore's own text quotes the request it made, so only its kind is told.
-    return S3Error(
-        "s3-error",
-        f"copying {key!r} in {bucket!r} at {store} failed ({type(error).__name__})",
-        transient=True,
-    )
-
-
-def _known_code(text: str) -> str:
-    for code in (*CREDENTIAL_CODES, "NoSuchBucket", *TRANSIENT_CODES):
-        if code in text:
-            return code
-    return ""

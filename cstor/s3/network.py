@@ -1,8 +1,8 @@
 """How every HTTP stack of the adapter reaches a store: trust, timeouts and who retries.
 
-One place for what boto3 (control plane), obstore (multipart source streams),
-urllib3 (listings, part uploads, additional checksums) and `wire` (whole objects,
-server-side copies) are told, so that they agree. What each stack buys, measured:
+One place for what boto3 (control plane), urllib3 (listings, part uploads, additional
+checksums, multipart source streams) and `wire` (whole objects, server-side copies)
+are told, so that they agree. What each stack buys, measured:
 docs/http_stacks.md (`python bench/stacks.py`).
 
 Retrying is one layer's job for each request, never two:
@@ -22,10 +22,9 @@ requests a store that keeps refusing receives.
 
 Proxies: every stack goes to a store through the proxy the environment names for it
 (`proxy_for`: HTTPS_PROXY or HTTP_PROXY by the store's scheme, ALL_PROXY otherwise;
-none for a host NO_PROXY lists), given to each explicitly, so that boto3 and obstore
-(which read the variables themselves) and urllib3 and `wire` (which would not) agree.
-Trust: `tls_context` (AWS_CA_BUNDLE, else certifi's CA certificates), which boto3 reads itself;
-obstore is given AWS_CA_BUNDLE's certificates (`root_certificate`) on top of its own roots.
+none for a host NO_PROXY lists), given to each explicitly, so that boto3 (which reads
+the variables itself) and urllib3 and `wire` (which would not) agree.
+Trust: `tls_context` (AWS_CA_BUNDLE, else certifi's CA certificates), which boto3 reads itself.
 """
 
 from __future__ import annotations

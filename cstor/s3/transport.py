@@ -1,6 +1,6 @@
 """What went wrong when a store gave no answer at all, in words a user can act on.
 
-boto3, urllib3, obstore and the lean client fail a request that never got an answer
+boto3, urllib3 and the lean client fail a request that never got an answer
 with their own exceptions, nested several deep, whose texts quote the URL they tried
 (for a listing or a part upload, a presigned one), connection pool objects and
 C source lines. The cause that matters (the name does not resolve, nothing listens,
@@ -65,7 +65,7 @@ def failure_of(error: BaseException) -> Failure:
         found = _known(cause)
         if found is not None:
             return found
-    return failure_in_text(str(error)) or UNKNOWN
+    return _failure_in_text(str(error)) or UNKNOWN
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:
@@ -124,23 +124,19 @@ def _tls_failure(text: str) -> Failure:
 
 
 _TEXT_CLUES: tuple[tuple[re.Pattern[str], Failure], ...] = (
-    (re.compile(r"dns error|failed to lookup address|name or service not known", re.I),
-     NAME_UNKNOWN),
+    (re.compile(r"name or service not known", re.I), NAME_UNKNOWN),
     (re.compile(r"connection refused", re.I), REFUSED),
-    (re.compile(r"certificate|unknownissuer|invalid peer", re.I),
+    (re.compile(r"certificate", re.I),
      Failure("untrusted-certificate", TRUST.format("as the TLS library says"), False)),
-    (re.compile(r"wrong.version.number|invalid ?content ?type|corrupt ?message", re.I),
-     NOT_TLS),
-    # Not obstore's "retry_timeout: 60s", which every one of its errors quotes.
-    (re.compile(r"timed? ?out|(?<!retry_)timeout|deadline has elapsed", re.I), SILENT),
-    (re.compile(r"connection (reset|closed|aborted)|broken pipe|incomplete ?message"
-                r"|unexpected eof", re.I), DROPPED),
+    (re.compile(r"wrong.version.number", re.I), NOT_TLS),
+    (re.compile(r"timed? ?out|timeout", re.I), SILENT),
+    (re.compile(r"connection (reset|closed|aborted)|broken pipe|unexpected eof", re.I), DROPPED),
 )  # fmt: skip
 
 
-def failure_in_text(text: str) -> Failure | None:
-    """The failure an error's text (obstore's, from Rust, has no chain) tells of; None if
-    it tells of none."""
+def _failure_in_text(text: str) -> Failure | None:
+    """The failure an error's text tells of, for one whose chain told none; None if
+    the text tells of none either."""
     for clue, failure in _TEXT_CLUES:
         if clue.search(text):
             return failure

@@ -6,7 +6,6 @@ import hashlib
 from typing import TYPE_CHECKING
 
 import anyio
-import obstore
 
 from cstor.domain.checksums import (
     MIB,
@@ -25,7 +24,7 @@ _GIL_KEPT = 2047
 """hashlib releases the GIL for buffers longer than this."""
 
 
-async def md5_hex(data: bytes | obstore.Bytes) -> str:
+async def md5_hex(data: bytes) -> str:
     """The MD5 hex digest of `data`, without stalling the event loop."""
     if len(data) >= MIB:
         # A thread: hashlib drops the GIL on large buffers, so the loop runs on meanwhile.
@@ -33,7 +32,7 @@ async def md5_hex(data: bytes | obstore.Bytes) -> str:
             lambda: hashlib.md5(data, usedforsecurity=False).hexdigest()
         )
     # Small slices keep the GIL: dropping it per object, then waiting to get it back
-    # from obstore's threads, cost ten times the hashing itself.
+    # from the other threads, cost ten times the hashing itself.
     digest = hashlib.md5(usedforsecurity=False)
     view = memoryview(data)
     for start in range(0, len(view), _GIL_KEPT):
