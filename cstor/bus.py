@@ -40,18 +40,25 @@ async def connect(url: str, name: str) -> Client:
     )
 
 
-async def ensure_stream(js: JetStreamContext, name: str) -> None:
-    """Create the event stream (file storage, every ``cstor.>`` subject) if it is missing."""
+async def ensure_stream(js: JetStreamContext, name: str, duplicate_window: float = 120.0) -> None:
+    """Create the event stream (file storage, every ``cstor.>`` subject) if it is missing.
+
+    ``duplicate_window``: seconds the stream drops a message whose ``Nats-Msg-Id`` it has
+    already stored; a stream made with another is changed to it.
+    """
     config = StreamConfig(
         name=name,
         subjects=[subjects.ALL],
         storage=StorageType.FILE,
-        duplicate_window=120.0,
+        duplicate_window=duplicate_window,
     )
     try:
-        await js.stream_info(name)
+        info = await js.stream_info(name)
     except NotFoundError:
         await js.add_stream(config)
+        return
+    if info.config.duplicate_window != duplicate_window:
+        await js.update_stream(info.config, duplicate_window=duplicate_window)
 
 
 @dataclass

@@ -56,6 +56,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # client is whoever connected, whatever headers it sends.
     trusted_proxies: str = ""
     stream_name: str = "CSTOR"
+    # How long the stream remembers a message's Nats-Msg-Id (its event id) to drop a copy:
+    # a relay resumes after the stream's last event, so a longer outage duplicates nothing.
+    stream_duplicate_window: Seconds = 120.0
     # Failures of an event, for any reason but an outage, before its consumer records it
     # as a dead letter and goes on (cstor.store.deadletters).
     consumer_max_failures: AtLeastOne = 5

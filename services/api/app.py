@@ -74,7 +74,7 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
         if relay:
             nc = await bus.connect(settings.nats_url, "cstor-api-relay")
             js = nc.jetstream()
-            await bus.ensure_stream(js, settings.stream_name)
+            await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
             outbox = OutboxRelay(migrations, nc, settings.database_url, settings.stream_name)
             tasks.append(asyncio.create_task(outbox.run(stop)))
         try:

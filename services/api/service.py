@@ -50,7 +50,9 @@ async def _relay(settings: Settings, stop: asyncio.Event) -> None:
     migrations = Migrations(settings.eventsourcing_env())
     nc = await bus.connect(settings.nats_url, "cstor-api-relay")
     try:
-        await bus.ensure_stream(nc.jetstream(), settings.stream_name)
+        await bus.ensure_stream(
+            nc.jetstream(), settings.stream_name, settings.stream_duplicate_window
+        )
         relay = OutboxRelay(migrations, nc, settings.database_url, settings.stream_name)
         await relay.run(stop)
     finally:

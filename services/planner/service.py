@@ -96,7 +96,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     try:
         await migrate(pool)
         js = nc.jetstream()
-        await bus.ensure_stream(js, settings.stream_name)
+        await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
         limits = PacketLimits(
             max_bytes=settings.packet_max_bytes, max_objects=settings.packet_max_objects
         )

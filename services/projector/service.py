@@ -26,7 +26,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     try:
         await migrate(pool)
         js = nc.jetstream()
-        await bus.ensure_stream(js, settings.stream_name)
+        await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
 
         async def handle(deliveries: list[bus.Delivery]) -> None:
             async with pool.acquire() as conn:

@@ -211,7 +211,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     slots = ObjectSlots(settings.database_url)  # connects when a limited migration needs it
     try:
         js = nc.jetstream()
-        await bus.ensure_stream(js, settings.stream_name)
+        await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
         await migrate(pool)
         journal = PostgresUploadJournal(pool)
         states = MigrationStates(app)

@@ -22,6 +22,7 @@ def test_values_are_read_as_their_fields_types() -> None:
             "CSTOR_DATA_DIR": "/var/lib/cstor",
             "CSTOR_SECRETS_BACKEND": "aws-secrets-manager",
             "CSTOR_STREAM_NAME": "OTHER",
+            "CSTOR_STREAM_DUPLICATE_WINDOW": "2",
         }
     )
     assert settings.api_port == 8123
@@ -29,6 +30,7 @@ def test_values_are_read_as_their_fields_types() -> None:
     assert settings.data_dir == Path("/var/lib/cstor")
     assert settings.secrets_backend == "aws-secrets-manager"
     assert settings.stream_name == "OTHER"
+    assert settings.stream_duplicate_window == 2.0
 
 
 def test_an_empty_variable_keeps_the_default_and_others_are_ignored() -> None:
@@ -43,6 +45,7 @@ def test_an_empty_variable_keeps_the_default_and_others_are_ignored() -> None:
         ("CSTOR_API_PORT", "80.5"),
         ("CSTOR_TRANSFER_ACK_WAIT", "soon"),
         ("CSTOR_SECRETS_BACKEND", "vault"),
+        ("CSTOR_STREAM_DUPLICATE_WINDOW", "0"),
     ],
 )
 def test_a_value_of_the_wrong_kind_is_refused_naming_the_variable(
