@@ -2,10 +2,12 @@
 
 Each event goes out with its event id as ``Nats-Msg-Id``, so a replay after a crash is
 deduplicated by the stream. One relay publishes at a time, however many processes run
-one: a Postgres advisory lock decides. Its position is kept in Postgres, so it resumes
-where it stopped; while NATS is away, events simply wait in the store. Once caught up,
-it waits for the NOTIFY the store sends with every commit rather than polling.
-"""
+one: a Postgres advisory lock decides. Its position is kept in Postgres; on taking the
+lock it resumes after the later of that and the position of the stream's last event
+(each carries its own), so a batch stored just before a crash is not published again,
+however long the relay was down. While NATS is away, events simply wait in the store.
+Once caught up, it waits for the NOTIFY the store sends with every commit rather than
+polling."""
 
 from __future__ import annotations
 
@@ -15,9 +17,10 @@ from collections.abc import Sequence
 
 import anyio
 import asyncpg
+import msgspec
 from eventsourcing.persistence import Notification
 from nats.aio.client import Client as NATS
-from nats.js.errors import APIError
+from nats.js.errors import APIError, NotFoundError
 
 from cstor import contracts
 from cstor.app.migrations import Migrations
@@ -28,6 +31,8 @@ from cstor.store.recorder import postgres_recorder
 log = logging.getLogger(__name__)
 
 BATCH = 1000
+LOOK_BACK = 100
+"""Messages from the stream's end the relay reads at most to find its last event."""
 
 
 class OutboxRelay:
@@ -67,11 +72,7 @@ class OutboxRelay:
             recorded = asyncio.Event()
             channel = postgres_recorder(self.app).channel_name
             await conn.add_listener(channel, lambda *_: recorded.set())
-            position = await conn.fetchval(
-                "INSERT INTO relay_position (name, position) VALUES ($1, 0) "
-                "ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING position",
-                self.name,
-            )
+            position = await self._resume_position(conn)
             while not stop.is_set():
                 recorded.clear()  # before the read: a commit during it wakes the next wait
                 published_to = await self.publish_after(position)
@@ -86,6 +87,41 @@ class OutboxRelay:
                 position = published_to
         finally:
             await conn.close()  # releases the advisory lock
+
+    async def _resume_position(self, conn: asyncpg.Connection) -> int:
+        """The later of the saved position and the stream's last event's, saved.
+
+        A relay killed after the stream stored a batch but before it saved its position
+        would publish that batch again, and the stream drops the copies only within its
+        duplicate window: past it they would be stored twice.
+        """
+        saved: int = await conn.fetchval(
+            "INSERT INTO relay_position (name, position) VALUES ($1, 0) "
+            "ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING position",
+            self.name,
+        )
+        in_stream = await self.stream_position()
+        if in_stream <= saved:
+            return saved
+        log.info("relay: the stream holds events up to %d (saved: %d); resuming after it",
+                 in_stream, saved)  # fmt: skip
+        await conn.execute(
+            "UPDATE relay_position SET position = $2 WHERE name = $1", self.name, in_stream
+        )
+        return in_stream
+
+    async def stream_position(self) -> int:
+        """The store position of the stream's last event (0 if it has none).
+
+        Looks back past a few messages that are not events (another publisher's)."""
+        state = (await self.js.stream_info(self.name)).state
+        for sequence in range(state.last_seq, max(state.first_seq, 1) - 1, -1)[:LOOK_BACK]:
+            try:
+                message = await self.js.get_msg(self.name, sequence)
+                return contracts.decoder.decode(message.data or b"").position
+            except (NotFoundError, msgspec.ValidationError, msgspec.DecodeError):
+                continue  # deleted, or not an event
+        return 0
 
     async def publish_after(self, position: int) -> int:
         """Publish one batch of events recorded after ``position``; return the new position."""

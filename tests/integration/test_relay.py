@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -22,9 +25,11 @@ from cstor.store.relay import OutboxRelay
 from launcher.embedded import EmbeddedNats
 from tests.given import Given
 
+ROOT = Path(__file__).parents[2]
+
 
 def request_migration(app: Migrations, objects: int) -> uuid.UUID:
-    """Record a requested, planned migration of ``objects`` objects: 2 + objects + 2 events."""
+    """Record a requested, planned migration of ``objects`` objects: objects + 3 events."""
     migration_id = Given(app).planning()
     migration = app.get(migration_id)
     packet = PacketDraft(planned=[PlannedObject(f"k{n}", n, "etag") for n in range(objects)])
@@ -159,14 +164,15 @@ async def test_a_stranger_in_the_stream_or_a_replay_costs_a_batch_its_chain_neve
     await asyncio.to_thread(request_migration, app, 30)
     await wait_for(lambda: _stream_count(js, 33 + 1 + 66))
 
-    # And a new relay starts over from the beginning (its position lost)
+    # And a new relay starts over from the beginning (its position lost, and the stream's
+    # last event not read)
     stop.set()
     await relay
     conn = await asyncpg.connect(database_url)
     await conn.execute("UPDATE relay_position SET position = 0")
     await conn.close()
     stop = asyncio.Event()
-    relay = asyncio.create_task(OutboxRelay(app, nc, database_url).run(stop))
+    relay = asyncio.create_task(ReplayingRelay(app, nc, database_url).run(stop))
     await asyncio.to_thread(request_migration, app, 30)
     await wait_for(lambda: _stream_count(js, 33 + 1 + 99))
     await asyncio.sleep(0.5)  # time for any duplicate to show up
@@ -182,6 +188,59 @@ async def test_a_stranger_in_the_stream_or_a_replay_costs_a_batch_its_chain_neve
     assert [e.position for e in published] == [n.id for n in stored]
 
 
+async def test_a_relay_killed_after_the_streams_ack_publishes_nothing_twice_however_long_down(
+    relay_parts: tuple[Migrations, NATS], nats_server: EmbeddedNats, database_url: str
+) -> None:
+    app, nc = relay_parts
+    js = nc.jetstream()
+    # Given a stream that remembers message ids for 2 s only, and 251 events recorded
+    await bus.ensure_stream(js, "CSTOR", duplicate_window=2.0)
+    await asyncio.to_thread(request_migration, app, 248)
+
+    # When a relay process is killed (SIGKILL) after JetStream acknowledged its batch,
+    # before it saved its position
+    dying = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.dying_relay", database_url, nats_server.url, cwd=ROOT
+    )
+    async with asyncio.timeout(60):
+        assert await dying.wait() == -signal.SIGKILL
+    assert (await js.stream_info("CSTOR")).state.messages == 251
+    conn = await asyncpg.connect(database_url)
+    assert await conn.fetchval("SELECT position FROM relay_position") == 0
+    await conn.close()
+    # And stays down past the stream's duplicate window, then starts again and records more
+    await asyncio.sleep(3.0)
+    stop = asyncio.Event()
+    relay = asyncio.create_task(OutboxRelay(app, nc, database_url).run(stop))
+    await asyncio.to_thread(request_migration, app, 10)
+    await wait_for(lambda: _stream_count(js, 251 + 13))
+    await asyncio.sleep(0.5)  # time for any duplicate to show up
+    stop.set()
+    await relay
+
+    # Then the stream holds every stored event exactly once, in the store's order
+    stored = await asyncio.to_thread(app.notifications, 0, 10_000)
+    published = await stream_events(js)
+    assert [e.position for e in published] == [n.id for n in stored]
+    assert len({e.event_id for e in published}) == len(published)
+
+
+async def test_the_streams_position_is_its_last_events_past_a_strangers_message(
+    relay_parts: tuple[Migrations, NATS], database_url: str
+) -> None:
+    app, nc = relay_parts
+    relay = OutboxRelay(app, nc, database_url)
+    # Given an empty stream, then a batch published and someone else's message after it
+    assert await relay.stream_position() == 0
+    await asyncio.to_thread(request_migration, app, 5)
+    published_to = await relay.publish_after(0)
+    await nc.jetstream().publish("cstor.stranger", b"{}")
+
+    # Then the relay reads its position from its own last event
+    stored = await asyncio.to_thread(app.notifications, 0, 10_000)
+    assert await relay.stream_position() == published_to == stored[-1].id
+
+
 class CountingRelay(OutboxRelay):
     """A relay that counts the events it sends."""
 
@@ -190,6 +249,13 @@ class CountingRelay(OutboxRelay):
     def _translate(self, notifications: Sequence[Notification]) -> list[contracts.Event]:
         self.published += len(notifications)
         return super()._translate(notifications)
+
+
+class ReplayingRelay(OutboxRelay):
+    """A relay that does not see how far the stream got: it replays from its saved position."""
+
+    async def stream_position(self) -> int:
+        return 0
 
 
 async def _stream_count(js: JetStreamContext, expected: int) -> bool:
