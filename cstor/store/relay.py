@@ -105,6 +105,15 @@ class OutboxRelay:
             return saved
         log.info("relay: the stream holds events up to %d (saved: %d); resuming after it",
                  in_stream, saved)  # fmt: skip
+        recorded = await anyio.to_thread.run_sync(self.app.recorder.max_notification_id) or 0
+        if in_stream > recorded:
+            log.warning(
+                "relay: stream %s holds events up to position %d, but this store's last is %d: "
+                "the stream is another store's (or this store was emptied). Nothing is "
+                "published until the store passes it; give this store a stream of its own "
+                "(CSTOR_STREAM_NAME) or delete the old one",
+                self.name, in_stream, recorded,
+            )  # fmt: skip
         await conn.execute(
             "UPDATE relay_position SET position = $2 WHERE name = $1", self.name, in_stream
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 import uuid
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import asyncpg
+import msgspec
 import pytest
 from eventsourcing.persistence import Notification
 from nats.aio.client import Client as NATS
@@ -239,6 +241,40 @@ async def test_the_streams_position_is_its_last_events_past_a_strangers_message(
     # Then the relay reads its position from its own last event
     stored = await asyncio.to_thread(app.notifications, 0, 10_000)
     assert await relay.stream_position() == published_to == stored[-1].id
+
+
+async def test_a_stream_ahead_of_the_store_is_told_in_a_warning_naming_both_positions(
+    relay_parts: tuple[Migrations, NATS], database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app, nc = relay_parts
+    js = nc.jetstream()
+    # Given a stream whose last event is at a position this store never reached (another
+    # store's stream, or this store emptied), and 4 events in the store
+    await asyncio.to_thread(request_migration, app, 1)
+    last = (await asyncio.to_thread(app.notifications, 0, 100))[-1].id
+    await OutboxRelay(app, nc, database_url).publish_after(0)
+    (event, *_) = await stream_events(js)
+    ahead = msgspec.structs.replace(event, position=10_000, event_id=uuid.uuid4())
+    await js.publish(contracts.subject_of(ahead), contracts.encoder.encode(ahead))
+
+    # When a relay takes the lock
+    stop = asyncio.Event()
+    with caplog.at_level(logging.WARNING, logger="cstor.store.relay"):
+        relay = asyncio.create_task(OutboxRelay(app, nc, database_url).run(stop))
+
+        async def warned() -> bool:
+            return any("another store" in r.getMessage() for r in caplog.records)
+
+        await wait_for(warned)
+        stop.set()
+        await relay
+
+    # Then the warning names the stream, its position and the store's, and what to do
+    (warning,) = [r.getMessage() for r in caplog.records if "another store" in r.getMessage()]
+    assert "stream CSTOR" in warning
+    assert "position 10000" in warning
+    assert f"last is {last}" in warning
+    assert "CSTOR_STREAM_NAME" in warning
 
 
 class CountingRelay(OutboxRelay):
