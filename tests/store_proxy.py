@@ -5,9 +5,10 @@ the store's) or as the forward proxy HTTP_PROXY names (`StoreProxy()`, requests 
 absolute form, CONNECT tunnels for TLS). Every request is recorded; those `refuse`
 picks are answered `500 InternalError` without reaching the server, to count how often each layer of
 cstor tries a request again, and those `answer` gives a status are answered that S3 error
-(a HEAD with no body, as stores answer one). The rest go to the real server as they came
-(the Host header included, which the signature covers), `before` called first (to change
-the store under a request); those `cut` picks get their answer's headers and half its
+(a HEAD with no body, as stores answer one; `said` chooses its code and message). The
+rest go to the real server as they came (the Host header included, which the signature
+covers), `before` called first (to change the store under a request);
+those `cut` picks get their answer's headers and half its
 body, and then the connection closes.
 """
 
@@ -61,6 +62,8 @@ class StoreProxy:
         self.refuse: Callable[[Seen], bool] = lambda _: False
         self.answer: Callable[[Seen], int | None] = lambda _: None
         """The status of the S3 error to answer a request with, or None to forward it."""
+        self.said: tuple[str, str] | None = None
+        """The <Code> and <Message> of the error `answer` answers, if not the status's own."""
         self.before: Callable[[Seen], None] = lambda _: None
         self.cut: Callable[[Seen], bool] = lambda _: False
         self._lock = threading.Lock()
@@ -125,7 +128,8 @@ def _handler_for(proxy: StoreProxy) -> type[BaseHTTPRequestHandler]:
                 return
             status = proxy.answer(seen)
             if status is not None:
-                self._answer(status, _error(status), {"Content-Type": "application/xml"})
+                body = _error(status, *(proxy.said or ()))
+                self._answer(status, body, {"Content-Type": "application/xml"})
                 return
             proxy.before(seen)
             upstream = http.client.HTTPConnection(target.hostname or "", target.port, timeout=60)
@@ -170,12 +174,13 @@ def _handler_for(proxy: StoreProxy) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _error(status: int) -> bytes:
-    """An S3 error document for `status`."""
-    code = _CODES.get(status, "InternalError")
+def _error(status: int, code: str = "", message: str = "") -> bytes:
+    """An S3 error document for `status` (with `code` and `message`, if given)."""
+    code = code or _CODES.get(status, "InternalError")
+    message = message or f"{code} (answered by the test's proxy)"
     return (
         f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
-        f"<Message>{code} (answered by the test's proxy)</Message></Error>"
+        f"<Message>{message}</Message></Error>"
     ).encode()
 
 

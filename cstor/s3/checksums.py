@@ -57,7 +57,7 @@ from cstor.domain.checksums import (
 )
 from cstor.s3 import metadata
 from cstor.s3.control import Endpoint
-from cstor.s3.errors import S3Error, from_status, from_transport
+from cstor.s3.errors import S3Error, Site, from_answer, from_transport
 from cstor.s3.wire import object_path
 
 if TYPE_CHECKING:
@@ -194,7 +194,7 @@ class AdditionalChecksums:
         if storage_class:
             headers["x-amz-storage-class"] = storage_class
         sent = {**headers, **checksum_headers(checksum.algorithm, checksum.value)}
-        what = f"writing {key!r}"
+        site, what = Site(self.endpoint.url, "destination", bucket, key), "writing"
         response = self._send(bucket, key, data, sent)
         if response.status != 200:
             code = _code(response.data)
@@ -204,7 +204,7 @@ class AdditionalChecksums:
                 self.learned(bucket, False)
                 response = self._send(bucket, key, data, headers)
             if response.status != 200:
-                raise from_status(response.status, _code(response.data), self.endpoint.url, what)
+                raise from_answer(response.status, response.data, site, what)
             return normalize_etag(response.headers.get("ETag")), ""
         echoed = response.headers.get(header_name(checksum.algorithm))
         etag = normalize_etag(response.headers.get("ETag"))
@@ -234,7 +234,8 @@ class AdditionalChecksums:
                 headers={**dict(request.headers.items()), "Content-Length": str(len(data))},
             )
         except urllib3.exceptions.HTTPError as error:
-            raise from_transport(error, self.endpoint.url, f"writing {key!r}") from error
+            site = Site(self.endpoint.url, "destination", bucket, key)
+            raise from_transport(error, site, "writing") from error
 
 
 def stored_checksum(client: S3Client, bucket: str, key: str) -> AdditionalChecksum | None:

@@ -13,7 +13,7 @@ import boto3
 import msgspec
 from botocore.config import Config
 
-from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto
+from cstor.s3.errors import BOTO_ERRORS, S3Error, Site, from_boto
 from cstor.s3.network import CHECK, LISTING, Proxy, Reach, proxy_for
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ def _list_buckets(endpoint: Endpoint) -> list[Bucket]:
     try:
         answer = client(endpoint, quick=True).list_buckets()
     except BOTO_ERRORS as error:
-        raise from_boto(error, endpoint.url, "listing buckets") from error
+        raise from_boto(error, Site(endpoint.url), "listing buckets") from error
     found = [Bucket(name=b["Name"], created_at=b.get("CreationDate")) for b in answer["Buckets"]]
     return sorted(found, key=lambda bucket: bucket.name)
 
@@ -141,8 +141,8 @@ def _check_access(endpoint: Endpoint, bucket: str | None) -> None:
             # Not head_bucket: HEAD has no error body, so a bad secret looks like a denial.
             quick.list_objects_v2(Bucket=bucket, MaxKeys=1)
     except BOTO_ERRORS as error:
-        what = f"listing bucket {bucket!r}" if bucket else "listing buckets"
-        failure = from_boto(error, endpoint.url, what)
+        site = Site(endpoint.url, bucket=bucket or "")
+        failure = from_boto(error, site, "listing" if bucket else "listing buckets")
         if bucket is None and failure.reason == "access-denied":
             return
         raise failure from error
@@ -157,7 +157,6 @@ def head_metadata(endpoint: Endpoint, bucket: str, key: str, *, side: str = "") 
     try:
         response = client(endpoint).head_object(Bucket=bucket, Key=key)
     except BOTO_ERRORS as error:
-        what = f"reading the metadata of {side} object" if side else "reading the metadata of"
-        failure = from_boto(error, endpoint.url, f"{what} {key!r} in bucket {bucket!r}")
-        raise failure from error
+        site = Site(endpoint.url, side, bucket, key)
+        raise from_boto(error, site, "reading the metadata of") from error
     return {name.lower(): value for name, value in response.get("Metadata", {}).items()}

@@ -21,7 +21,7 @@ from cstor.domain.checksums import ObjectTooLarge, normalize_etag, part_size_for
 from cstor.s3 import metadata, network, wire
 from cstor.s3.checksums import AdditionalChecksums
 from cstor.s3.control import Endpoint, client
-from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto, gave_up
+from cstor.s3.errors import BOTO_ERRORS, S3Error, Site, from_boto, gave_up
 from cstor.s3.multipart import UploadJournal, http_pool
 from cstor.s3.pacing import MemoryBudget, backoff
 from cstor.s3.verify import changed, check_size
@@ -82,6 +82,14 @@ class CopyContext:
         self._keeps_tags: dict[str, bool] = {}
         self._probing: dict[str, anyio.Lock] = {}  # one tags probe per bucket at a time
 
+    def at_source(self, bucket: str, key: str) -> Site:
+        """The source's `key` in `bucket`, as its failures name it."""
+        return Site(self.source.url, "source", bucket, key)
+
+    def at_destination(self, bucket: str, key: str) -> Site:
+        """The destination's `key` in `bucket`, as its failures name it."""
+        return Site(self.destination.url, "destination", bucket, key)
+
     def boto(self, endpoint: Endpoint) -> S3Client:
         """The boto3 client of a copy's requests: it tries once, `control` retries."""
         return client(endpoint, reach=network.COPY)
@@ -91,35 +99,35 @@ class CopyContext:
         loop = asyncio.get_running_loop()
         found = self._wires.get(endpoint)
         if found is None or found[0] is not loop:
-            found = self._wires[endpoint] = (loop, wire.WireClient(endpoint))
+            side = "source" if endpoint is self.source else "destination"
+            found = self._wires[endpoint] = (loop, wire.WireClient(endpoint, side=side))
         return found[1]
 
-    async def control(self, endpoint: Endpoint, what: str, call: Callable[..., T], *args: Any) -> T:
-        """Run a blocking boto3 call in a thread, translating its failures; what is
-        transient is tried again, up to `attempts` times (the clients try once), and
-        then fails for good (`gave_up`: the object is not tried again for it)."""
+    async def control(self, site: Site, what: str, call: Callable[..., T], *args: Any) -> T:
+        """Run a blocking boto3 call about `site` (`at_source`, `at_destination`) in a
+        thread, translating its failures; what is transient is tried again, up to
+        `attempts` times (the clients try once), and then fails for good (`gave_up`:
+        the object is not tried again for it)."""
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self._control_once(endpoint, what, call, *args)
+                return await self._control_once(site, what, call, *args)
             except S3Error as error:
                 if not error.transient:
                     raise
                 if attempt >= self.attempts:
                     raise gave_up(error, attempt) from error
-                log.info("%s: %s; trying again", what, error)
+                log.info("%s: %s; trying again", site.doing(what), error)
             await asyncio.sleep(backoff(attempt))
 
-    async def _control_once(
-        self, endpoint: Endpoint, what: str, call: Callable[..., T], *args: Any
-    ) -> T:
+    async def _control_once(self, site: Site, what: str, call: Callable[..., T], *args: Any) -> T:
         try:
             return await anyio.to_thread.run_sync(partial(call, *args), limiter=self.threads)
         except BOTO_ERRORS as error:
-            failure = from_boto(error, endpoint.url, what)
+            failure = from_boto(error, site, what)
             if failure.reason == "source-changed" or (
-                failure.reason == "not-found" and endpoint is self.source
+                failure.reason == "not-found" and site.side == "source"
             ):
                 failure = S3Error(
                     "source-missing" if failure.reason == "not-found" else failure.reason,
@@ -140,7 +148,7 @@ class CopyContext:
     ) -> tuple[dict[str, str], metadata.Extras]:
         """The source's headers, metadata, tags and Expires; checks it is as planned."""
         head = await self.control(
-            self.source, f"reading {key!r}", self._head, self.source, bucket, key, etag
+            self.at_source(bucket, key), "reading", self._head, self.source, bucket, key, etag
         )
         found_etag, found_size = normalize_etag(head.get("ETag")), head.get("ContentLength", -1)
         if (etag and found_etag != etag) or found_size != size:
@@ -148,7 +156,7 @@ class CopyContext:
         attributes, extras = metadata.head_attributes(head)
         if head.get("TagCount", 0):
             tags = await self.control(
-                self.source, f"reading the tags of {key!r}", self._tags, bucket, key
+                self.at_source(bucket, key), "reading the tags of", self._tags, bucket, key
             )
             extras = msgspec.structs.replace(extras, tags=tags)
         return attributes, extras
@@ -170,7 +178,7 @@ class CopyContext:
         if not keeps:
             return metadata.Extras()
         return await self.control(
-            self.source, f"reading the tags of {key!r}",
+            self.at_source(bucket, key), "reading the tags of",
             metadata.read_extras, self.boto(self.source), bucket, key,
         )  # fmt: skip
 
@@ -190,7 +198,6 @@ class CopyContext:
 
     async def check_written_size(self, bucket: str, key: str, size: int) -> None:
         """Raise S3Error unless the destination holds `key` with `size` bytes."""
-        head = await self.control(
-            self.destination, f"reading {key!r}", self._head, self.destination, bucket, key, ""
-        )
+        site = self.at_destination(bucket, key)
+        head = await self.control(site, "reading", self._head, self.destination, bucket, key, "")
         check_size(key, head.get("ContentLength", -1), size)

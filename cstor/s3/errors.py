@@ -5,9 +5,10 @@ Every S3 call of the adapter (boto3, urllib3 or the lean client) ends in an
 is `transient`: timeouts, resets, 5xx and 503 SlowDown may pass if tried again
 later; 400, 403 and 404 will not.
 
-Messages are worded here, never copied from a library: they name the store (scheme,
-host and port), the bucket or key, what failed, and the S3 error code and the store's
-own message where there is one; `cstor.s3.transport` words a request that got no
+Messages are worded here, never copied from a library: they name the side of the
+migration (source or destination), the store (scheme, host and port), the bucket and
+key (a `Site`), what failed, and the S3 error code and the store's own message where
+there is one, on one line; `cstor.s3.transport` words a request that got no
 answer. No URL query string, signature, credential or key goes into one, and every
 message is redacted (`cstor.s3.redaction`) all the same.
 """
@@ -15,6 +16,7 @@ message is redacted (`cstor.s3.redaction`) all the same.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -26,6 +28,27 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from cstor.s3.redaction import redact, store_name
 from cstor.s3.transport import failure_of
+
+
+class Site(NamedTuple):
+    """Where a failed request went: the store's endpoint URL, which side of the migration
+    it is ("source", "destination"; "" outside a copy), and the bucket and key it was for."""
+
+    endpoint: str
+    side: str = ""
+    bucket: str = ""
+    key: str = ""
+
+    def store(self) -> str:
+        """`the destination http://host:port`: the side and the store (no path, no keys)."""
+        name = store_name(self.endpoint)
+        return f"the {self.side} {name}" if self.side else name
+
+    def doing(self, what: str) -> str:
+        """`what` ("writing", "listing") and the object: `writing 'k' in bucket 'b'`."""
+        if self.key:
+            return f"{what} {self.key!r} in bucket {self.bucket!r}"
+        return f"{what} bucket {self.bucket!r}" if self.bucket else what
 
 
 class S3Error(Exception):
@@ -98,24 +121,24 @@ def is_transient_text(text: str) -> bool:
     return bool(_TRANSIENT_TEXT.search(text))
 
 
-def from_status(status: int, code: str, where: str, what: str, said: str = "") -> S3Error:
-    """An S3Error for an error answer to `what` at the endpoint `where`; `said` is the
-    store's own message (the <Message> of its answer), if it gave one."""
+def from_status(status: int, code: str, where: Site, what: str, said: str = "") -> S3Error:
+    """An S3Error for an error answer to `what` (a verb: "writing") at `where`; `said` is
+    the store's own message (the <Message> of its answer), if it gave one."""
     reason, transient = classify(status, code)
-    store = store_name(where)
+    store, doing = where.store(), where.doing(what)
     told = _told(status, code, said)
     messages = {
         "invalid-credentials": f"The access key or secret key was rejected by {store} "
-        f"while {what}{told}",
-        "no-such-bucket": f"{what} at {store} failed: the bucket does not exist{told}",
-        "access-denied": f"{what} at {store} was denied to these keys{told}",
-        "slow-down": f"{store} asked to slow down while {what}{told}",
+        f"while {doing}{told}",
+        "no-such-bucket": f"{doing} at {store} failed: the bucket does not exist{told}",
+        "access-denied": f"{doing} at {store} was denied to these keys{told}",
+        "slow-down": f"{store} asked to slow down while {doing}{told}",
     }
-    message = messages.get(reason, f"{what} at {store} failed{told}")
+    message = messages.get(reason, f"{doing} at {store} failed{told}")
     return S3Error(reason, message, transient=transient)
 
 
-def from_answer(status: int, body: bytes, where: str, what: str) -> S3Error:
+def from_answer(status: int, body: bytes, where: Site, what: str) -> S3Error:
     """An S3Error for an error answer to `what` at `where`, by the <Code> and <Message>
     of its XML body (either may be missing)."""
     code, said = _CODE.search(body), _MESSAGE.search(body)
@@ -145,26 +168,27 @@ def _told(status: int, code: str, said: str) -> str:
     return f" ({told})" if told else ""
 
 
-def from_transport(error: BaseException, where: str, what: str) -> S3Error:
+def from_transport(error: BaseException, where: Site, what: str) -> S3Error:
     """An S3Error for a request to `where` that got no answer (no name, no listener, TLS,
     a timeout), in words: none of the libraries' texts, which quote the URL they tried."""
     failure = failure_of(error)
-    message = f"{what} at {store_name(where)} failed: {failure.words}"
+    message = f"{where.doing(what)} at {where.store()} failed: {failure.words}"
     return S3Error(failure.reason, message, transient=failure.transient)
 
 
-def from_boto(error: Exception, where: str, what: str) -> S3Error:
-    """Translate a botocore failure of `what` (e.g. "listing bucket 'b'") at `where`."""
+def from_boto(error: Exception, where: Site, what: str) -> S3Error:
+    """Translate a botocore failure of `what` (e.g. "listing") at `where`."""
     if isinstance(error, HTTPClientError | BotoConnectionError):  # botocore's: no answer came
         return from_transport(error, where, what)
     if isinstance(error, ParamValidationError):  # says which parameter, and nothing signed
         # Its last line names the parameter; the regex it must match helps nobody.
         said = _REGEX.sub("", str(error).splitlines()[-1])[:200]
-        return S3Error("invalid-request", f"{what} at {store_name(where)} failed: {said}")
+        return S3Error("invalid-request", f"{where.doing(what)} at {where.store()} failed: {said}")
     if not isinstance(error, ClientError):
         # Other botocore errors quote the request they could not make: only the kind is told.
         name = type(error).__name__
-        return S3Error("s3-error", f"{what} at {store_name(where)} failed ({name})", transient=True)
+        message = f"{where.doing(what)} at {where.store()} failed ({name})"
+        return S3Error("s3-error", message, transient=True)
     found = error.response.get("Error", {})
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
     return from_status(status, found.get("Code", ""), where, what, found.get("Message", ""))

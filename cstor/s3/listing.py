@@ -18,10 +18,9 @@ import urllib3
 
 from cstor.domain.checksums import normalize_etag
 from cstor.s3.control import Endpoint, ListedObject, client
-from cstor.s3.errors import BOTO_ERRORS, S3Error, from_boto, from_status, from_transport
+from cstor.s3.errors import BOTO_ERRORS, S3Error, Site, from_boto, from_status, from_transport
 from cstor.s3.multipart import pool_manager
 from cstor.s3.network import LISTING, Proxy, proxy_for, tls_context
-from cstor.s3.redaction import store_name
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 PAGE_SIZE = 1000
@@ -55,10 +54,16 @@ def _pool(context: ssl.SSLContext, proxy: Proxy | None) -> urllib3.PoolManager:
 
 
 def list_pages(
-    endpoint: Endpoint, bucket: str, prefix: str = "", start_after: str | None = None
+    endpoint: Endpoint,
+    bucket: str,
+    prefix: str = "",
+    start_after: str | None = None,
+    *,
+    side: str = "",
 ) -> Iterator[list[ListedObject]]:
-    """The objects under `prefix`, in key order, one page (at most 1,000) at a time."""
-    what = f"listing bucket {bucket!r}"
+    """The objects under `prefix`, in key order, one page (at most 1,000) at a time;
+    failures name `side` ("source", "destination") if given."""
+    site, what = Site(endpoint.url, side, bucket), "listing"
     params: dict[str, str | int] = {
         "Bucket": bucket,
         "Prefix": prefix,
@@ -74,11 +79,11 @@ def list_pages(
             )
             response = _http(endpoint.url).request("GET", url, preload_content=True)
         except BOTO_ERRORS as error:
-            raise from_boto(error, endpoint.url, what) from error
+            raise from_boto(error, site, what) from error
         except urllib3.exceptions.HTTPError as error:
             # urllib3 has retried already. Its text quotes the presigned URL: not shown.
-            raise from_transport(error, endpoint.url, what) from error
-        root = _parse(response, endpoint, what)
+            raise from_transport(error, site, what) from error
+        root = _parse(response, site, what)
         page = [_listed(item) for item in root.iter(f"{_NS}Contents")]
         if page:
             yield page
@@ -89,20 +94,20 @@ def list_pages(
         params["ContinuationToken"] = token
 
 
-def _parse(response: urllib3.BaseHTTPResponse, endpoint: Endpoint, what: str) -> ET.Element:
+def _parse(response: urllib3.BaseHTTPResponse, site: Site, what: str) -> ET.Element:
     try:
         root = ET.fromstring(response.data)  # noqa: S314 - the answer of a store the user chose
     except ET.ParseError as error:
         if response.status >= 300:
-            raise from_status(response.status, "", endpoint.url, what) from error
+            raise from_status(response.status, "", site, what) from error
         raise S3Error(
             "s3-error",
-            f"{store_name(endpoint.url)} sent an unreadable listing while {what}",
+            f"{site.store()} sent an unreadable listing while {site.doing(what)}",
             transient=True,
         ) from error
     if response.status >= 300:
         code, said = root.findtext("Code") or "", root.findtext("Message") or ""
-        raise from_status(response.status, code, endpoint.url, what, said)
+        raise from_status(response.status, code, site, what, said)
     return root
 
 

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from cstor.domain.checksums import new_digest, normalize_etag
 from cstor.s3.checksums import REFUSALS, checksum_headers, header_name, mismatch
-from cstor.s3.errors import BOTO_ERRORS, S3Error, from_answer, from_boto, from_transport
+from cstor.s3.errors import BOTO_ERRORS, S3Error, Site, from_answer, from_boto, from_transport
 from cstor.s3.network import COPY, Proxy, proxy_for, tls_context
 
 if TYPE_CHECKING:
@@ -90,6 +90,11 @@ class Upload:
     part_checksums: dict[int, str] = field(default_factory=dict)
     """Part number -> the base64 checksum sent with it (with `checksum_algorithm`)."""
 
+    @property
+    def site(self) -> Site:
+        """Where the upload's failures happen: the destination's bucket and key."""
+        return Site(self.where, "destination", self.bucket, self.key)
+
     @classmethod
     def create(
         cls,
@@ -105,7 +110,7 @@ class Upload:
         A store that refuses the algorithm gets an upload without it; one that
         ignores it does not echo it, and its upload has `checksum_algorithm` "".
         """
-        what = f"starting an upload of {key!r}"
+        what = "starting an upload of"
         asked = arguments.get("ChecksumAlgorithm", "")
         try:
             try:
@@ -117,7 +122,7 @@ class Upload:
                 plain = {k: v for k, v in arguments.items() if k not in dropped}
                 response = client.create_multipart_upload(Bucket=bucket, Key=key, **plain)
         except BOTO_ERRORS as error:
-            raise from_boto(error, where, what) from error
+            raise from_boto(error, Site(where, "destination", bucket, key), what) from error
         kept = asked if asked and response.get("ChecksumAlgorithm") == asked else ""
         return cls(client, http, where, bucket, key, response["UploadId"], kept)
 
@@ -165,7 +170,7 @@ class Upload:
         self, number: int, pieces: list[memoryview], checksum: str
     ) -> urllib3.BaseHTTPResponse:
         """PUT the pieces to the part's presigned URL; the store's 200 answer, or S3Error."""
-        what = f"uploading part {number} of {self.key!r}"
+        what = f"uploading part {number} of"
         params: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": self.key,
@@ -191,9 +196,9 @@ class Upload:
             )
         except urllib3.exceptions.HTTPError as error:
             # Not the error's text: it may quote the presigned URL, good for an hour.
-            raise from_transport(error, self.where, what) from error
+            raise from_transport(error, self.site, what) from error
         if response.status != 200:
-            raise from_answer(response.status, response.data, self.where, what)
+            raise from_answer(response.status, response.data, self.site, what)
         return response
 
     def copy_part(
@@ -211,7 +216,7 @@ class Upload:
                 CopySourceIfMatch=f'"{etag}"',
             )
         except BOTO_ERRORS as error:
-            raise from_boto(error, self.where, f"copying part {number} of {self.key!r}") from error
+            raise from_boto(error, self.site, f"copying part {number} of") from error
         return normalize_etag(response["CopyPartResult"].get("ETag"))
 
     def finished_parts(self) -> dict[int, tuple[str, int]] | None:
@@ -225,7 +230,7 @@ class Upload:
                 for part in page.get("Parts", []):
                     parts[part["PartNumber"]] = (normalize_etag(part["ETag"]), part["Size"])
         except BOTO_ERRORS as error:
-            failure = from_boto(error, self.where, f"listing the parts of {self.key!r}")
+            failure = from_boto(error, self.site, "listing the parts of")
             if failure.reason == "not-found":
                 return None
             raise failure from error
@@ -248,7 +253,7 @@ class Upload:
                 MultipartUpload={"Parts": parts},
             )
         except BOTO_ERRORS as error:
-            raise from_boto(error, self.where, f"completing the upload of {self.key!r}") from error
+            raise from_boto(error, self.site, "completing the upload of") from error
         return normalize_etag(response.get("ETag"))
 
     def abort(self) -> None:
@@ -258,26 +263,29 @@ class Upload:
                 Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
             )
         except BOTO_ERRORS as error:
-            failure = from_boto(error, self.where, f"aborting upload {self.upload_id}")
+            failure = from_boto(error, self.site, f"aborting upload {self.upload_id} of")
             log.warning("could not abort an upload of %r: %s", self.key, failure)
 
 
 def abort_strays(client: S3Client, where: str, bucket: str, key: str) -> int:
-    """Abort uploads left open for exactly `key` (by a crash before they were journaled)."""
+    """Abort uploads left open for exactly `key` (by a crash before they were journaled)
+    at the destination `where`."""
+    site = Site(where, "destination", bucket, key)
     try:
         listing = client.list_multipart_uploads(Bucket=bucket, Prefix=key)
     except BOTO_ERRORS as error:
         # rclone answers NoSuchUpload when none is open.
-        if from_boto(error, where, "listing uploads").reason == "not-found":
+        failure = from_boto(error, site, "listing the open uploads of")
+        if failure.reason == "not-found":
             return 0
-        raise from_boto(error, where, f"listing the open uploads of {key!r}") from error
+        raise failure from error
     aborted = 0
     for upload in listing.get("Uploads", []):
         if upload.get("Key") == key and upload.get("UploadId"):
             try:
                 client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
             except BOTO_ERRORS as error:
-                failure = from_boto(error, where, "aborting a stray upload")
+                failure = from_boto(error, site, "aborting a stray upload of")
                 log.warning("could not abort a stray upload of %r: %s", key, failure)
             aborted += 1
     return aborted

@@ -40,7 +40,7 @@ class ServerParts:
         ):
             await self._copy_parts(upload, request, part_size, count, etags, options)
             written = await context.control(
-                context.destination, f"completing {request.target!r}", upload.complete, etags
+                upload.site, "completing the upload of", upload.complete, etags
             )
         if all(is_md5_etag(part) for part in etags.values()):
             expected = composite_etag([bytes.fromhex(etags[n]) for n in range(1, count + 1)])
@@ -65,7 +65,7 @@ class ServerParts:
             last = min(size, first + part_size) - 1
             await options.pace(last - first + 1)
             etags[number] = await context.control(
-                context.destination, f"copying part {number} of {request.key!r}",
+                upload.site, f"copying part {number} of",
                 upload.copy_part, number, request.source_bucket, request.key, first, last,
                 request.etag,
             )  # fmt: skip

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 
 from cstor.domain.checksums import normalize_etag
 from cstor.s3.errors import S3Error
-from cstor.s3.redaction import store_name
 from cstor.s3.wire import WireClient, object_path
 
 _ETAG = re.compile(rb"<ETag>([^<]+)</ETag>")
@@ -43,14 +42,14 @@ async def copy_object(
     if replace is not None:
         headers.update(replace)
         headers["x-amz-metadata-directive"] = "REPLACE"
-    what = f"copying {key!r} to {target!r}"
-    response = await client.request("PUT", object_path(bucket, target), headers)
+    what = f"copying {key!r} in bucket {source_bucket!r} to"
+    response = await client.request("PUT", bucket, target, headers)
     # CopyObject may fail after answering 200: the error is then in the body.
     if response.status != 200 or b"<Error>" in response.body[:512]:
-        raise client.error(response, what)
+        raise client.error(response, what, bucket, target)
     found = _ETAG.search(response.body)
     if found is None:
-        where = store_name(client.endpoint.url)
-        raise S3Error("s3-error", f"{what} at {where}: no ETag came back")
+        site = client.site(bucket, target)
+        raise S3Error("s3-error", f"{site.doing(what)} at {site.store()}: no ETag came back")
     # Quotes come escaped, as &quot; or (rclone) &#34;.
     return normalize_etag(html.unescape(found.group(1).decode()))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import anyio
 import urllib3
 
-from cstor.s3.errors import BOTO_ERRORS, from_boto, from_transport
+from cstor.s3.errors import BOTO_ERRORS, Site, from_boto, from_transport
 from cstor.s3.verify import check_planned, read_refused
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ class SourceStream:
     def __init__(
         self,
         response: urllib3.BaseHTTPResponse,
-        where: str,
+        where: Site,
         what: str,
         threads: anyio.CapacityLimiter,
     ) -> None:
@@ -66,7 +66,7 @@ async def opened(
     """A GET of the source's `bucket`/`key` as planned (`size` bytes, ETag `etag`, ""
     for any), through the source's connections; S3Error if the store refuses it or
     holds another object. Its connection is given back or closed on leaving, however."""
-    where, what = context.source.url, f"copying {key!r} in {bucket!r}"
+    where, what = context.at_source(bucket, key), "copying"
     answers: list[urllib3.BaseHTTPResponse] = []
     try:
         body = await anyio.to_thread.run_sync(
@@ -74,7 +74,7 @@ async def opened(
         )
         (response,) = answers
         if response.status != 200:
-            raise read_refused(response.status, body, where, bucket, key, size, etag)
+            raise read_refused(response.status, body, where, size, etag)
         check_planned(bucket, key, response.headers, size, etag)
         yield SourceStream(response, where, what, context.threads)
     finally:
@@ -94,7 +94,7 @@ def _get(
 ) -> bytes:
     """Send the GET; its answer goes into `answers` as soon as it comes (so that a copy
     cancelled meanwhile still closes it). The body of an error answer, b"" for a 200."""
-    where, what = context.source.url, f"copying {key!r} in {bucket!r}"
+    where, what = context.at_source(bucket, key), "copying"
     params = {"Bucket": bucket, "Key": key}
     try:
         url = context.boto(context.source).generate_presigned_url(

@@ -65,7 +65,7 @@ class StreamedParts:
                 digests.check_whole(key, additional)
             expected = composite_etag([bytes.fromhex(md5s[n]) for n in range(1, count + 1)])
             written = await context.control(
-                context.destination, f"completing {target!r}", upload.complete, md5s
+                upload.site, "completing the upload of", upload.complete, md5s
             )
         check_etag(target, written, expected)
         whole = additional.value if additional and not additional.composite else ""
@@ -129,7 +129,7 @@ class StreamedParts:
             return ""
         context = self.context
         stored = await context.control(
-            context.destination, f"reading {key!r}",
+            context.at_destination(bucket, key), "reading the checksum of",
             stored_checksum, context.boto(context.destination), bucket, key,
         )  # fmt: skip
         expected = composite_of(algorithm, upload.part_checksums, count)

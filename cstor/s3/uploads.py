@@ -50,7 +50,7 @@ class Uploads:
         elif journal is not None:
             # Uploads a crash left open before they were journaled.
             await context.control(
-                context.destination, f"listing the uploads of {request.target!r}",
+                context.at_destination(request.bucket, request.target), "listing the uploads of",
                 abort_strays, context.boto(context.destination), context.destination.url,
                 request.bucket, request.target,
             )  # fmt: skip
@@ -70,7 +70,7 @@ class Uploads:
         held = None
         if resume and same == (request.bucket, request.target, part_size, request.etag):
             held = await context.control(
-                context.destination, f"listing the parts of {request.target!r}",
+                upload.site, "listing the parts of",
                 upload.finished_parts,
             )  # fmt: skip
         if held is not None:

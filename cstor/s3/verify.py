@@ -14,8 +14,7 @@ from cstor.domain.checksums import (
     md5_checksum,
     normalize_etag,
 )
-from cstor.s3.errors import S3Error, from_answer
-from cstor.s3.redaction import store_name
+from cstor.s3.errors import S3Error, Site, from_answer
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -81,19 +80,15 @@ def changed(
     )
 
 
-def read_refused(
-    status: int, body: bytes, where: str, bucket: str, key: str, size: int, etag: str
-) -> S3Error:
-    """What an error answer to a GET of the planned source (If-Match its ETag) means
-    for the copy: 412, it changed; 404 for the key, it is gone; else as the store said."""
+def read_refused(status: int, body: bytes, where: Site, size: int, etag: str) -> S3Error:
+    """What an error answer to a GET of the planned source (If-Match its ETag) at `where`
+    means for the copy: 412, it changed; 404 for the key, it is gone; else as the store
+    said (a missing bucket too). Every message keeps the store's code and words."""
     if status == 412:
-        return changed(bucket, key, size, etag)
-    error = from_answer(status, body, where, f"copying {key!r} in {bucket!r}")
-    store = store_name(where)
-    if error.reason == "no-such-bucket":
-        return S3Error("no-such-bucket", f"The bucket {bucket!r} does not exist at {store}")
-    if status == 404:
-        return S3Error("source-missing", f"{key!r} no longer exists in {bucket!r} at {store}")
+        return changed(where.bucket, where.key, size, etag)
+    error = from_answer(status, body, where, "copying")
+    if status == 404 and error.reason != "no-such-bucket":
+        return S3Error("source-missing", f"{where.key!r} no longer exists: {error}")
     return error
 
 

@@ -48,8 +48,8 @@ class WholeCopy:
         condition = {"If-Match": f'"{etag}"'} if etag else {}
         source = await self.context.wire(self.context.source).get(bucket, key, condition)
         if source.status != 200:
-            where = self.context.source.url
-            raise read_refused(source.status, source.body, where, bucket, key, request.size, etag)
+            where = self.context.at_source(bucket, key)
+            raise read_refused(source.status, source.body, where, request.size, etag)
         found_etag = normalize_etag(source.headers.get("etag", ""))
         check_found(bucket, key, request.size, etag, len(source.body), found_etag)
         return source.body, source.headers

@@ -22,9 +22,8 @@ from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
 from cstor.s3.control import Endpoint
-from cstor.s3.errors import S3Error, from_answer, from_transport
+from cstor.s3.errors import S3Error, Site, from_answer, from_transport
 from cstor.s3.network import WIRE, proxy_for, tls_context
-from cstor.s3.redaction import store_name
 from cstor.s3.transport import CONNECT_TIMEOUT
 
 _BLANKS = re.compile("[ \t]+")
@@ -55,6 +54,7 @@ class WireClient:
         self,
         endpoint: Endpoint,
         *,
+        side: str = "",
         idle_connections: int = 1024,
         connect_timeout: float = WIRE.connect_timeout,
         timeout: float = WIRE.read_timeout,
@@ -63,7 +63,8 @@ class WireClient:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) endpoint: {endpoint.url!r}")
         self.endpoint = endpoint
-        self._store = store_name(endpoint.url)
+        self.side = side
+        """"source" or "destination", as its failures name it ("" outside a copy)."""
         self._tls = parts.scheme == "https"
         self._hostname = parts.hostname
         self._port = parts.port or (443 if self._tls else 80)
@@ -87,32 +88,38 @@ class WireClient:
 
     async def get(self, bucket: str, key: str, headers: dict[str, str]) -> Response:
         """GetObject; any status comes back (the caller knows what 404 or 412 means)."""
-        return await self.request("GET", object_path(bucket, key), headers)
+        return await self.request("GET", bucket, key, headers)
 
     async def put(
         self, bucket: str, key: str, headers: dict[str, str], body: bytes | memoryview
     ) -> Response:
         """PutObject; raises S3Error unless the store answers 200."""
-        response = await self.request("PUT", object_path(bucket, key), headers, body)
+        response = await self.request("PUT", bucket, key, headers, body)
         if response.status != 200:
-            raise self.error(response, f"writing {key!r} to {bucket!r}")
+            raise self.error(response, "writing", bucket, key)
         return response
 
-    def error(self, response: Response, what: str) -> S3Error:
-        """The S3Error for an error answer to `what`."""
-        return from_answer(response.status, response.body, self.endpoint.url, what)
+    def site(self, bucket: str = "", key: str = "") -> Site:
+        """This store's `key` in `bucket`, as its failures name it."""
+        return Site(self.endpoint.url, self.side, bucket, key)
+
+    def error(self, response: Response, what: str, bucket: str = "", key: str = "") -> S3Error:
+        """The S3Error for an error answer to `what` (a verb) about `key` in `bucket`."""
+        return from_answer(response.status, response.body, self.site(bucket, key), what)
 
     async def request(
         self,
         method: str,
-        path: str,
+        bucket: str,
+        key: str,
         headers: dict[str, str],
         body: bytes | memoryview = b"",
     ) -> Response:
-        """Sign and send one request; kept-alive connections the server has closed are
-        skipped (the request goes on the next one, or a new one)."""
-        what = _doing(method, path)
-        head = self._head(method, path, headers, len(body))
+        """Sign and send one request for `key` in `bucket`; kept-alive connections the
+        server has closed are skipped (the request goes on the next one, or a new one)."""
+        site = self.site(bucket, key)
+        doing = f"{site.doing(_VERBS.get(method, method))} at {site.store()}"
+        head = self._head(method, object_path(bucket, key), headers, len(body))
         try:
             async with asyncio.timeout(self._timeout):
                 while self._idle:
@@ -121,20 +128,21 @@ class WireClient:
                         return await self._exchange(connection, method, head, body)
                     except _Closed:
                         continue
-                return await self._exchange(await self._connect(what), method, head, body)
+                connection = await self._connect(site, _VERBS.get(method, method))
+                return await self._exchange(connection, method, head, body)
         except TimeoutError as error:
             raise S3Error(
-                "timeout", f"{self._store} stopped answering while {what}", transient=True
+                "timeout", f"{doing} failed: it stopped answering", transient=True
             ) from error
         except (OSError, _Closed, asyncio.IncompleteReadError) as error:
             raise S3Error(
-                "timeout", f"{self._store} dropped the connection while {what}", transient=True
+                "timeout", f"{doing} failed: it dropped the connection", transient=True
             ) from error
         except (ValueError, asyncio.LimitOverrunError) as error:  # not HTTP/1.x, or a length
             # that is not a number, or a header line longer than any store sends
             raise S3Error(
                 "s3-error",
-                f"{self._store} answered something other than HTTP/1.x while {what}",
+                f"{doing} failed: it answered something other than HTTP/1.x",
                 transient=True,
             ) from error
 
@@ -146,7 +154,9 @@ class WireClient:
             writer.close()
         await asyncio.gather(*(w.wait_closed() for w in writers), return_exceptions=True)
 
-    async def _connect(self, what: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _connect(
+        self, site: Site, what: str
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         try:
             async with asyncio.timeout(self._connect_timeout):
                 if self._proxy is None:
@@ -156,17 +166,19 @@ class WireClient:
                         ssl=tls_context() if self._tls else None,
                         limit=1024 * 1024,
                     )
-                return await self._through_proxy(what)
+                return await self._through_proxy(site, what)
         except TimeoutError as error:
             raise S3Error(
                 "unreachable",
-                f"{what} at {self._store} failed: {CONNECT_TIMEOUT.words}",
+                f"{site.doing(what)} at {site.store()} failed: {CONNECT_TIMEOUT.words}",
                 transient=True,
             ) from error
         except OSError as error:  # no such name, refused, TLS (an SSLError is an OSError)
-            raise from_transport(error, self.endpoint.url, what) from error
+            raise from_transport(error, site, what) from error
 
-    async def _through_proxy(self, what: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _through_proxy(
+        self, site: Site, what: str
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A connection to the proxy; for TLS, tunnelled (CONNECT) to the store and secured."""
         assert self._proxy is not None
         reader, writer = await asyncio.open_connection(
@@ -186,7 +198,8 @@ class WireClient:
                 code = status[0].decode(errors="replace") if status else "?"
                 raise S3Error(
                     "unreachable",
-                    f"{what} at {self._store} failed: the proxy would not connect to it "
+                    f"{site.doing(what)} at {site.store()} failed: the proxy would not connect "
+                    "to it "
                     f"(HTTP {code})",
                     transient=True,
                 )
@@ -279,10 +292,7 @@ class WireClient:
         return self._signing_key
 
 
-def _doing(method: str, path: str) -> str:
-    """`reading /bucket/key`: the request in words, without its query string."""
-    verb = {"GET": "reading", "PUT": "writing", "HEAD": "looking up", "DELETE": "deleting"}
-    return f"{verb.get(method, method)} {path.partition('?')[0]}"
+_VERBS = {"GET": "reading", "PUT": "writing", "HEAD": "looking up", "DELETE": "deleting"}
 
 
 def _fold(value: str) -> str:

@@ -80,7 +80,8 @@ async def test_a_source_stream_cut_off_mid_way_fails_transiently_in_words(
     error = raised.value
     assert (error.reason, error.transient) == ("timeout", True)
     assert str(error) == (
-        f"copying 'big' in {source!r} at {proxy.url} failed: it closed the connection"
+        f"copying 'big' in bucket {source!r} at the source {proxy.url} failed: it closed the "
+        "connection"
         " before the end of its answer"
     )
     assert open_uploads(s3_client_for(s3_destination), destination) == []

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutErr
 from cstor import contracts, s3
 from cstor.app.results import CopyResult
 from cstor.s3 import network
-from cstor.s3.errors import from_boto
+from cstor.s3.errors import Site, from_boto
 from launcher.embedded import EmbeddedS3, free_port
 from services.transfer.copying import PacketCopier
 from tests.s3_objects import endpoint_of, planned
@@ -49,14 +49,14 @@ def test_error_answers_are_transient_only_when_trying_again_can_help(
 
 def test_timeouts_and_dropped_connections_are_transient() -> None:
     for error in (ConnectTimeoutError(endpoint_url="x"), ReadTimeoutError(endpoint_url="x")):
-        assert from_boto(error, "http://store", "copying").transient
+        assert from_boto(error, Site("http://store"), "copying").transient
 
 
 def test_a_slow_down_answer_says_so() -> None:
     answer = ClientError(
         {"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "PutObject"
     )
-    error = from_boto(answer, "http://store", "writing 'k'")
+    error = from_boto(answer, Site("http://store"), "writing 'k'")
     assert (error.reason, error.transient) == ("slow-down", True)
     assert "slow down" in str(error)
 

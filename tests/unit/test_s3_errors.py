@@ -24,10 +24,13 @@ from cstor.s3.control import Endpoint
 from cstor.s3.copy_context import CopyContext
 from cstor.s3.errors import (
     S3Error,
+    Site,
     classify,
+    from_answer,
     from_boto,
     from_status,
     from_transport,
+    gave_up,
     is_transient_text,
 )
 from cstor.s3.redaction import HIDDEN
@@ -98,16 +101,18 @@ def test_an_answer_is_classified_by_its_code_before_its_status(
 def test_an_answer_is_worded_by_its_reason_naming_the_store_and_the_code(
     status: int, code: str, words: str
 ) -> None:
-    error = from_status(status, code, SIGNED, "listing bucket 'b'")
+    error = from_status(status, code, Site(SIGNED), "listing bucket 'b'")
     assert str(error).startswith(words)
     assert f"(HTTP {status} {code})" in str(error)
     assert_clean(error)
 
 
 def test_the_stores_own_message_is_kept_on_one_line_and_bounded() -> None:
-    error = from_status(403, "AccessDenied", STORE, "reading 'k'", "Access\n  Denied\tby policy")
+    error = from_status(
+        403, "AccessDenied", Site(STORE), "reading 'k'", "Access\n  Denied\tby policy"
+    )
     assert str(error).endswith("(HTTP 403 AccessDenied: Access Denied by policy)")
-    long = from_status(500, "", STORE, "reading 'k'", "x" * 5000)
+    long = from_status(500, "", Site(STORE), "reading 'k'", "x" * 5000)
     assert len(str(long)) < 400
 
 
@@ -123,14 +128,16 @@ def test_the_stores_own_message_is_kept_on_one_line_and_bounded() -> None:
 def test_only_what_is_known_of_an_answer_is_told(
     status: int, code: str, said: str, message: str
 ) -> None:
-    assert str(from_status(status, code, STORE, "reading 'k'", said)) == message
+    assert str(from_status(status, code, Site(STORE), "reading 'k'", said)) == message
 
 
 # botocore ---------------------------------------------------------------------------
 
 
 def test_a_botocore_client_error_keeps_its_code_and_message() -> None:
-    error = from_boto(client_error(404, "NoSuchBucket", "The bucket is gone"), SIGNED, "listing")
+    error = from_boto(
+        client_error(404, "NoSuchBucket", "The bucket is gone"), Site(SIGNED), "listing"
+    )
     assert (error.reason, error.transient) == ("no-such-bucket", False)
     assert str(error).endswith("(HTTP 404 NoSuchBucket: The bucket is gone)")
     assert_clean(error)
@@ -147,7 +154,7 @@ def test_an_answer_to_a_head_tells_its_status_once(status: int, said: str) -> No
         "HeadObject",
     )
     # Then the message tells the status and the store's words, not the status twice
-    error = from_boto(answer, STORE, "reading the metadata of 'k'")
+    error = from_boto(answer, Site(STORE), "reading the metadata of 'k'")
     assert str(error).endswith(f"(HTTP {status}: {said})")
 
 
@@ -156,7 +163,7 @@ def test_a_parameter_botocore_refuses_is_an_invalid_request_naming_it_without_th
         report='Invalid bucket name "a..b": Bucket name must match the regex '
         '"^[a-zA-Z0-9.\\-_]{1,255}$" or be an ARN matching the regex "^arn:"'
     )
-    error = from_boto(refused, STORE, "listing bucket 'a..b'")
+    error = from_boto(refused, Site(STORE), "listing bucket 'a..b'")
     assert (error.reason, error.transient) == ("invalid-request", False)
     assert str(error) == f"""listing bucket 'a..b' at {STORE} failed: Invalid bucket name "a..b\""""
 
@@ -166,7 +173,7 @@ def test_a_connection_botocore_could_not_make_is_worded_from_its_cause() -> None
     failed = EndpointConnectionError(endpoint_url=SIGNED)
     failed.__cause__ = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
     # Then it is an unreachable store, worth trying again, and the URL is not quoted
-    error = from_boto(failed, SIGNED, "listing bucket 'b'")
+    error = from_boto(failed, Site(SIGNED), "listing bucket 'b'")
     assert (error.reason, error.transient) == ("unreachable", True)
     assert str(error) == (
         f"listing bucket 'b' at {STORE} failed: it cannot be reached: nothing accepts"
@@ -175,7 +182,7 @@ def test_a_connection_botocore_could_not_make_is_worded_from_its_cause() -> None
 
 
 def test_another_botocore_error_is_told_by_its_kind_only() -> None:
-    error = from_boto(NoCredentialsError(), STORE, "listing")
+    error = from_boto(NoCredentialsError(), Site(STORE), "listing")
     assert str(error) == f"listing at {STORE} failed (NoCredentialsError)"
     assert error.transient
 
@@ -209,7 +216,7 @@ def test_another_botocore_error_is_told_by_its_kind_only() -> None:
 def test_a_request_that_got_no_answer_says_why_in_words(
     cause: BaseException, reason: str, words: str
 ) -> None:
-    error = from_transport(cause, SIGNED, "reading 'k'")
+    error = from_transport(cause, Site(SIGNED), "reading 'k'")
     assert (error.reason, error.transient) == (reason, True)
     assert words in str(error)
     assert_clean(error)
@@ -220,7 +227,7 @@ def test_the_cause_is_found_deep_in_urllib3s_chain() -> None:
     connection = urllib3.exceptions.NewConnectionError(None, "Failed to establish a connection")
     connection.__cause__ = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
     retries = urllib3.exceptions.MaxRetryError(None, SIGNED, reason=connection)
-    error = from_transport(retries, STORE, "writing 'k'")
+    error = from_transport(retries, Site(STORE), "writing 'k'")
     assert str(error).endswith("(connection refused)")
     assert_clean(error)
 
@@ -273,12 +280,17 @@ async def read_to_end(context: CopyContext) -> None:
 @pytest.mark.parametrize(
     ("reply", "reason", "transient", "words"),
     [
-        (error_answer(404, "NoSuchKey"), "source-missing", False, "'k' no longer exists in 'b'"),
+        (
+            error_answer(404, "NoSuchKey"),
+            "source-missing",
+            False,
+            "'k' no longer exists: copying 'k' in bucket 'b' at the source",
+        ),
         (
             error_answer(404, "NoSuchBucket"),
             "no-such-bucket",
             False,
-            "The bucket 'b' does not exist",
+            "in bucket 'b' at the source http://127.0.0.1:9000 failed: the bucket does not exist",
         ),
         (
             error_answer(412, "PreconditionFailed"),
@@ -374,3 +386,31 @@ def test_every_s3_error_message_is_redacted_whoever_made_it() -> None:
     # Then what is shown keeps where and what, and nothing signed
     assert str(quoted_url) == "a library said: PUT http://127.0.0.1:9000/b"
     assert str(quoted_path) == f"GET /b/k{HIDDEN} HTTP/1.1"
+
+
+# Every message names the side, the store, the bucket, the key, the code and its words ------
+
+AT = Site(SIGNED, "destination", "b", "dir/k")
+NAMED = "'dir/k' in bucket 'b' at the destination http://127.0.0.1:9000"
+
+
+def test_each_constructor_names_the_side_the_store_the_bucket_and_the_key() -> None:
+    said = "Object name contains unsupported characters."
+    refused = client_error(400, "InvalidArgument", said)
+    errors = [
+        from_status(400, "InvalidArgument", AT, "writing", said),
+        from_answer(400, f"<Error><Code>InvalidArgument</Code><Message>{said}</Message>".encode(),
+                    AT, "writing"),
+        from_boto(refused, AT, "writing"),
+        gave_up(from_boto(refused, AT, "writing"), 3),
+    ]  # fmt: skip
+    for error in errors:
+        # Then each names all six facts, on one line, with nothing signed
+        assert f"writing {NAMED} failed (HTTP 400 InvalidArgument: {said})" in str(error)
+        assert "\n" not in str(error)
+        assert_clean(error)
+    unanswered = from_transport(
+        ConnectionRefusedError(errno.ECONNREFUSED, "refused"), AT, "writing"
+    )
+    assert str(unanswered).startswith(f"writing {NAMED} failed: ")
+    assert_clean(unanswered)
