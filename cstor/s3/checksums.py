@@ -9,10 +9,9 @@ Objects without one are copied and verified by MD5, as before.
 
 How each side is learned, with no request more for objects that have none:
 
-- The source's checksum comes from the HEAD a copy makes anyway, asked with
-  x-amz-checksum-mode: ENABLED: every multipart copy reads its source's headers,
-  and small copies from stores that keep tags read them for the tags. Small
-  objects of stores that keep no tags (rclone serve s3) are not asked.
+- The source's checksum comes from the request a copy makes anyway, asked with
+  x-amz-checksum-mode: ENABLED: the HEAD of a multipart copy's source, the GET
+  of a small object's (`whole_copy`).
 - Whether the destination keeps them is learned from its own answers, once per
   bucket: a PutObject that echoes the x-amz-checksum-<alg> it was sent, or a
   CreateMultipartUpload that echoes the ChecksumAlgorithm. A store that stays

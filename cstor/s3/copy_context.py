@@ -79,8 +79,6 @@ class CopyContext:
         """The GET streams of the sources of multipart copies (`source_stream`)."""
         self.checksums = AdditionalChecksums(destination, self.http)
         self._wires: dict[Endpoint, tuple[asyncio.AbstractEventLoop, wire.WireClient]] = {}
-        self._keeps_tags: dict[str, bool] = {}
-        self._probing: dict[str, anyio.Lock] = {}  # one tags probe per bucket at a time
 
     def at_source(self, bucket: str, key: str) -> Site:
         """The source's `key` in `bucket`, as its failures name it."""
@@ -170,31 +168,16 @@ class CopyContext:
         tag_set = self.boto(self.source).get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
         return {tag["Key"]: tag["Value"] for tag in tag_set}
 
-    async def extras(self, bucket: str, key: str) -> metadata.Extras:
-        """Tags and Expires, asked only of stores that keep tags (probed once per bucket)."""
-        keeps = self._keeps_tags.get(bucket)
-        if keeps is None:
-            keeps = await self._probe_tags(bucket, key)
-        if not keeps:
-            return metadata.Extras()
-        return await self.control(
-            self.at_source(bucket, key), "reading the tags of",
-            metadata.read_extras, self.boto(self.source), bucket, key,
-        )  # fmt: skip
-
-    async def _probe_tags(self, bucket: str, key: str) -> bool:
-        # The copies that start together wait for one probe instead of each sending one.
-        async with self._probing.setdefault(bucket, anyio.Lock()):
-            keeps = self._keeps_tags.get(bucket)
-            if keeps is not None:
-                return keeps
-            keeps = await anyio.to_thread.run_sync(
-                metadata.supports_tagging, client(self.source, quick=True), bucket, key
-            )
-            if keeps is None:  # this object is gone, or the store did not answer
-                return True
-            self._keeps_tags[bucket] = keeps
-            return keeps
+    async def extras(self, bucket: str, key: str, headers: dict[str, str]) -> metadata.Extras:
+        """Tags, Expires and the additional checksum of a whole object, from its GET's
+        answer `headers`; the tags asked for only when it counts some."""
+        extras = metadata.header_extras(headers)
+        if not metadata.tag_count(headers):
+            return extras
+        tags = await self.control(
+            self.at_source(bucket, key), "reading the tags of", self._tags, bucket, key
+        )
+        return msgspec.structs.replace(extras, tags=tags)
 
     async def check_written_size(self, bucket: str, key: str, size: int) -> None:
         """Raise S3Error unless the destination holds `key` with `size` bytes."""

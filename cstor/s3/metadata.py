@@ -1,27 +1,22 @@
 """What a copy carries over besides the bytes: content headers, user metadata, tags, Expires.
 
-The GET of a whole object hands back its content headers, user metadata and
-Expires (`header_attributes`); a multipart source's come from a HEAD. Tags and the
-additional checksum need boto3 (HEAD, GetObjectTagging), asked only of stores that
-keep tags.
+The GET of a whole object hands back its content headers, user metadata, Expires
+and additional checksum (`header_attributes`, `header_extras`); a multipart source's
+come from a HEAD. Either answer counts the object's tags (x-amz-tagging-count), which
+are asked for (GetObjectTagging) only when there are some.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from email.utils import format_datetime
-from typing import TYPE_CHECKING, Any
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
 from urllib.parse import urlencode
 
 import msgspec
-from botocore.exceptions import ClientError
 
 from cstor.domain.checksums import ADDITIONAL_ALGORITHMS, AdditionalChecksum, parse_additional
-from cstor.s3.errors import BOTO_ERRORS
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
 
 CONTENT_HEADERS = {
     "Content-Type": "ContentType",
@@ -111,23 +106,32 @@ def head_checksum(head: Mapping[str, Any]) -> AdditionalChecksum | None:
     return None
 
 
-def supports_tagging(client: S3Client, bucket: str, key: str) -> bool | None:
-    """Whether a store keeps tags (rclone answers 500, say); None: ask another object."""
+def tag_count(headers: Mapping[str, str]) -> int:
+    """How many tags a GET's answer says the object has (x-amz-tagging-count: sent only
+    when there are some, by the stores that keep tags)."""
+    count = headers.get("x-amz-tagging-count", "")
+    return int(count) if count.isdigit() else 0
+
+
+def header_extras(headers: Mapping[str, str]) -> Extras:
+    """The Expires and additional checksum of a GET's answer sent with x-amz-checksum-mode
+    ENABLED (lower-case names); the tags come separately, when `tag_count` says so."""
+    return Extras(expires=_expires(headers.get("expires", "")), checksum=header_checksum(headers))
+
+
+def header_checksum(headers: Mapping[str, str]) -> AdditionalChecksum | None:
+    """The additional checksum of a GET's answer (lower-case names), as `head_checksum`."""
+    for algorithm in ADDITIONAL_ALGORITHMS:
+        value = headers.get(f"x-amz-checksum-{algorithm.lower()}")
+        if value:
+            kind = headers.get("x-amz-checksum-type", "")
+            return parse_additional(algorithm, value, kind, headers.get("etag", ""))
+    return None
+
+
+def _expires(value: str) -> datetime | None:
+    """An Expires header as a date, or None (the PUT of a whole copy sends it as written)."""
     try:
-        client.get_object_tagging(Bucket=bucket, Key=key)
-    except ClientError as error:
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return None if status == 404 else False
-    except BOTO_ERRORS:
+        return parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError):
         return None
-    return True
-
-
-def read_extras(client: S3Client, bucket: str, key: str) -> Extras:
-    """The tags, Expires and additional checksum of an object, from a store that keeps tags."""
-    head = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
-    tags: dict[str, str] = {}
-    if head.get("TagCount", 0):  # x-amz-tagging-count: sent only when there are tags
-        tag_set = client.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
-        tags = {tag["Key"]: tag["Value"] for tag in tag_set}
-    return Extras(tags=tags, expires=head.get("Expires"), checksum=head_checksum(head))

@@ -45,8 +45,11 @@ class WholeCopy:
     async def _read(self, request: CopyRequest) -> tuple[bytes, dict[str, str]]:
         """The source's bytes and headers, checked against what was planned."""
         bucket, key, etag = request.source_bucket, request.key, request.etag
-        condition = {"If-Match": f'"{etag}"'} if etag else {}
-        source = await self.context.wire(self.context.source).get(bucket, key, condition)
+        # The additional checksum, where there is one, comes with the answer's headers.
+        asked = {"x-amz-checksum-mode": "ENABLED"}
+        if etag:
+            asked["If-Match"] = f'"{etag}"'
+        source = await self.context.wire(self.context.source).get(bucket, key, asked)
         if source.status != 200:
             where = self.context.at_source(bucket, key)
             raise read_refused(source.status, source.body, where, request.size, etag)
@@ -71,7 +74,7 @@ class WholeCopy:
         attributes = with_source_etag(
             metadata.header_attributes(source_headers), request.etag, in_parts=False
         )
-        extras = await context.extras(request.source_bucket, request.key)
+        extras = await context.extras(request.source_bucket, request.key, source_headers)
         additional = extras.checksum
         if additional is not None and not additional.composite:
             await check_read(request.key, memoryview(data), additional)

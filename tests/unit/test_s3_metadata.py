@@ -12,8 +12,10 @@ from cstor.s3.metadata import (
     head_attributes,
     head_checksum,
     header_attributes,
+    header_extras,
     put_headers,
     replace_headers,
+    tag_count,
 )
 
 ATTRIBUTES = {"Content-Type": "image/jpeg", "Cache-Control": "max-age=60", "owner": "ada"}
@@ -87,3 +89,26 @@ def test_a_multipart_heads_checksum_is_read_as_its_type_says() -> None:
 def test_a_head_without_a_checksum_cstor_computes_has_none() -> None:
     assert head_checksum({"ETag": '"x"'}) is None
     assert head_checksum({"ChecksumCRC64NVME": "AAAAAAAAAAA=", "ETag": '"x"'}) is None
+
+
+def test_a_gets_answer_gives_expires_checksum_and_how_many_tags() -> None:
+    # Given a GET's answer with Expires, a composite CRC32C and two tags counted
+    headers = {
+        "expires": "Wed, 02 Jan 2030 03:04:05 GMT",
+        "x-amz-checksum-crc32c": "Y3Jj",
+        "x-amz-checksum-type": "COMPOSITE",
+        "etag": '"0cc175b9c0f1b6a831c399e269772661-4"',
+        "x-amz-tagging-count": "2",
+    }
+    # Then those are what the copy carries, and the tags are to be asked for
+    assert header_extras(headers) == Extras(
+        expires=EXPIRES, checksum=AdditionalChecksum(algorithm="CRC32C", value="Y3Jj", parts=4)
+    )
+    assert tag_count(headers) == 2
+
+
+def test_a_gets_answer_without_a_tag_count_or_a_date_has_neither() -> None:
+    # An Expires that is not a date goes in the PUT as written (put_headers), not here
+    headers = {"expires": "never", "etag": '"x"'}
+    assert header_extras(headers) == Extras()
+    assert tag_count(headers) == 0
