@@ -55,6 +55,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # address no trusted proxy wrote), as sign-in throttling counts it. Empty: none, and the
     # client is whoever connected, whatever headers it sends.
     trusted_proxies: str = ""
+    # How every service writes its log lines: "text" for a terminal, "json" (one object a
+    # line: time, level, service, message, and the migration, packet or key it concerns)
+    # for compose and Kubernetes.
+    log_format: Literal["text", "json"] = "text"
     stream_name: str = "CSTOR"
     # How long the stream remembers a message's Nats-Msg-Id (its event id) to drop a copy:
     # a relay resumes after the stream's last event, so a longer outage duplicates nothing.
