@@ -95,3 +95,12 @@ def configure(log_format: LogFormat = "text", service: str = "cstor") -> None:
         handler.setFormatter(logging.Formatter(TEXT))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Python's warnings, and an error that ends the process, are lines of the log too,
+    # not text of their own between JSON lines.
+    logging.captureWarnings(True)
+    if log_format == "json":
+        sys.excepthook = _log_uncaught
+
+
+def _log_uncaught(kind: type[BaseException], error: BaseException, trace: Any) -> None:
+    logging.getLogger("cstor").critical("stopped by an error", exc_info=(kind, error, trace))

@@ -6,6 +6,8 @@ import asyncio
 import io
 import json
 import logging
+import sys
+import warnings
 from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
@@ -174,9 +176,36 @@ def test_text_stays_the_default_format(capsys: pytest.CaptureFixture[str]) -> No
         logs.configure("json", "planner")
         logging.getLogger("cstor.x").info("hello %s", "again")
     finally:
-        root.handlers[:], _ = before
+        root.handlers[:] = before[0]
         root.setLevel(before[1])
+        logging.captureWarnings(False)
     text, json_line = capsys.readouterr().err.splitlines()
     assert text.endswith(" INFO cstor.x: hello there")
     assert json.loads(json_line)["message"] == "hello again"
     assert json.loads(json_line)["service"] == "planner"
+
+
+def test_warnings_and_an_error_that_ends_the_process_are_json_lines_too(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root = logging.getLogger()
+    before = root.handlers[:], root.level, sys.excepthook
+    try:
+        logs.configure("json", "api")
+        # When a library warns, and an error ends the process
+        warnings.warn("deprecated thing", UserWarning, stacklevel=1)
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            sys.excepthook(*sys.exc_info())
+    finally:
+        root.handlers[:] = before[0]
+        root.setLevel(before[1])
+        sys.excepthook = before[2]
+        logging.captureWarnings(False)
+    # Then each is one JSON line
+    warned, ended = (json.loads(line) for line in capsys.readouterr().err.splitlines())
+    assert "deprecated thing" in warned["message"]
+    assert warned["level"] == "WARNING"
+    assert ended["level"] == "CRITICAL"
+    assert "RuntimeError: boom" in ended["exception"]
