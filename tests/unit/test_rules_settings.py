@@ -146,3 +146,10 @@ def test_parts_of_s3s_largest_size_are_accepted() -> None:
     env = {"CSTOR_TRANSFER_PART_SIZE": str(5 * 1024**3), "CSTOR_SERVER_COPY_PART_SIZE": "1"}
     settings = Settings.from_env(env)
     assert (settings.transfer_part_size, settings.server_copy_part_size) == (5 * 1024**3, 1)
+
+
+def test_a_setting_of_a_few_values_is_refused_naming_them() -> None:
+    with pytest.raises(SettingsError, match=r"CSTOR_LOG_FORMAT \(it takes 'text' or 'json'\)"):
+        Settings.from_env({"CSTOR_LOG_FORMAT": "xml"})
+    with pytest.raises(SettingsError, match="it takes 'postgres' or 'aws-secrets-manager'"):
+        Settings.from_env({"CSTOR_SECRETS_BACKEND": "vault"})
