@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, NotFoundError
 
-from cstor import contracts, outages, subjects
+from cstor import contracts, logs, outages, subjects
 
 log = logging.getLogger(__name__)
 
@@ -226,13 +226,15 @@ async def _handle(
     dead_letters: DeadLetterSink | None,
     salvage: Handler | None,
 ) -> None:
-    """Handle a batch, then settle it: in order (`ack_last`) or message by message."""
+    """Handle a batch, then settle it: in order (`ack_last`) or message by message; every
+    line logged meanwhile names the migration and packet the batch's events share."""
     heartbeat = asyncio.create_task(_keep_alive(deliveries, spec.ack_wait / 3))
     try:
-        if spec.ack_last:
-            await _handle_in_order(spec, handle, deliveries, stop, salvage)
-        else:
-            await _handle_each(spec, handle, deliveries, dead_letters)
+        with logs.about_events([delivery.event for delivery in deliveries]):
+            if spec.ack_last:
+                await _handle_in_order(spec, handle, deliveries, stop, salvage)
+            else:
+                await _handle_each(spec, handle, deliveries, dead_letters)
     finally:
         heartbeat.cancel()
 

@@ -9,39 +9,36 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 
 import uvloop
 
+from cstor import logs
 from cstor.settings import Settings, SettingsError
 
 ServiceRun = Callable[[Settings, asyncio.Event], Awaitable[None]]
 """A service's main coroutine: serve with these settings until the event is set."""
 
 
-def configure_logging() -> None:
-    """One log format for every cstor process; httpx's line per request is left out."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+def configure_logging(log_format: logs.LogFormat = "text", service: str = "cstor") -> None:
+    """One log format for every cstor process (CSTOR_LOG_FORMAT), `service` naming it."""
+    logs.configure(log_format, service)
 
 
-def run_service(run: ServiceRun) -> None:
+def run_service(run: ServiceRun, service: str) -> None:
     """Run one service with the settings of the environment until SIGINT or SIGTERM.
 
     A setting that is wrong ends the process with its message and status 2, not a
     traceback, as the `cstor` command does.
     """
-    configure_logging()
     try:
         settings = Settings.from_env()
     except SettingsError as error:
         print(f"cstor: {error}", file=sys.stderr)
         sys.exit(2)
+    configure_logging(settings.log_format, service)
 
     async def serve() -> None:
         stop = asyncio.Event()

@@ -6,7 +6,7 @@ import ipaddress
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args, get_origin, get_type_hints
 from urllib.parse import unquote, urlsplit
 
 import msgspec
@@ -55,6 +55,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # address no trusted proxy wrote), as sign-in throttling counts it. Empty: none, and the
     # client is whoever connected, whatever headers it sends.
     trusted_proxies: str = ""
+    # How every service writes its log lines: "text" for a terminal, "json" (one object a
+    # line: time, level, service, message, and the migration, packet or key it concerns)
+    # for compose and Kubernetes.
+    log_format: Literal["text", "json"] = "text"
     stream_name: str = "CSTOR"
     # How long the stream remembers a message's Nats-Msg-Id (its event id) to drop a copy:
     # a relay resumes after the stream's last event, so a longer outage duplicates nothing.
@@ -111,9 +115,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         try:
             return msgspec.convert(values, cls, strict=False, dec_hook=_decode_path)
         except msgspec.ValidationError as error:
-            # msgspec names the field as `$.name`; the operator set CSTOR_NAME.
-            message = re.sub(r"`\$\.(\w+)`", lambda m: "CSTOR_" + m[1].upper(), str(error))
-            raise SettingsError(message) from None
+            raise SettingsError(_worded(str(error))) from None
 
     @property
     def admins(self) -> frozenset[str]:
@@ -145,6 +147,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "POSTGRES_CONNECT_TIMEOUT": "10",
             "POSTGRES_LOCK_TIMEOUT": "30",
         }
+
+
+def _worded(error: str) -> str:
+    """msgspec's message as the operator reads it: naming CSTOR_NAME (msgspec says
+    `$.name`), and for a field of a few values, the values it takes."""
+    field = re.search(r"`\$\.(\w+)`", error)
+    message = re.sub(r"`\$\.(\w+)`", lambda m: "CSTOR_" + m[1].upper(), error)
+    kind = get_type_hints(Settings).get(field[1]) if field else None
+    if get_origin(kind) is Literal:
+        message += f" (it takes {' or '.join(map(repr, get_args(kind)))})"
+    return message
 
 
 def _decode_path(type_: type, value: object) -> object:

@@ -139,11 +139,23 @@ def stack_settings(node: pytest.Item | pytest.Module) -> dict[str, Any]:
 
 
 @pytest.fixture
+def log_format(request: pytest.FixtureRequest) -> str:
+    """How the `cstor` fixture's services log (CSTOR_LOG_FORMAT): as the stack mark says,
+    else text. `@pytest.mark.parametrize("log_format", LOG_FORMATS)` runs a test with each."""
+    return str(stack_settings(request.node).get("log_format", "text"))
+
+
+@pytest.fixture
 def cstor(
-    request: pytest.FixtureRequest, database_url: str, nats_url: str, tmp_path: Path
+    request: pytest.FixtureRequest,
+    database_url: str,
+    nats_url: str,
+    tmp_path: Path,
+    log_format: str,
 ) -> Iterator[RunningCstor]:
     """The four services as processes, on a database and a nats-server of the test's own."""
-    yield from start_cstor(database_url, nats_url, tmp_path, **stack_settings(request.node))
+    settings = {**stack_settings(request.node), "log_format": log_format}
+    yield from start_cstor(database_url, nats_url, tmp_path, **settings)
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,35 @@
-"""Everything a test can read back from Postgres and NATS, as text, to search for secrets."""
+"""Everything a test can read back from Postgres, NATS and the services' logs, as text,
+to search for secrets."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import nats
 import psycopg
 from psycopg import sql
+
+LOG_FORMATS = ("text", "json")
+"""Each CSTOR_LOG_FORMAT: a test parametrized on the `log_format` fixture runs with both."""
+
+
+def every_log_as_text(data_dir: Path, log_format: str = "text") -> str:
+    """Every service's log under `data_dir`; JSON lines (each must be one, or the test
+    fails) with their fields decoded too, so that no escape can hide what they hold."""
+    texts = []
+    for path in sorted((data_dir / "logs").glob("*.log")):
+        text = path.read_text(errors="replace")
+        texts.append(text)
+        if log_format == "json":
+            for line in text.splitlines():
+                try:
+                    fields = json.loads(line)
+                except ValueError:
+                    raise AssertionError(f"{path.name}: not a JSON line: {line!r}") from None
+                assert isinstance(fields, dict), (path.name, line)
+                texts += map(str, fields.values())
+    return "\n".join(texts)
 
 
 def every_row_as_text(database_url: str) -> str:

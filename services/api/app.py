@@ -132,6 +132,9 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
         # Input no handler could store is refused before any handler parses it (edge.py).
         before_request=refuse_hostile_input,
         request_max_body_size=MAX_BODY_BYTES,
+        # The process's logging is cstor's (cstor.runtime: CSTOR_LOG_FORMAT), as in every
+        # service; Litestar's own would replace the root logger's handler with its format.
+        logging_config=None,
     )
 
 

@@ -23,7 +23,7 @@ from multiprocessing.process import BaseProcess
 
 import uvicorn
 
-from cstor.runtime import tune_garbage_collector
+from cstor.runtime import configure_logging, tune_garbage_collector
 from cstor.settings import Settings
 from services.api.app import create_app
 
@@ -40,6 +40,8 @@ def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",
+        # Uvicorn's lines go to the root logger, in the process's format (CSTOR_LOG_FORMAT).
+        log_config=None,
         lifespan="on",
         # Uvicorn's own default trusts X-Forwarded-For from 127.0.0.1, so anyone on the
         # machine could pick the address sign-in throttling counts; only the proxies in
@@ -95,6 +97,7 @@ class WorkerPool:
 def serve_worker(settings: Settings, parent: int) -> None:
     """A worker process: the api without the relay, until SIGTERM or its parent's end."""
     _die_with_parent(parent)
+    configure_logging(settings.log_format, "api")  # a spawned process starts with none
     # The app is built here, in the worker: its lifespan's pools are the worker's own.
     config = uvicorn_config(create_app(settings, relay=False), settings)
     tune_garbage_collector()  # as every cstor service's process does

@@ -9,4 +9,4 @@ from cstor.runtime import run_service
 from services.planner.service import run
 
 if __name__ == "__main__":
-    run_service(run)
+    run_service(run, "planner")

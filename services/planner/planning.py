@@ -48,6 +48,7 @@ def plan_migration(
                     migration.id,
                     failed.reason,
                     failed.message,
+                    extra={"key": failed.key},
                 )
         sequence += 1
     return totals

@@ -85,7 +85,10 @@ class Planner:
     async def on_progress(self, deliveries: list[bus.Delivery]) -> None:
         for migration_id in {d.event.migration_id for d in deliveries}:
             if await anyio.to_thread.run_sync(self.app.complete_if_done, migration_id):
-                log.info("migration %s completed", migration_id)
+                # A batch may hold several migrations' progress: this line names its own.
+                log.info(
+                    "migration %s completed", migration_id, extra={"migration_id": migration_id}
+                )
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:

@@ -114,6 +114,7 @@ class PacketCopier:
                     attempt,
                     error.reason,
                     error,
+                    extra={"key": obj.key},
                 )
                 return CopyResult(
                     obj.key,

@@ -197,7 +197,7 @@ class Transfer:
             return
         for key in kept:
             if await copier.discard(key):
-                log.info("aborted upload %s: its migration was cancelled", key)
+                log.info("aborted upload %s: its migration was cancelled", key, extra={"key": key})
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:

@@ -8,12 +8,15 @@ import asyncio
 import re
 from collections.abc import Callable
 
+import pytest
+
 from launcher.embedded import EmbeddedS3
-from tests.leak_scan import every_row_as_text, every_stream_message
+from tests.leak_scan import LOG_FORMATS, every_log_as_text, every_row_as_text, every_stream_message
 from tests.sessions import PASSWORD, csrf_field, new_email
 from tests.stack import RunningCstor, s3_client_for
 
 
+@pytest.mark.parametrize("log_format", LOG_FORMATS)
 def test_a_secret_key_is_nowhere_but_encrypted_in_its_table(
     cstor: RunningCstor,
     database_url: str,
@@ -56,7 +59,7 @@ def test_a_secret_key_is_nowhere_but_encrypted_in_its_table(
     # When everything a person or a process could read is gathered
     database = every_row_as_text(database_url)
     stream = asyncio.run(every_stream_message(cstor.settings.nats_url, cstor.settings.stream_name))
-    logs = b"".join(p.read_bytes() for p in (cstor.settings.data_dir / "logs").iterdir())
+    logs = every_log_as_text(cstor.settings.data_dir, cstor.settings.log_format).encode()
     api_paths = [
         "/api/v1/connections",
         f"/api/v1/connections/{source_id}",

@@ -34,7 +34,7 @@ from launcher.embedded import EmbeddedS3, free_port, start_moto
 from services.planner.service import Planner
 from tests.connection_forms import connection_body
 from tests.launcher_cli import run_cstor
-from tests.leak_scan import every_row_as_text, every_stream_message
+from tests.leak_scan import LOG_FORMATS, every_log_as_text, every_row_as_text, every_stream_message
 from tests.stack import RunningCstor, s3_client_for, start_cstor
 
 
@@ -347,12 +347,14 @@ async def test_planning_fails_plainly_if_a_secret_is_gone_and_waits_if_unreachab
 
 @pytest.fixture
 def cstor(
-    database_url: str, nats_url: str, tmp_path: Path, moto_s3: EmbeddedS3
+    database_url: str, nats_url: str, tmp_path: Path, moto_s3: EmbeddedS3, log_format: str
 ) -> Iterator[RunningCstor]:
     # Secrets in Secrets Manager (moto), so the stack's settings depend on moto's endpoint.
-    yield from start_cstor(database_url, nats_url, tmp_path, **aws_settings(moto_s3.endpoint))
+    settings = aws_settings(moto_s3.endpoint)
+    yield from start_cstor(database_url, nats_url, tmp_path, log_format=log_format, **settings)
 
 
+@pytest.mark.parametrize("log_format", LOG_FORMATS)
 def test_a_migration_with_secrets_in_secrets_manager_leaves_them_nowhere_else(
     cstor: RunningCstor,
     database_url: str,
@@ -396,7 +398,7 @@ def test_a_migration_with_secrets_in_secrets_manager_leaves_them_nowhere_else(
     # And neither secret is anywhere a person or a process could read
     database = every_row_as_text(database_url).encode()
     stream = asyncio.run(every_stream_message(cstor.settings.nats_url, cstor.settings.stream_name))
-    logs = b"".join(p.read_bytes() for p in (cstor.settings.data_dir / "logs").iterdir())
+    logs = every_log_as_text(cstor.settings.data_dir, cstor.settings.log_format).encode()
     answers = b"".join(
         cstor.api.get(path).content
         for path in [
@@ -428,12 +430,13 @@ def test_a_migration_with_secrets_in_secrets_manager_leaves_them_nowhere_else(
 
 @pytest.fixture
 def cstor_without_secrets_manager(
-    database_url: str, nats_url: str, tmp_path: Path
+    database_url: str, nats_url: str, tmp_path: Path, log_format: str
 ) -> Iterator[RunningCstor]:
-    unreachable = f"http://127.0.0.1:{free_port()}"
-    yield from start_cstor(database_url, nats_url, tmp_path, **aws_settings(unreachable))
+    settings = aws_settings(f"http://127.0.0.1:{free_port()}")
+    yield from start_cstor(database_url, nats_url, tmp_path, log_format=log_format, **settings)
 
 
+@pytest.mark.parametrize("log_format", LOG_FORMATS)
 def test_an_unreachable_secrets_manager_answers_503_with_a_reason(
     cstor_without_secrets_manager: RunningCstor, s3_source: EmbeddedS3
 ) -> None:
@@ -453,5 +456,5 @@ def test_an_unreachable_secrets_manager_answers_503_with_a_reason(
     assert "Traceback" not in response.text
     assert s3_source.secret_key not in response.text
     assert cstor.api.get("/api/v1/connections").json() == []
-    logs = b"".join(p.read_bytes() for p in (cstor.settings.data_dir / "logs").iterdir())
+    logs = every_log_as_text(cstor.settings.data_dir, cstor.settings.log_format).encode()
     assert s3_source.secret_key.encode() not in logs

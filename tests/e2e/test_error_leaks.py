@@ -40,6 +40,7 @@ from tests.conftest import (
     SOURCE_ACCESS_KEY,
     SOURCE_SECRET_KEY,
 )
+from tests.leak_scan import LOG_FORMATS, every_log_as_text
 from tests.sessions import PASSWORD, api_token, csrf_field, new_email
 from tests.stack import RunningCstor, s3_client_for
 
@@ -228,8 +229,8 @@ def assert_nothing_leaked(cstor: RunningCstor, said: Said) -> None:
         path = response.request.url.path
         keys = not (path.startswith("/api/v1/connections") and response.is_success)
         found += [(asked, word) for word in leaks(response.text, keys=keys)]
-    for log in sorted((cstor.settings.data_dir / "logs").glob("*.log")):
-        found += [(log.name, word) for word in leaks(log.read_text(errors="replace"))]
+    logs = every_log_as_text(cstor.settings.data_dir, cstor.settings.log_format)
+    found += [("logs", word) for word in leaks(logs)]
     found += [("NATS", word) for word in leaks(asyncio.run(_stream_text(cstor)))]
     found += [("Postgres", word) for word in leaks(_stored_text(cstor.settings.database_url))]
     assert found == []
@@ -287,6 +288,7 @@ def wait_for(check: Callable[[], Any], timeout: float = 60.0, what: str = "") ->
 # The tests -------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("log_format", LOG_FORMATS)
 def test_connection_checks_that_fail_say_why_in_words(
     cstor: RunningCstor, said: Said, s3_source: EmbeddedS3, tls_store: EmbeddedS3
 ) -> None:
@@ -315,6 +317,7 @@ def test_connection_checks_that_fail_say_why_in_words(
     assert_nothing_leaked(cstor, said)
 
 
+@pytest.mark.parametrize("log_format", LOG_FORMATS)
 def test_a_store_gone_after_its_connection_was_saved_is_told_in_words(
     cstor: RunningCstor,
     said: Said,
@@ -366,6 +369,7 @@ def test_a_store_gone_after_its_connection_was_saved_is_told_in_words(
     assert_nothing_leaked(cstor, said)
 
 
+@pytest.mark.parametrize("log_format", LOG_FORMATS)
 def test_a_migration_whose_stores_go_away_records_words(
     cstor: RunningCstor,
     said: Said,

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from launcher.embedded import EmbeddedS3
+from tests.leak_scan import LOG_FORMATS, every_log_as_text
 from tests.stack import RunningCstor, s3_client_for
 
 pytestmark = pytest.mark.stack(packet_max_objects=40)
@@ -67,6 +68,7 @@ def test_every_object_arrives_with_identical_bytes_and_exact_totals(
     assert keys == sorted(objects)
 
 
+@pytest.mark.parametrize("log_format", LOG_FORMATS)
 def test_secret_keys_stay_in_the_credential_store(
     cstor: RunningCstor,
     database_url: str,
@@ -89,7 +91,7 @@ def test_secret_keys_stay_in_the_credential_store(
         ciphertexts = b"".join(
             bytes(row[0]) for row in conn.execute("SELECT secret_ciphertext FROM connections")
         )
-    logs = b"".join(path.read_bytes() for path in (cstor.settings.data_dir / "logs").iterdir())
+    logs = every_log_as_text(cstor.settings.data_dir, cstor.settings.log_format).encode()
     answers = b"".join(
         cstor.api.get(path).content
         for path in (

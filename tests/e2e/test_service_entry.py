@@ -133,3 +133,21 @@ def test_a_wrong_setting_ends_a_service_with_its_message(argv: list[str], tmp_pa
     assert done.stderr.startswith("cstor: ")
     assert "CSTOR_API_PORT" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_an_unknown_log_format_ends_a_service_with_its_message(tmp_path: Path) -> None:
+    # Given a log format cstor does not write
+    env = service_env(tmp_path, CSTOR_LOG_FORMAT="xml")
+
+    # When a service is started
+    done = subprocess.run(
+        [sys.executable, "-m", "services.transfer"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    # Then it ends with status 2, naming the variable and the formats it takes
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("cstor: ")
+    assert "CSTOR_LOG_FORMAT" in done.stderr
+    assert "(it takes 'text' or 'json')" in done.stderr
+    assert "Traceback" not in done.stderr

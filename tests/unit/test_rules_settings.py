@@ -23,6 +23,7 @@ def test_values_are_read_as_their_fields_types() -> None:
             "CSTOR_SECRETS_BACKEND": "aws-secrets-manager",
             "CSTOR_STREAM_NAME": "OTHER",
             "CSTOR_STREAM_DUPLICATE_WINDOW": "2",
+            "CSTOR_LOG_FORMAT": "json",
         }
     )
     assert settings.api_port == 8123
@@ -31,6 +32,8 @@ def test_values_are_read_as_their_fields_types() -> None:
     assert settings.secrets_backend == "aws-secrets-manager"
     assert settings.stream_name == "OTHER"
     assert settings.stream_duplicate_window == 2.0
+    assert settings.log_format == "json"
+    assert Settings().log_format == "text"
 
 
 def test_an_empty_variable_keeps_the_default_and_others_are_ignored() -> None:
@@ -46,6 +49,7 @@ def test_an_empty_variable_keeps_the_default_and_others_are_ignored() -> None:
         ("CSTOR_TRANSFER_ACK_WAIT", "soon"),
         ("CSTOR_SECRETS_BACKEND", "vault"),
         ("CSTOR_STREAM_DUPLICATE_WINDOW", "0"),
+        ("CSTOR_LOG_FORMAT", "xml"),
     ],
 )
 def test_a_value_of_the_wrong_kind_is_refused_naming_the_variable(
@@ -142,3 +146,10 @@ def test_parts_of_s3s_largest_size_are_accepted() -> None:
     env = {"CSTOR_TRANSFER_PART_SIZE": str(5 * 1024**3), "CSTOR_SERVER_COPY_PART_SIZE": "1"}
     settings = Settings.from_env(env)
     assert (settings.transfer_part_size, settings.server_copy_part_size) == (5 * 1024**3, 1)
+
+
+def test_a_setting_of_a_few_values_is_refused_naming_them() -> None:
+    with pytest.raises(SettingsError, match=r"CSTOR_LOG_FORMAT \(it takes 'text' or 'json'\)"):
+        Settings.from_env({"CSTOR_LOG_FORMAT": "xml"})
+    with pytest.raises(SettingsError, match="it takes 'postgres' or 'aws-secrets-manager'"):
+        Settings.from_env({"CSTOR_SECRETS_BACKEND": "vault"})
