@@ -17,7 +17,7 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
-from cstor import bus
+from cstor import bus, health
 from cstor.app.migrations import Migrations
 from cstor.secrets.store import secret_store_for
 from cstor.settings import Settings
@@ -41,6 +41,7 @@ from services.api.migrations.pages import MigrationPages
 from services.api.migrations.reports import ReportController
 from services.api.migrations.rest import MigrationController
 from services.api.openapi import DocumentedProblems, openapi_config, swagger_assets
+from services.api.probes import ProbeController, relay_check
 from services.api.problems import answer_error
 from services.api.queries import ReadModels
 
@@ -70,9 +71,14 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
         )
         stop = asyncio.Event()
         tasks = []
-        nc = None
+        # Every api process connects to NATS, if only for its readiness: a worker's is
+        # otherwise idle, the relay's process publishes on it.
+        nc = await bus.connect(settings.nats_url, "cstor-api-relay" if relay else "cstor-api")
+        app.state.checks = {
+            **health.service_checks(pool, nc),
+            "relay": relay_check(pool, settings.stream_name, settings.relay_max_lag),
+        }
         if relay:
-            nc = await bus.connect(settings.nats_url, "cstor-api-relay")
             js = nc.jetstream()
             await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
             outbox = OutboxRelay(migrations, nc, settings.database_url, settings.stream_name)
@@ -82,8 +88,7 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if nc is not None:
-                await nc.drain()
+            await nc.drain()
             await credentials.close()
             await read_models.close()
             await pool.close()
@@ -91,6 +96,7 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
 
     return Litestar(
         route_handlers=[
+            ProbeController,
             ConnectionController,
             BucketController,
             MigrationController,
