@@ -77,9 +77,14 @@ def postgres_check(pool: asyncpg.Pool) -> Check:
 
 def nats_check(nc: NATS) -> Check:
     """The service's NATS connection is connected (not reconnecting, not closed)."""
+    return connected_check(lambda: nc.is_connected)
+
+
+def connected_check(is_connected: Callable[[], bool]) -> Check:
+    """A NATS connection, maybe another process's, is connected by ``is_connected``."""
 
     async def check() -> None:
-        if not nc.is_connected:
+        if not is_connected():
             raise NotReady("not connected")
 
     return check

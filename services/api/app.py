@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from litestar import Litestar, Request
@@ -50,8 +50,14 @@ log = logging.getLogger(__name__)
 WEB = Path(__file__).resolve().parents[2] / "web"
 
 
-def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
-    """The api: REST under /api/v1, the dashboard under /, OpenAPI at /schema."""
+def create_app(
+    settings: Settings, *, relay: bool = True, nats_connected: Callable[[], bool] | None = None
+) -> Litestar:
+    """The api: REST under /api/v1, the dashboard under /, OpenAPI at /schema.
+
+    Without its relay (a worker process), the api has no NATS connection of its own:
+    ``nats_connected`` tells its readiness whether the relay's process's is connected.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -71,24 +77,26 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
         )
         stop = asyncio.Event()
         tasks = []
-        # Every api process connects to NATS, if only for its readiness: a worker's is
-        # otherwise idle, the relay's process publishes on it.
-        nc = await bus.connect(settings.nats_url, "cstor-api-relay" if relay else "cstor-api")
-        app.state.checks = {
-            **health.service_checks(pool, nc),
-            "relay": relay_check(pool, settings.stream_name, settings.relay_max_lag),
-        }
+        nc = None
+        checks: dict[str, health.Check] = {"postgres": health.postgres_check(pool)}
+        if nats_connected is not None:
+            checks["nats"] = health.connected_check(nats_connected)
         if relay:
+            nc = await bus.connect(settings.nats_url, "cstor-api-relay")
+            checks["nats"] = health.nats_check(nc)
             js = nc.jetstream()
             await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
             outbox = OutboxRelay(migrations, nc, settings.database_url, settings.stream_name)
             tasks.append(asyncio.create_task(outbox.run(stop)))
+        checks["relay"] = relay_check(pool, settings.stream_name, settings.relay_max_lag)
+        app.state.checks = checks
         try:
             yield
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await nc.drain()
+            if nc is not None:
+                await nc.drain()
             await credentials.close()
             await read_models.close()
             await pool.close()
