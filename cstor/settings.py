@@ -59,6 +59,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # line: time, level, service, message, and the migration, packet or key it concerns)
     # for compose and Kubernetes.
     log_format: Literal["text", "json"] = "text"
+    # Liveness and readiness for Kubernetes' probes (cstor.health): the planner, transfer and
+    # projector answer /healthz and /readyz on this port (0: no server); the api answers
+    # them on its own port. The api is not ready while the relay is more than
+    # relay_max_lag events behind the store.
+    health_host: str = "127.0.0.1"
+    health_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
+    relay_max_lag: AtLeastOne = 10_000
     stream_name: str = "CSTOR"
     # How long the stream remembers a message's Nats-Msg-Id (its event id) to drop a copy:
     # a relay resumes after the stream's last event, so a longer outage duplicates nothing.

@@ -229,3 +229,13 @@ async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
             await stop.wait()
     except TimeoutError:
         pass
+
+
+async def lag(pool: asyncpg.Pool, name: str = "CSTOR") -> int:
+    """Events the store holds that the relay has not yet published to stream ``name``."""
+    behind: int = await pool.fetchval(
+        "SELECT greatest(0, coalesce((SELECT max(notification_id) FROM cstor_events), 0)"
+        " - coalesce((SELECT position FROM relay_position WHERE name = $1), 0))",
+        name,
+    )
+    return behind

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from litestar import Litestar, Request
@@ -17,7 +17,7 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
-from cstor import bus
+from cstor import bus, health
 from cstor.app.migrations import Migrations
 from cstor.secrets.store import secret_store_for
 from cstor.settings import Settings
@@ -41,6 +41,7 @@ from services.api.migrations.pages import MigrationPages
 from services.api.migrations.reports import ReportController
 from services.api.migrations.rest import MigrationController
 from services.api.openapi import DocumentedProblems, openapi_config, swagger_assets
+from services.api.probes import ProbeController, relay_check
 from services.api.problems import answer_error
 from services.api.queries import ReadModels
 
@@ -49,8 +50,14 @@ log = logging.getLogger(__name__)
 WEB = Path(__file__).resolve().parents[2] / "web"
 
 
-def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
-    """The api: REST under /api/v1, the dashboard under /, OpenAPI at /schema."""
+def create_app(
+    settings: Settings, *, relay: bool = True, nats_connected: Callable[[], bool] | None = None
+) -> Litestar:
+    """The api: REST under /api/v1, the dashboard under /, OpenAPI at /schema.
+
+    Without its relay (a worker process), the api has no NATS connection of its own:
+    ``nats_connected`` tells its readiness whether the relay's process's is connected.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -71,12 +78,18 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
         stop = asyncio.Event()
         tasks = []
         nc = None
+        checks: dict[str, health.Check] = {"postgres": health.postgres_check(pool)}
+        if nats_connected is not None:
+            checks["nats"] = health.connected_check(nats_connected)
         if relay:
             nc = await bus.connect(settings.nats_url, "cstor-api-relay")
+            checks["nats"] = health.nats_check(nc)
             js = nc.jetstream()
             await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
             outbox = OutboxRelay(migrations, nc, settings.database_url, settings.stream_name)
             tasks.append(asyncio.create_task(outbox.run(stop)))
+        checks["relay"] = relay_check(pool, settings.stream_name, settings.relay_max_lag)
+        app.state.checks = checks
         try:
             yield
         finally:
@@ -91,6 +104,7 @@ def create_app(settings: Settings, *, relay: bool = True) -> Litestar:
 
     return Litestar(
         route_handlers=[
+            ProbeController,
             ConnectionController,
             BucketController,
             MigrationController,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 
 import anyio
 import uvicorn
+from nats.aio.client import Client as NATS
 
 from cstor import bus
 from cstor.app.migrations import Migrations
@@ -30,7 +32,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     workers.start()
     try:
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(_relay(settings, stop))
+            tasks.create_task(_relay(settings, stop, workers.nats_connected))
             tasks.create_task(_supervise(workers, stop))
     finally:
         await anyio.to_thread.run_sync(workers.stop)
@@ -44,11 +46,15 @@ async def _serve_here(settings: Settings, stop: asyncio.Event) -> None:
     await serving
 
 
-async def _relay(settings: Settings, stop: asyncio.Event) -> None:
-    """The outbox relay, as the api's lifespan runs it when the api is one process."""
+async def _relay(settings: Settings, stop: asyncio.Event, connected: ctypes.c_bool) -> None:
+    """The outbox relay, as the api's lifespan runs it when the api is one process.
+
+    ``connected`` follows its NATS connection, every half second, for the workers' probes.
+    """
     await migrate_url(settings.database_url)  # its workers may not have started yet
     migrations = Migrations(settings.eventsourcing_env())
     nc = await bus.connect(settings.nats_url, "cstor-api-relay")
+    following = asyncio.create_task(_follow_connection(nc, connected, stop))
     try:
         await bus.ensure_stream(
             nc.jetstream(), settings.stream_name, settings.stream_duplicate_window
@@ -56,8 +62,17 @@ async def _relay(settings: Settings, stop: asyncio.Event) -> None:
         relay = OutboxRelay(migrations, nc, settings.database_url, settings.stream_name)
         await relay.run(stop)
     finally:
+        following.cancel()
         await nc.drain()
         migrations.close()
+
+
+async def _follow_connection(nc: NATS, connected: ctypes.c_bool, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        connected.value = nc.is_connected
+        with anyio.move_on_after(0.5):
+            await stop.wait()
+    connected.value = False
 
 
 async def _supervise(workers: WorkerPool, stop: asyncio.Event) -> None:

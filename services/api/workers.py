@@ -59,13 +59,18 @@ class WorkerPool:
         self.settings = settings
         self._context = multiprocessing.get_context("spawn")
         self._workers: list[BaseProcess] = []
+        # Whether the relay's NATS connection is connected, set by this process and read by
+        # the workers' readiness: they have no connection of their own.
+        self.nats_connected = self._context.RawValue(ctypes.c_bool, False)
 
     def start(self) -> None:
         self._workers = [self._start_one() for _ in range(self.settings.api_workers)]
 
     def _start_one(self) -> BaseProcess:
         worker = self._context.Process(
-            target=serve_worker, args=(self.settings, os.getpid()), name="cstor-api-worker"
+            target=serve_worker,
+            args=(self.settings, os.getpid(), self.nats_connected),
+            name="cstor-api-worker",
         )
         worker.start()
         return worker
@@ -94,12 +99,13 @@ class WorkerPool:
                 worker.join()
 
 
-def serve_worker(settings: Settings, parent: int) -> None:
+def serve_worker(settings: Settings, parent: int, nats_connected: ctypes.c_bool) -> None:
     """A worker process: the api without the relay, until SIGTERM or its parent's end."""
     _die_with_parent(parent)
     configure_logging(settings.log_format, "api")  # a spawned process starts with none
     # The app is built here, in the worker: its lifespan's pools are the worker's own.
-    config = uvicorn_config(create_app(settings, relay=False), settings)
+    app = create_app(settings, relay=False, nats_connected=lambda: bool(nats_connected.value))
+    config = uvicorn_config(app, settings)
     tune_garbage_collector()  # as every cstor service's process does
     uvicorn.Server(config).run(sockets=[reuse_port_socket(settings.api_host, settings.api_port)])
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import anyio
 
-from cstor import bus, contracts, s3, subjects
+from cstor import bus, contracts, health, s3, subjects
 from cstor.app.migrations import Migrations
 from cstor.domain.exceptions import MigrationStateError
 from cstor.domain.migration import Migration
@@ -97,33 +97,34 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     pool = await create_pool(settings.database_url, min_size=1, max_size=4)
     nc = await bus.connect(settings.nats_url, "cstor-planner")
     try:
-        await migrate(pool)
-        js = nc.jetstream()
-        await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
-        limits = PacketLimits(
-            max_bytes=settings.packet_max_bytes, max_objects=settings.packet_max_objects
-        )
-        planner = Planner(app, ConnectionStore(pool, secret_store_for(settings)), limits)
-        dead_letters = deadletters.PostgresDeadLetters(pool)
-        requested = bus.ConsumerSpec(
-            stream=settings.stream_name,
-            durable="planner",
-            filter_subjects=[subjects.MIGRATION_REQUESTED],
-            workers=2,
-            ack_wait=settings.planner_ack_wait,
-            max_failures=settings.consumer_max_failures,
-        )
-        progress = bus.ConsumerSpec(
-            stream=settings.stream_name,
-            durable="planner-completion",
-            filter_subjects=[subjects.PACKET_TRANSFERRED, subjects.MIGRATION_RESUMED],
-            batch=100,
-            max_failures=settings.consumer_max_failures,
-        )
-        await asyncio.gather(
-            bus.consume(js, requested, planner.on_requested, stop, dead_letters=dead_letters),
-            bus.consume(js, progress, planner.on_progress, stop, dead_letters=dead_letters),
-        )
+        async with health.service_probes(settings, pool, nc):
+            await migrate(pool)
+            js = nc.jetstream()
+            await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
+            limits = PacketLimits(
+                max_bytes=settings.packet_max_bytes, max_objects=settings.packet_max_objects
+            )
+            planner = Planner(app, ConnectionStore(pool, secret_store_for(settings)), limits)
+            dead_letters = deadletters.PostgresDeadLetters(pool)
+            requested = bus.ConsumerSpec(
+                stream=settings.stream_name,
+                durable="planner",
+                filter_subjects=[subjects.MIGRATION_REQUESTED],
+                workers=2,
+                ack_wait=settings.planner_ack_wait,
+                max_failures=settings.consumer_max_failures,
+            )
+            progress = bus.ConsumerSpec(
+                stream=settings.stream_name,
+                durable="planner-completion",
+                filter_subjects=[subjects.PACKET_TRANSFERRED, subjects.MIGRATION_RESUMED],
+                batch=100,
+                max_failures=settings.consumer_max_failures,
+            )
+            await asyncio.gather(
+                bus.consume(js, requested, planner.on_requested, stop, dead_letters=dead_letters),
+                bus.consume(js, progress, planner.on_progress, stop, dead_letters=dead_letters),
+            )
     finally:
         await nc.drain()
         await pool.close()

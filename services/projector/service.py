@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from cstor import bus
+from cstor import bus, health
 from cstor.readmodel.projection import project
 from cstor.settings import Settings
 from cstor.store.migrations import migrate
@@ -24,27 +24,28 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     nc = await bus.connect(settings.nats_url, "cstor-projector")
     try:
-        await migrate(pool)
-        js = nc.jetstream()
-        await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
+        async with health.service_probes(settings, pool, nc):
+            await migrate(pool)
+            js = nc.jetstream()
+            await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
 
-        async def handle(deliveries: list[bus.Delivery]) -> None:
-            async with pool.acquire() as conn:
-                await project(conn, [(d.stream_sequence, d.event) for d in deliveries])
+            async def handle(deliveries: list[bus.Delivery]) -> None:
+                async with pool.acquire() as conn:
+                    await project(conn, [(d.stream_sequence, d.event) for d in deliveries])
 
-        async def salvage(deliveries: list[bus.Delivery]) -> None:
-            async with pool.acquire() as conn:
-                await project_each(conn, deliveries)
+            async def salvage(deliveries: list[bus.Delivery]) -> None:
+                async with pool.acquire() as conn:
+                    await project_each(conn, deliveries)
 
-        spec = bus.ConsumerSpec(
-            stream=settings.stream_name,
-            durable=CONSUMER,
-            filter_subjects=["cstor.>"],
-            batch=500,
-            ack_last=True,
-            max_failures=settings.consumer_max_failures,
-        )
-        await bus.consume(js, spec, handle, stop, salvage=salvage)
+            spec = bus.ConsumerSpec(
+                stream=settings.stream_name,
+                durable=CONSUMER,
+                filter_subjects=["cstor.>"],
+                batch=500,
+                ack_last=True,
+                max_failures=settings.consumer_max_failures,
+            )
+            await bus.consume(js, spec, handle, stop, salvage=salvage)
     finally:
         await nc.drain()
         await pool.close()

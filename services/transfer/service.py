@@ -14,7 +14,7 @@ import threading
 import anyio
 import asyncpg
 
-from cstor import bus, contracts, s3, subjects
+from cstor import bus, contracts, health, s3, subjects
 from cstor.app.migrations import Migrations
 from cstor.app.results import CopyResult
 from cstor.domain.migration import Migration
@@ -210,32 +210,33 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     nc = await bus.connect(settings.nats_url, "cstor-transfer")
     slots = ObjectSlots(settings.database_url)  # connects when a limited migration needs it
     try:
-        js = nc.jetstream()
-        await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
-        await migrate(pool)
-        journal = PostgresUploadJournal(pool)
-        states = MigrationStates(app)
-        await states.follow(nc)
-        transfer = Transfer(
-            app,
-            ConnectionStore(pool, secret_store_for(settings)),
-            PacketCopier(
-                asyncio.Semaphore(settings.transfer_concurrency), settings.copy_attempts, slots
-            ),
-            CopierPool(settings, journal),
-            states,
-            pool,
-        )
-        spec = bus.ConsumerSpec(
-            stream=settings.stream_name,
-            durable="transfer",
-            filter_subjects=[subjects.PACKET_PLANNED],
-            workers=2,
-            ack_wait=settings.transfer_ack_wait,
-            max_failures=settings.consumer_max_failures,
-        )
-        dead_letters = deadletters.PostgresDeadLetters(pool)
-        await bus.consume(js, spec, transfer.on_packet, stop, dead_letters=dead_letters)
+        async with health.service_probes(settings, pool, nc):
+            js = nc.jetstream()
+            await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
+            await migrate(pool)
+            journal = PostgresUploadJournal(pool)
+            states = MigrationStates(app)
+            await states.follow(nc)
+            transfer = Transfer(
+                app,
+                ConnectionStore(pool, secret_store_for(settings)),
+                PacketCopier(
+                    asyncio.Semaphore(settings.transfer_concurrency), settings.copy_attempts, slots
+                ),
+                CopierPool(settings, journal),
+                states,
+                pool,
+            )
+            spec = bus.ConsumerSpec(
+                stream=settings.stream_name,
+                durable="transfer",
+                filter_subjects=[subjects.PACKET_PLANNED],
+                workers=2,
+                ack_wait=settings.transfer_ack_wait,
+                max_failures=settings.consumer_max_failures,
+            )
+            dead_letters = deadletters.PostgresDeadLetters(pool)
+            await bus.consume(js, spec, transfer.on_packet, stop, dead_letters=dead_letters)
     finally:
         await nc.drain()
         await slots.close()

@@ -39,6 +39,11 @@ def test_workers_share_the_port_and_the_relay_runs_once(
     try:
         for client in clients:
             assert client.get("/api/v1/health").status_code == 200
+        # And every worker is ready, NATS included: the relay's connection, by its process
+        for client in clients:
+            ready = client.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["checks"]["nats"] == "ok"
         # Then the connections are spread over the workers (each has some: by chance, one
         # would have none once in 60,000 runs)
         for worker in workers:

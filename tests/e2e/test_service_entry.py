@@ -34,7 +34,10 @@ def without_launcher(tmp_path: Path) -> str:
 
 def service_env(tmp_path: Path, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CSTOR_")}
-    env.update(settings, PYTHONPATH=without_launcher(tmp_path))
+    # The shadow first, then any PYTHONPATH the tests run with (a checkout other than the
+    # installed one must be the code the service runs).
+    path = [without_launcher(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env.update(settings, PYTHONPATH=os.pathsep.join(path))
     return env
 
 
@@ -60,6 +63,16 @@ def api_healthy(port: int) -> Callable[[], bool]:
     return ready
 
 
+def probe_ready(port: int) -> Callable[[], bool]:
+    def ready() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return ready
+
+
 def wait_for(ready: Callable[[], bool], process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
     while not ready():
@@ -73,7 +86,7 @@ def test_a_service_runs_as_its_own_module_without_the_launcher(
     name: str, database_url: str, nats_url: str, tmp_path: Path
 ) -> None:
     # Given the settings compose gives a service, and a Python that cannot import the launcher
-    port = free_port()
+    port, health_port = free_port(), free_port()
     env = service_env(
         tmp_path,
         CSTOR_DATABASE_URL=database_url,
@@ -82,6 +95,7 @@ def test_a_service_runs_as_its_own_module_without_the_launcher(
         CSTOR_API_HOST="127.0.0.1",
         CSTOR_API_PORT=str(port),
         CSTOR_API_WORKERS="1",
+        CSTOR_HEALTH_PORT=str(health_port),
         CSTOR_DATA_DIR=str(tmp_path / "data"),
     )
     log = tmp_path / f"{name}.log"
@@ -99,6 +113,8 @@ def test_a_service_runs_as_its_own_module_without_the_launcher(
     try:
         # Then it comes up on its own: the api answers, the others have migrated the schema
         wait_for(api_healthy(port) if name == "api" else schema_applied(database_url), process)
+        # And it is ready by its probe, the api's on its own port, the others' on theirs
+        wait_for(probe_ready(port if name == "api" else health_port), process)
 
         # And SIGTERM stops it cleanly
         process.send_signal(signal.SIGTERM)
