@@ -38,12 +38,17 @@ LOOK_BACK = 100
 class OutboxRelay:
     """Publishes stored events to the stream, each exactly once (with the stream's dedupe)."""
 
-    def __init__(self, app: Migrations, nc: NATS, database_url: str, name: str = "CSTOR") -> None:
+    def __init__(
+        self, app: Migrations, nc: NATS, database_url: str, name: str = "CSTOR", holder: str = ""
+    ) -> None:
         self.app = app
         self.nc = nc
         self.js = nc.jetstream()
         self.database_url = database_url
         self.name = name
+        # Its lock's session is named after it (pg_stat_activity.application_name): which
+        # process publishes, and which stand by, can be told from Postgres.
+        self.application_name = f"cstor relay {holder}".strip()
         # Caught up, the relay waits for the store's NOTIFY; this long at most, in case
         # one is ever missed.
         self.idle_wait = 1.0
@@ -60,7 +65,9 @@ class OutboxRelay:
                 await _sleep_unless(stop, 1.0)
 
     async def _run_with_lock(self, stop: asyncio.Event) -> None:
-        conn: asyncpg.Connection = await asyncpg.connect(self.database_url)
+        conn: asyncpg.Connection = await asyncpg.connect(
+            self.database_url, server_settings={"application_name": self.application_name}
+        )
         try:
             while not stop.is_set():
                 if await conn.fetchval("SELECT pg_try_advisory_lock($1)", locks.OUTBOX_RELAY):
@@ -73,6 +80,7 @@ class OutboxRelay:
             channel = postgres_recorder(self.app).channel_name
             await conn.add_listener(channel, lambda *_: recorded.set())
             position = await self._resume_position(conn)
+            log.info("relay: holds the lock; publishing after position %d", position)
             while not stop.is_set():
                 recorded.clear()  # before the read: a commit during it wakes the next wait
                 published_to = await self.publish_after(position)

@@ -86,7 +86,7 @@ def create_app(
             checks["nats"] = health.nats_check(nc)
             js = nc.jetstream()
             await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
-            outbox = OutboxRelay(migrations, nc, settings.database_url, settings.stream_name)
+            outbox = OutboxRelay(migrations, nc, settings.database_url, settings.stream_name, "api")
             tasks.append(asyncio.create_task(outbox.run(stop)))
         checks["relay"] = relay_check(pool, settings.stream_name, settings.relay_max_lag)
         app.state.checks = checks

@@ -59,7 +59,7 @@ async def _relay(settings: Settings, stop: asyncio.Event, connected: ctypes.c_bo
         await bus.ensure_stream(
             nc.jetstream(), settings.stream_name, settings.stream_duplicate_window
         )
-        relay = OutboxRelay(migrations, nc, settings.database_url, settings.stream_name)
+        relay = OutboxRelay(migrations, nc, settings.database_url, settings.stream_name, "api")
         await relay.run(stop)
     finally:
         following.cancel()

@@ -1,4 +1,7 @@
-"""The planner service: turns a requested migration into packets, and completes migrations."""
+"""The planner service: turns a requested migration into packets, and completes migrations.
+
+It runs an outbox relay too, a standby to the api's: one of them publishes at a time, under
+the relay's lock, and when the active one's process dies this one takes over within seconds."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from cstor.store import deadletters
 from cstor.store.connections import ConnectionStore
 from cstor.store.migrations import migrate
 from cstor.store.pool import create_pool
+from cstor.store.relay import OutboxRelay
 from services.planner.planning import plan_migration
 
 log = logging.getLogger(__name__)
@@ -92,7 +96,7 @@ class Planner:
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
-    """Plan and complete migrations until ``stop`` is set."""
+    """Plan and complete migrations, and stand by to relay the outbox, until ``stop`` is set."""
     app = Migrations(settings.eventsourcing_env())
     pool = await create_pool(settings.database_url, min_size=1, max_size=4)
     nc = await bus.connect(settings.nats_url, "cstor-planner")
@@ -121,7 +125,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 batch=100,
                 max_failures=settings.consumer_max_failures,
             )
+            relay = OutboxRelay(app, nc, settings.database_url, settings.stream_name, "planner")
             await asyncio.gather(
+                relay.run(stop),
                 bus.consume(js, requested, planner.on_requested, stop, dead_letters=dead_letters),
                 bus.consume(js, progress, planner.on_progress, stop, dead_letters=dead_letters),
             )
