@@ -82,6 +82,8 @@ class OutboxRelay:
             position = await self._resume_position(conn)
             log.info("relay: holds the lock; publishing after position %d", position)
             while not stop.is_set():
+                if conn.is_closed():  # its session ended, and the lock with it: another may hold it
+                    raise ConnectionError("the relay's lock session ended")
                 recorded.clear()  # before the read: a commit during it wakes the next wait
                 published_to = await self.publish_after(position)
                 if published_to == position:

@@ -22,6 +22,7 @@ from cstor.app.migrations import Migrations
 from cstor.app.results import PlanTotals
 from cstor.domain.planning import PacketDraft, PlannedObject
 from cstor.settings import Settings
+from cstor.store import locks
 from cstor.store.migrations import migrate
 from cstor.store.relay import OutboxRelay
 from launcher.embedded import EmbeddedNats
@@ -275,6 +276,89 @@ async def test_a_stream_ahead_of_the_store_is_told_in_a_warning_naming_both_posi
     assert "position 10000" in warning
     assert f"last is {last}" in warning
     assert "CSTOR_STREAM_NAME" in warning
+
+
+async def test_a_standby_whose_session_ends_stands_by_again_then_takes_over(
+    relay_parts: tuple[Migrations, NATS], database_url: str
+) -> None:
+    app, nc = relay_parts
+    js = nc.jetstream()
+    # Given a relay publishing, and another standing by
+    stop_active, stop_standby = asyncio.Event(), asyncio.Event()
+    active = asyncio.create_task(OutboxRelay(app, nc, database_url, holder="a").run(stop_active))
+    await asyncio.to_thread(request_migration, app, 5)
+    await wait_for(lambda: _stream_count(js, 8))
+    standby = OutboxRelay(app, nc, database_url, holder="b")
+    standing_by = asyncio.create_task(standby.run(stop_standby))
+    await wait_for(lambda: _sessions(database_url, "cstor relay b", 1))
+
+    # When Postgres ends the standby's session (a restart, a network cut), and later the
+    # active relay stops
+    await _terminate(database_url, "cstor relay b")
+    await wait_for(lambda: _sessions(database_url, "cstor relay b", 0))
+    await wait_for(lambda: _sessions(database_url, "cstor relay b", 1))
+    assert not standing_by.done()
+    stop_active.set()
+    await active
+
+    # Then the standby takes over: what is recorded next is published, once
+    await asyncio.to_thread(request_migration, app, 5)
+    await wait_for(lambda: _stream_count(js, 16), timeout=10.0)
+    stop_standby.set()
+    await standing_by
+
+
+async def test_a_relay_whose_lock_session_ended_publishes_nothing_without_the_lock(
+    relay_parts: tuple[Migrations, NATS], database_url: str
+) -> None:
+    app, nc = relay_parts
+    js = nc.jetstream()
+    stop = asyncio.Event()
+    # Given a relay that has caught up
+    running = asyncio.create_task(OutboxRelay(app, nc, database_url, holder="a").run(stop))
+    await asyncio.to_thread(request_migration, app, 5)
+    await wait_for(lambda: _stream_count(js, 8))
+
+    # When Postgres ends its lock's session, and another (here the test) takes the lock
+    await _terminate(database_url, "cstor relay a")
+    other = await asyncpg.connect(database_url)
+    async with asyncio.timeout(10.0):
+        while not await other.fetchval("SELECT pg_try_advisory_lock($1)", locks.OUTBOX_RELAY):
+            await asyncio.sleep(0.05)
+    await asyncio.to_thread(request_migration, app, 5)
+
+    # Then it publishes nothing while the other holds the lock, and all once it is free
+    await asyncio.sleep(3.0)
+    assert (await js.stream_info("CSTOR")).state.messages == 8
+    await other.close()
+    await wait_for(lambda: _stream_count(js, 16), timeout=10.0)
+    stop.set()
+    await running
+
+
+async def _terminate(database_url: str, application_name: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = $1",
+            application_name,
+        )
+    finally:
+        await conn.close()
+
+
+async def _sessions(database_url: str, application_name: str, expected: int) -> bool:
+    conn = await asyncpg.connect(database_url)
+    try:
+        count = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = $1",
+            application_name,
+        )
+    finally:
+        await conn.close()
+    return bool(count == expected)
 
 
 class CountingRelay(OutboxRelay):
