@@ -17,8 +17,11 @@ from botocore.stub import Stubber
 from cstor import s3
 from cstor.decisions import Scope, estimate
 from cstor.domain.route import Route
+from cstor.s3 import server_copy, verify
 from cstor.s3.control import client
+from cstor.s3.copy_context import CopyContext, CopyRequest
 from cstor.s3.errors import Site, from_status
+from cstor.s3.options import CopyOptions
 from services.api.buckets.scan import scan_bucket
 from services.api.connections import commands as connections
 from services.api.migrations import planning as api_planning
@@ -179,3 +182,72 @@ async def test_the_api_names_the_connection_it_tests(monkeypatch: pytest.MonkeyP
     # Then its test failed naming the connection
     assert f"the connection 'archive' {URL}" in str(refused.value)
     assert checked == ["connection 'archive'"]
+
+
+SOURCE_SITE = Site(URL, "source", "photos", "cat.jpg")
+DESTINATION_SITE = Site(URL, "destination", "backup", "cat.jpg")
+
+
+@pytest.mark.parametrize(
+    ("failure", "words"),
+    [
+        (lambda: verify.changed(SOURCE_SITE, 5, "e1", 6, "e2"),
+         f"'cat.jpg' in bucket 'photos' at the source {URL} changed since it was planned"),
+        (lambda: verify.grown(SOURCE_SITE, 5),
+         f"more than the planned 5 bytes were read for 'cat.jpg' in bucket 'photos' at the "
+         f"source {URL}"),
+        (lambda: verify.check_size(SOURCE_SITE, 4, 5),
+         f"4 bytes were read for 'cat.jpg' in bucket 'photos' at the source {URL}, "
+         "the source has 5"),
+        (lambda: verify.check_size(DESTINATION_SITE, 4, 5, "are stored for"),
+         f"4 bytes are stored for 'cat.jpg' in bucket 'backup' at the destination {URL}, "
+         "the source has 5"),
+        (lambda: verify.check_etag(DESTINATION_SITE, "e1", "e2"),
+         f"the destination {URL} stored 'cat.jpg' in bucket 'backup' with ETag e1, "
+         "the bytes sent give e2"),
+    ],
+)  # fmt: skip
+def test_a_copy_that_does_not_check_out_names_the_side_store_bucket_and_key(
+    failure: Any, words: str
+) -> None:
+    # Given a copy whose source changed, grew, shrank, or whose copy is not what was sent
+    # When it is checked
+    error = raised_by(failure)
+    # Then the error names the side and store, the bucket and the key
+    assert words in str(error)
+
+
+def raised_by(failure: Any) -> s3.S3Error:
+    """The S3Error `failure` raises (the checks) or returns (the errors made for raising)."""
+    try:
+        made = failure()
+    except s3.S3Error as error:
+        return error
+    assert isinstance(made, s3.S3Error)
+    return made
+
+
+async def test_a_server_copy_of_a_gone_source_names_the_source_and_the_stores_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a server-side copy whose store answers NoSuchKey for the source
+    async def copy_object(*args: object) -> str:
+        site = Site(URL, "destination", "backup", "cat.jpg")
+        raise from_status(404, "NoSuchKey", site, "copying", "The specified key does not exist.")
+
+    monkeypatch.setattr(server_copy, "copy_object", copy_object)
+    context = CopyContext(
+        endpoint(), endpoint(), memory_budget=1 << 20, threads=1, attempts=1, journal=None
+    )
+    request = CopyRequest(
+        source_bucket="photos", key="cat.jpg", bucket="backup", target="cat.jpg",
+        size=5, etag="0cc175b9c0f1b6a831c399e269772661",
+    )  # fmt: skip
+    # When it is copied
+    with pytest.raises(s3.S3Error) as raised:
+        await server_copy.ServerCopy(context).copy(request, CopyOptions())
+    # Then the source is missing, named with its bucket and store, with the store's words
+    assert raised.value.reason == "source-missing"
+    text = str(raised.value)
+    assert f"'cat.jpg' in bucket 'photos' at the source {URL} no longer exists" in text
+    assert "NoSuchKey: The specified key does not exist." in text
