@@ -56,9 +56,10 @@ def filters_from_dict(raw: dict[str, Any]) -> planning.Filters:
 
 
 def _listed(
-    endpoint: s3.Endpoint, bucket: str, prefix: str, after: str
+    endpoint: s3.Endpoint, bucket: str, prefix: str, after: str, side: str
 ) -> Iterator[planning.Listed]:
-    for page in prefetched(s3.list_pages(endpoint, bucket, prefix, start_after=after or None)):
+    pages = s3.list_pages(endpoint, bucket, prefix, start_after=after or None, side=side)
+    for page in prefetched(pages):
         for obj in page:
             yield planning.Listed(obj.key, obj.size, obj.etag, obj.last_modified)
 
@@ -112,11 +113,11 @@ def decisions(
     dst_after = route.destination_key(after) if after else ""
     in_scope = (
         obj
-        for obj in _listed(source, route.source_bucket, src_prefix, after)
+        for obj in _listed(source, route.source_bucket, src_prefix, after, "source")
         if filters.admits(obj, obj.key.removeprefix(src_prefix))
     )
     existing = (
-        _listed(destination, route.destination_bucket, dst_prefix, dst_after)
+        _listed(destination, route.destination_bucket, dst_prefix, dst_after, "destination")
         if scope.overwrite != planning.ALWAYS
         else iter(())
     )

@@ -21,7 +21,7 @@ from cstor.s3.control import (
     load_model,
 )
 from cstor.s3.copier import CopyOutcome, ObjectCopier
-from cstor.s3.errors import S3Error, classify
+from cstor.s3.errors import S3Error, classify, connection_side
 from cstor.s3.listing import list_pages
 from cstor.s3.multipart import JournaledUpload, UploadJournal
 from cstor.s3.options import CopyHalted, CopyOptions
@@ -42,6 +42,7 @@ __all__ = [
     "UploadJournal",
     "check_access",
     "classify",
+    "connection_side",
     "head_metadata",
     "list_buckets",
     "list_pages",

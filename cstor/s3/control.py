@@ -102,13 +102,14 @@ def _client(endpoint: Endpoint, reach: Reach, proxy: Proxy | None) -> S3Client:
         raise S3Error("invalid-endpoint", f"{endpoint.url!r} is not a valid URL") from error
 
 
-async def check_access(endpoint: Endpoint, bucket: str | None = None) -> None:
-    """Raise S3Error unless the keys work at `endpoint` (and can list `bucket`, if given).
+async def check_access(endpoint: Endpoint, bucket: str | None = None, *, side: str = "") -> None:
+    """Raise S3Error unless the keys work at `endpoint` (and can list `bucket`, if given);
+    its message names `side` ("source", or `errors.connection_side`) if given.
 
     Without a bucket, keys that are accepted but may not list buckets pass:
     many stores hand out keys scoped to one bucket.
     """
-    await anyio.to_thread.run_sync(_check_access, endpoint, bucket)
+    await anyio.to_thread.run_sync(_check_access, Site(endpoint.url, side, bucket or ""), endpoint)
 
 
 class Bucket(msgspec.Struct, frozen=True, kw_only=True):
@@ -118,32 +119,31 @@ class Bucket(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime | None
 
 
-async def list_buckets(endpoint: Endpoint) -> list[Bucket]:
-    """The buckets the keys may list at `endpoint`, by name; raises S3Error."""
-    return await anyio.to_thread.run_sync(_list_buckets, endpoint)
+async def list_buckets(endpoint: Endpoint, *, side: str = "") -> list[Bucket]:
+    """The buckets the keys may list at `endpoint`, by name; raises S3Error naming `side`."""
+    return await anyio.to_thread.run_sync(_list_buckets, Site(endpoint.url, side), endpoint)
 
 
-def _list_buckets(endpoint: Endpoint) -> list[Bucket]:
+def _list_buckets(site: Site, endpoint: Endpoint) -> list[Bucket]:
     try:
         answer = client(endpoint, quick=True).list_buckets()
     except BOTO_ERRORS as error:
-        raise from_boto(error, Site(endpoint.url), "listing buckets") from error
+        raise from_boto(error, site, "listing buckets") from error
     found = [Bucket(name=b["Name"], created_at=b.get("CreationDate")) for b in answer["Buckets"]]
     return sorted(found, key=lambda bucket: bucket.name)
 
 
-def _check_access(endpoint: Endpoint, bucket: str | None) -> None:
+def _check_access(site: Site, endpoint: Endpoint) -> None:
     quick = client(endpoint, quick=True)
     try:
-        if bucket is None:
+        if not site.bucket:
             quick.list_buckets()
         else:
             # Not head_bucket: HEAD has no error body, so a bad secret looks like a denial.
-            quick.list_objects_v2(Bucket=bucket, MaxKeys=1)
+            quick.list_objects_v2(Bucket=site.bucket, MaxKeys=1)
     except BOTO_ERRORS as error:
-        site = Site(endpoint.url, bucket=bucket or "")
-        failure = from_boto(error, site, "listing" if bucket else "listing buckets")
-        if bucket is None and failure.reason == "access-denied":
+        failure = from_boto(error, site, "listing" if site.bucket else "listing buckets")
+        if not site.bucket and failure.reason == "access-denied":
             return
         raise failure from error
 

@@ -150,7 +150,7 @@ class CopyContext:
         )
         found_etag, found_size = normalize_etag(head.get("ETag")), head.get("ContentLength", -1)
         if (etag and found_etag != etag) or found_size != size:
-            raise changed(bucket, key, size, etag, found_size, found_etag)
+            raise changed(self.at_source(bucket, key), size, etag, found_size, found_etag)
         attributes, extras = metadata.head_attributes(head)
         if head.get("TagCount", 0):
             tags = await self.control(
@@ -183,4 +183,4 @@ class CopyContext:
         """Raise S3Error unless the destination holds `key` with `size` bytes."""
         site = self.at_destination(bucket, key)
         head = await self.control(site, "reading", self._head, self.destination, bucket, key, "")
-        check_size(key, head.get("ContentLength", -1), size)
+        check_size(site, head.get("ContentLength", -1), size, "are stored for")

@@ -32,7 +32,8 @@ from cstor.s3.transport import failure_of
 
 class Site(NamedTuple):
     """Where a failed request went: the store's endpoint URL, which side of the migration
-    it is ("source", "destination"; "" outside a copy), and the bucket and key it was for."""
+    it is ("source", "destination"; a connection's check or scan names the connection
+    instead, `connection_side`), and the bucket and key it was for."""
 
     endpoint: str
     side: str = ""
@@ -49,6 +50,13 @@ class Site(NamedTuple):
         if self.key:
             return f"{what} {self.key!r} in bucket {self.bucket!r}"
         return f"{what} bucket {self.bucket!r}" if self.bucket else what
+
+
+def connection_side(name: str) -> str:
+    """The `side` of a request for a connection outside a migration (its check, its
+    buckets, a scan): `the connection 'name' http://host:port`, since several connections
+    may share a store and only the name tells the user which keys were used."""
+    return f"connection {name!r}"
 
 
 class S3Error(Exception):

@@ -139,8 +139,8 @@ class Upload:
         if etag != md5:
             raise S3Error(
                 "checksum-mismatch",
-                f"the destination stored part {number} of {self.key!r} with ETag {etag or 'none'}"
-                f", the bytes sent have MD5 {md5}",
+                f"{self.site.store()} stored part {number} of {self.key!r} in bucket "
+                f"{self.bucket!r} with ETag {etag or 'none'}, the bytes sent have MD5 {md5}",
                 transient=True,
             )
         if value:

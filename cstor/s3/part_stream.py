@@ -12,7 +12,7 @@ import anyio
 from cstor.domain.checksums import MIB, parts_in_flight_for
 from cstor.s3 import md5
 from cstor.s3.copy_context import CopyContext, CopyRequest
-from cstor.s3.errors import S3Error, gave_up
+from cstor.s3.errors import S3Error, Site, gave_up
 from cstor.s3.multipart import Upload
 from cstor.s3.options import CopyHalted, CopyOptions
 from cstor.s3.pacing import backoff
@@ -74,6 +74,10 @@ class PartStream:
         self.number, self.pieces, self.held = 1, list[memoryview](), 0
         """The part being read, its pieces so far and their bytes."""
 
+    @property
+    def _source(self) -> Site:
+        return self.context.at_source(self.request.source_bucket, self.request.key)
+
     async def run(self, source: SourceStream, digests: StreamChecksums | None) -> None:
         """Read `source` to its end, sending each part; wait for them all."""
         try:
@@ -82,9 +86,7 @@ class PartStream:
                 await self._take(memoryview(chunk))
             size, part_size = self.request.size, self.part_size
             if (self.number - 1) * part_size < size:
-                check_size(
-                    self.request.key, min(size, (self.number - 1) * part_size + self.held), size
-                )
+                check_size(self._source, min(size, (self.number - 1) * part_size + self.held), size)
             self._send_read()
             await self._settle(0)
         finally:
@@ -96,7 +98,7 @@ class PartStream:
         while view:
             wanted = min(part_size, size - (self.number - 1) * part_size)
             if wanted <= 0:
-                raise grown(self.request.key, size)
+                raise grown(self._source, size)
             skipped = self.number in self.md5s
             if not self.reserved and not skipped:
                 await self._reserve(wanted)

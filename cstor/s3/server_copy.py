@@ -15,7 +15,7 @@ from cstor.s3.copy_context import CopyContext, CopyOutcome, CopyRequest
 from cstor.s3.errors import S3Error
 from cstor.s3.options import CopyOptions
 from cstor.s3.signed import copy_object
-from cstor.s3.verify import checksum_of
+from cstor.s3.verify import checksum_of, object_at
 
 
 class ServerCopy:
@@ -48,15 +48,15 @@ class ServerCopy:
         except S3Error as error:
             if error.reason != "not-found":
                 raise
-            # The one key the copy reads is the source's.
-            raise S3Error(
-                "source-missing", f"{key!r} no longer exists in {request.source_bucket!r}"
-            ) from error
+            # The one key the copy reads is the source's; the store's answer is kept.
+            source = object_at(context.at_source(request.source_bucket, key))
+            raise S3Error("source-missing", f"{source} no longer exists: {error}") from error
         if is_md5_etag(etag):
             if written != etag:
+                source = object_at(context.at_source(request.source_bucket, key))
                 raise S3Error(
                     "source-changed",
-                    f"{key!r} in {request.source_bucket!r} changed since it was planned "
+                    f"{source} changed since it was planned "
                     f"(planned ETag {etag}, copied {written})",
                 )
             return CopyOutcome(size=size, checksum=md5_checksum(etag))

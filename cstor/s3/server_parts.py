@@ -44,7 +44,7 @@ class ServerParts:
             )
         if all(is_md5_etag(part) for part in etags.values()):
             expected = composite_etag([bytes.fromhex(etags[n]) for n in range(1, count + 1)])
-            check_etag(request.target, written, expected)
+            check_etag(context.at_destination(request.bucket, request.target), written, expected)
         await context.check_written_size(request.bucket, request.target, size)
         return CopyOutcome(size=size, checksum=checksum_of(written))
 

@@ -75,7 +75,7 @@ async def opened(
         (response,) = answers
         if response.status != 200:
             raise read_refused(response.status, body, where, size, etag)
-        check_planned(bucket, key, response.headers, size, etag)
+        check_planned(where, response.headers, size, etag)
         yield SourceStream(response, where, what, context.threads)
     finally:
         for response in answers:

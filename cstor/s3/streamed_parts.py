@@ -67,7 +67,7 @@ class StreamedParts:
             written = await context.control(
                 upload.site, "completing the upload of", upload.complete, md5s
             )
-        check_etag(target, written, expected)
+        check_etag(context.at_destination(request.bucket, target), written, expected)
         whole = additional.value if additional and not additional.composite else ""
         recorded = await self._check_kept_checksum(upload, request.bucket, target, count, whole)
         return CopyOutcome(size=size, checksum=recorded or composite_checksum(written))

@@ -15,7 +15,7 @@ from cstor.s3.checksums import check_read
 from cstor.s3.copy_context import CopyContext, CopyOutcome, CopyRequest
 from cstor.s3.errors import S3Error
 from cstor.s3.options import CopyOptions
-from cstor.s3.verify import check_etag, check_found, md5_hex, read_refused
+from cstor.s3.verify import check_etag, check_found, md5_hex, object_at, read_refused
 
 
 class WholeCopy:
@@ -32,14 +32,14 @@ class WholeCopy:
             data, headers = await self._read(request)
             md5 = await md5_hex(data)
             if is_md5_etag(etag) and md5 != etag:
+                source = object_at(context.at_source(request.source_bucket, request.key))
                 raise S3Error(
                     "checksum-mismatch",
-                    f"the bytes read for {request.key!r} have MD5 {md5}, "
-                    f"the source's ETag is {etag}",
+                    f"the bytes read for {source} have MD5 {md5}, the source's ETag is {etag}",
                     transient=True,
                 )
             written, recorded = await self._write(request, data, headers, md5, options)
-        check_etag(request.target, written, md5)
+        check_etag(context.at_destination(request.bucket, request.target), written, md5)
         return CopyOutcome(size=size, checksum=recorded or md5_checksum(md5))
 
     async def _read(self, request: CopyRequest) -> tuple[bytes, dict[str, str]]:
@@ -54,7 +54,9 @@ class WholeCopy:
             where = self.context.at_source(bucket, key)
             raise read_refused(source.status, source.body, where, request.size, etag)
         found_etag = normalize_etag(source.headers.get("etag", ""))
-        check_found(bucket, key, request.size, etag, len(source.body), found_etag)
+        check_found(
+            self.context.at_source(bucket, key), request.size, etag, len(source.body), found_etag
+        )
         return source.body, source.headers
 
     async def _write(

@@ -14,15 +14,25 @@ import pytest
 
 from tests.stack import RunningCstor
 
+DENIED_WORDS = "Access Denied by bucket policy lock-7"
 DENIED = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
-    b"<Message>Access Denied</Message></Error>"
+    b"<Message>" + DENIED_WORDS.encode() + b"</Message></Error>"
 )
 EMPTY_LISTING = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n'
     b'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>locked</Name>'
     b"<Prefix></Prefix><KeyCount>0</KeyCount><MaxKeys>1</MaxKeys>"
     b"<IsTruncated>false</IsTruncated></ListBucketResult>"
+)
+ONE_OBJECT = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>open</Name>'
+    b"<Prefix></Prefix><KeyCount>1</KeyCount><MaxKeys>1000</MaxKeys>"
+    b"<IsTruncated>false</IsTruncated><Contents><Key>a.txt</Key>"
+    b"<LastModified>2026-01-01T00:00:00.000Z</LastModified>"
+    b'<ETag>"0cc175b9c0f1b6a831c399e269772661"</ETag><Size>1</Size>'
+    b"<StorageClass>STANDARD</StorageClass></Contents></ListBucketResult>"
 )
 BUCKETS = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -34,13 +44,16 @@ BUCKETS = (
 
 
 class LockedStore(BaseHTTPRequestHandler):
-    """Lists its buckets; lists the bucket `locked` only while `allow_listing` is set."""
+    """Lists its buckets; lists the bucket `locked` only while `allow_listing` is set, and
+    the bucket `open` (one object) always."""
 
     allow_listing = threading.Event()
 
     def do_GET(self) -> None:
         if self.path.startswith("/?") or self.path == "/":
             self._answer(200, BUCKETS)
+        elif self.path.startswith("/open"):
+            self._answer(200, ONE_OBJECT)
         elif self.allow_listing.is_set():
             self._answer(200, EMPTY_LISTING)
         else:
@@ -117,3 +130,30 @@ def test_permission_revoked_before_planning_fails_the_migration(
     state = cstor.wait_finished(migration_id)
     assert state["status"] == "failed"
     assert "access-denied" in state["error"]
+
+
+@pytest.mark.parametrize(
+    ("side", "source_bucket", "destination_bucket"),
+    [("source", "locked", "open"), ("destination", "open", "locked")],
+)
+def test_a_refused_listing_fails_the_migration_naming_the_side_bucket_and_store(
+    cstor: RunningCstor, locked_store: str, side: str, source_bucket: str, destination_bucket: str
+) -> None:
+    # Given a migration accepted while the keys could list both buckets, not yet planned
+    LockedStore.allow_listing.set()
+    connection = connect(cstor, locked_store)
+    cstor.services.processes["planner"].terminate()
+    cstor.services.processes["planner"].wait()
+    migration_id = cstor.migrate(connection, source_bucket, connection, destination_bucket)
+    # When the `locked` bucket's listing is refused as the planner lists both sides
+    LockedStore.allow_listing.clear()
+    cstor.services.restart_exited()
+    # Then the migration's error names that side, the bucket, the store, the S3 code and
+    # the store's own words
+    state = cstor.wait_finished(migration_id)
+    assert state["status"] == "failed"
+    error = state["error"]
+    assert f"the {side} {locked_store}" in error
+    assert "bucket 'locked'" in error
+    assert "AccessDenied" in error
+    assert DENIED_WORDS in error

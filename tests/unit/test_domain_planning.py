@@ -516,8 +516,9 @@ def test_each_destination_object_that_cannot_be_read_is_decided_alone(
     keys = ["denied", "fine", "gone", "unreachable"]
 
     def list_pages(
-        endpoint: s3.Endpoint, bucket: str, prefix: str = "", start_after: str | None = None
-    ) -> Iterator[list[s3.ListedObject]]:
+        endpoint: s3.Endpoint, bucket: str, prefix: str = "", start_after: str | None = None,
+        *, side: str = "",
+    ) -> Iterator[list[s3.ListedObject]]:  # fmt: skip
         etag = MULTI_A if endpoint == source else MD5_B
         yield [s3.ListedObject(key=k, size=9, etag=etag, last_modified=NOON) for k in keys]
 

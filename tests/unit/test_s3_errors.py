@@ -296,7 +296,7 @@ async def read_to_end(context: CopyContext) -> None:
             error_answer(412, "PreconditionFailed"),
             "source-changed",
             False,
-            "'k' in 'b' changed since it was planned",
+            "'k' in bucket 'b' at the source http://127.0.0.1:9000 changed since it was planned",
         ),
         (answer(403), "access-denied", False, "was denied to these keys (HTTP 403)"),
         (

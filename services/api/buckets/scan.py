@@ -11,7 +11,7 @@ from cstor import s3
 from cstor.domain.bucket_names import check_bucket_name
 from cstor.domain.exceptions import InvalidRequest
 from services.api.buckets.schemas import PrefixTotals, ScanOut
-from services.api.connections.commands import usable_endpoint
+from services.api.connections.commands import usable_connection
 from services.api.deps import Services
 
 
@@ -20,12 +20,13 @@ async def scan_bucket(
 ) -> ScanOut:
     """Count a bucket's objects and bytes, in all and by top-level prefix, streaming the listing."""
     check_bucket_name(bucket, "bucket")
-    endpoint = await usable_endpoint(services, owner, connection_id, "")
+    connection, endpoint = await usable_connection(services, owner, connection_id, "")
+    side = s3.connection_side(connection.name)  # a scan is of a connection, not a migration
 
     def scan() -> ScanOut:
         by_prefix: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         objects = total = 0
-        for page in s3.list_pages(endpoint, bucket, prefix):
+        for page in s3.list_pages(endpoint, bucket, prefix, side=side):
             for obj in page:
                 relative = obj.key.removeprefix(prefix)
                 top = relative.split("/", 1)[0] + "/" if "/" in relative else ""

@@ -39,7 +39,7 @@ async def create_connection(services: Services, owner: str, data: ConnectionCrea
         secret_key=data.secret_key,
     )
     try:
-        await s3.check_access(endpoint)
+        await s3.check_access(endpoint, side=s3.connection_side(data.name))
     except s3.S3Error as error:
         raise InvalidRequest(f"Connection test failed: {error}") from None
     try:
@@ -68,7 +68,7 @@ async def rotate_secret(
         secret_key=data.secret_key,
     )
     try:
-        await s3.check_access(endpoint)
+        await s3.check_access(endpoint, side=s3.connection_side(current.name))
     except s3.S3Error as error:
         raise InvalidRequest(f"The new keys were not saved: {error}") from None
     try:
@@ -84,10 +84,10 @@ async def rotate_secret(
 
 async def list_buckets(services: Services, owner: str, connection_id: UUID) -> list[BucketOut]:
     """The buckets the connection's keys can see."""
-    await connection_of(services, owner, connection_id)
+    connection = await connection_of(services, owner, connection_id)
     endpoint = await connection_endpoint(services, connection_id)
     try:
-        buckets = await s3.list_buckets(endpoint)
+        buckets = await s3.list_buckets(endpoint, side=s3.connection_side(connection.name))
     except s3.S3Error as error:
         raise InvalidRequest(f"The buckets could not be listed: {error}") from None
     return [BucketOut(name=b.name, created_at=b.created_at) for b in buckets]
@@ -123,7 +123,15 @@ async def usable_endpoint(
 ) -> s3.Endpoint:
     """The endpoint of a connection a request names (as the ``role`` connection); an
     InvalidRequest, not NotFound, if it is not theirs: the request is what is wrong."""
-    if await services.connections.get(owner, connection_id) is None:
+    return (await usable_connection(services, owner, connection_id, role))[1]
+
+
+async def usable_connection(
+    services: Services, owner: str, connection_id: UUID, role: str
+) -> tuple[Connection, s3.Endpoint]:
+    """`usable_endpoint`, and the connection it is of."""
+    found = await services.connections.get(owner, connection_id)
+    if found is None:
         which = f"The {role} connection" if role else "The connection"
         raise InvalidRequest(f"{which} {connection_id} does not exist.")
-    return await connection_endpoint(services, connection_id)
+    return found, await connection_endpoint(services, connection_id)

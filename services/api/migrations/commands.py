@@ -34,7 +34,7 @@ async def create_migration(
     ):
         endpoint = await usable_endpoint(services, owner, connection_id, role)
         try:
-            await s3.check_access(endpoint, bucket)
+            await s3.check_access(endpoint, bucket, side=role)
         except s3.S3Error as error:
             raise InvalidRequest(f"The {role} bucket {bucket!r} cannot be used: {error}") from None
     name = data.name or f"{data.source_bucket} → {data.destination_bucket}"

@@ -70,7 +70,7 @@ async def retry_failed(services: Services, owner: str, migration_id: UUID) -> in
 
     def current(key: str, size: int, etag: str, version: int) -> RetryObject:
         # A failure may have been a changed or missing source: retry what is there now.
-        for page in s3.list_pages(source, migration.source_bucket, key):
+        for page in s3.list_pages(source, migration.source_bucket, key, side="source"):
             if page[0].key == key:
                 return RetryObject(key, page[0].size, page[0].etag, version)
             break
