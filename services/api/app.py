@@ -85,7 +85,7 @@ def create_app(
             nc = await bus.connect(settings.nats_url, "cstor-api-relay")
             checks["nats"] = health.nats_check(nc)
             js = nc.jetstream()
-            await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
+            await bus.ensure_stream(js, settings.stream_name, bus.StreamLimits.of(settings))
             outbox = OutboxRelay(migrations, nc, settings.database_url, settings.stream_name)
             tasks.append(asyncio.create_task(outbox.run(stop)))
         checks["relay"] = relay_check(pool, settings.stream_name, settings.relay_max_lag)

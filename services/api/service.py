@@ -56,9 +56,7 @@ async def _relay(settings: Settings, stop: asyncio.Event, connected: ctypes.c_bo
     nc = await bus.connect(settings.nats_url, "cstor-api-relay")
     following = asyncio.create_task(_follow_connection(nc, connected, stop))
     try:
-        await bus.ensure_stream(
-            nc.jetstream(), settings.stream_name, settings.stream_duplicate_window
-        )
+        await bus.ensure_stream(nc.jetstream(), settings.stream_name, bus.StreamLimits.of(settings))
         relay = OutboxRelay(migrations, nc, settings.database_url, settings.stream_name)
         await relay.run(stop)
     finally:

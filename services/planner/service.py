@@ -100,7 +100,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         async with health.service_probes(settings, pool, nc):
             await migrate(pool)
             js = nc.jetstream()
-            await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
+            await bus.ensure_stream(js, settings.stream_name, bus.StreamLimits.of(settings))
             limits = PacketLimits(
                 max_bytes=settings.packet_max_bytes, max_objects=settings.packet_max_objects
             )

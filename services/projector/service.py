@@ -27,7 +27,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         async with health.service_probes(settings, pool, nc):
             await migrate(pool)
             js = nc.jetstream()
-            await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
+            await bus.ensure_stream(js, settings.stream_name, bus.StreamLimits.of(settings))
 
             async def handle(deliveries: list[bus.Delivery]) -> None:
                 async with pool.acquire() as conn:

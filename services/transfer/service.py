@@ -212,7 +212,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     try:
         async with health.service_probes(settings, pool, nc):
             js = nc.jetstream()
-            await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
+            await bus.ensure_stream(js, settings.stream_name, bus.StreamLimits.of(settings))
             await migrate(pool)
             journal = PostgresUploadJournal(pool)
             states = MigrationStates(app)

@@ -196,7 +196,7 @@ async def test_a_relay_killed_after_the_streams_ack_publishes_nothing_twice_howe
     app, nc = relay_parts
     js = nc.jetstream()
     # Given a stream that remembers message ids for 2 s only, and 251 events recorded
-    await bus.ensure_stream(js, "CSTOR", duplicate_window=2.0)
+    await bus.ensure_stream(js, "CSTOR", bus.StreamLimits(duplicate_window=2.0))
     await asyncio.to_thread(request_migration, app, 248)
 
     # When a relay process is killed (SIGKILL) after JetStream acknowledged its batch,
