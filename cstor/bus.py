@@ -1,4 +1,5 @@
-"""NATS JetStream adapter: connection, stream, and the one consumer loop of every service."""
+"""NATS JetStream adapter: the connection, and the one consumer loop of every service
+(the stream itself: cstor.stream)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,10 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import APIError, NotFoundError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import APIError
 
-from cstor import contracts, logs, outages, subjects
-from cstor.settings import Settings
+from cstor import contracts, logs, outages
 
 log = logging.getLogger(__name__)
 
@@ -39,64 +39,6 @@ async def connect(url: str, name: str) -> Client:
         connect_timeout=5,
         allow_reconnect=True,
     )
-
-
-@dataclass(frozen=True)
-class StreamLimits:
-    """What the event stream keeps, and for how long (CSTOR_STREAM_*)."""
-
-    # Seconds the stream drops a message whose ``Nats-Msg-Id`` it has already stored.
-    duplicate_window: float = 120.0
-    # Seconds a message is kept (0: for ever). A consumer that falls further behind loses
-    # what aged out; the read models are folded again from the store (rebuild-read-models).
-    max_age: float = 7 * 24 * 3600.0
-    # Bytes the stream keeps, the oldest messages dropped beyond (-1: no limit).
-    max_bytes: int = -1
-
-    @classmethod
-    def of(cls, settings: Settings) -> StreamLimits:
-        return cls(
-            duplicate_window=settings.stream_duplicate_window,
-            max_age=settings.stream_max_age,
-            max_bytes=settings.stream_max_bytes,
-        )
-
-
-async def ensure_stream(
-    js: JetStreamContext, name: str, limits: StreamLimits = StreamLimits()
-) -> None:
-    """Create the event stream (file storage, every ``cstor.>`` subject) if it is missing.
-
-    A stream made with other `limits` is changed to them: a process started with new
-    CSTOR_STREAM_* settings applies them, and says so once in its log.
-    """
-    try:
-        info = await js.stream_info(name)
-    except NotFoundError:
-        await js.add_stream(
-            StreamConfig(
-                name=name,
-                subjects=[subjects.ALL],
-                storage=StorageType.FILE,
-                duplicate_window=limits.duplicate_window,
-                max_age=limits.max_age,
-                max_bytes=limits.max_bytes,
-            )
-        )
-        return
-    held = StreamLimits(
-        duplicate_window=info.config.duplicate_window,
-        max_age=info.config.max_age or 0.0,  # none: for ever
-        max_bytes=info.config.max_bytes or -1,
-    )
-    if held != limits:
-        await js.update_stream(
-            info.config,
-            duplicate_window=limits.duplicate_window,
-            max_age=limits.max_age,
-            max_bytes=limits.max_bytes,
-        )
-        log.info("stream %s: limits changed from %s to %s", name, held, limits)
 
 
 @dataclass

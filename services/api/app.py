@@ -17,7 +17,7 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
-from cstor import bus, health
+from cstor import bus, health, stream
 from cstor.app.migrations import Migrations
 from cstor.secrets.store import secret_store_for
 from cstor.settings import Settings
@@ -85,7 +85,7 @@ def create_app(
             nc = await bus.connect(settings.nats_url, "cstor-api-relay")
             checks["nats"] = health.nats_check(nc)
             js = nc.jetstream()
-            await bus.ensure_stream(js, settings.stream_name, bus.StreamLimits.of(settings))
+            await stream.ensure_stream(js, settings.stream_name, stream.StreamLimits.of(settings))
             outbox = OutboxRelay(migrations, nc, settings.database_url, settings.stream_name)
             tasks.append(asyncio.create_task(outbox.run(stop)))
         checks["relay"] = relay_check(pool, settings.stream_name, settings.relay_max_lag)

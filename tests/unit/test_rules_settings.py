@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cstor import bus
+from cstor import stream
 from cstor.settings import Settings, SettingsError
 
 
@@ -160,10 +160,10 @@ def test_a_setting_of_a_few_values_is_refused_naming_them() -> None:
 
 
 def test_the_stream_keeps_a_week_of_any_size_unless_told_otherwise() -> None:
-    assert bus.StreamLimits.of(Settings()) == bus.StreamLimits(
+    assert stream.StreamLimits.of(Settings()) == stream.StreamLimits(
         duplicate_window=120.0, max_age=7 * 24 * 3600.0, max_bytes=-1
     )
-    limits = bus.StreamLimits.of(
+    limits = stream.StreamLimits.of(
         Settings.from_env({"CSTOR_STREAM_MAX_AGE": "0", "CSTOR_STREAM_MAX_BYTES": "1073741824"})
     )
     assert (limits.max_age, limits.max_bytes) == (0.0, 1024**3)  # 0: for ever
