@@ -1,4 +1,5 @@
-"""NATS JetStream adapter: connection, stream, and the one consumer loop of every service."""
+"""NATS JetStream adapter: the connection, and the one consumer loop of every service
+(the stream itself: cstor.stream)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import APIError, NotFoundError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import APIError
 
-from cstor import contracts, logs, outages, subjects
+from cstor import contracts, logs, outages
 
 log = logging.getLogger(__name__)
 
@@ -38,27 +39,6 @@ async def connect(url: str, name: str) -> Client:
         connect_timeout=5,
         allow_reconnect=True,
     )
-
-
-async def ensure_stream(js: JetStreamContext, name: str, duplicate_window: float = 120.0) -> None:
-    """Create the event stream (file storage, every ``cstor.>`` subject) if it is missing.
-
-    ``duplicate_window``: seconds the stream drops a message whose ``Nats-Msg-Id`` it has
-    already stored; a stream made with another is changed to it.
-    """
-    config = StreamConfig(
-        name=name,
-        subjects=[subjects.ALL],
-        storage=StorageType.FILE,
-        duplicate_window=duplicate_window,
-    )
-    try:
-        info = await js.stream_info(name)
-    except NotFoundError:
-        await js.add_stream(config)
-        return
-    if info.config.duplicate_window != duplicate_window:
-        await js.update_stream(info.config, duplicate_window=duplicate_window)
 
 
 @dataclass

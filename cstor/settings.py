@@ -22,6 +22,10 @@ PartSize = Annotated[int, msgspec.Meta(ge=1, le=5 * 1024**3)]
 """S3 takes no part over 5 GiB: a larger setting would fail every multipart copy."""
 
 
+MIN_STREAM_BYTES = 1024 * 1024
+"""The smallest CSTOR_STREAM_MAX_BYTES: a stream must hold far more than one event."""
+
+
 class SettingsError(ValueError):
     """A CSTOR_* variable holds a value cstor cannot use; the message names the variable."""
 
@@ -70,6 +74,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long the stream remembers a message's Nats-Msg-Id (its event id) to drop a copy:
     # a relay resumes after the stream's last event, so a longer outage duplicates nothing.
     stream_duplicate_window: Seconds = 120.0
+    # How much the stream keeps (cstor.bus.StreamLimits): messages older than max_age
+    # seconds (default 7 days; 0: for ever) and, with max_bytes set (-1: no limit), the
+    # oldest beyond that size are dropped. The store stays the source of truth: a consumer
+    # further behind loses what aged out, and `cstor rebuild-read-models` folds it again.
+    # No byte limit by default: one larger than the JetStream server's storage makes the
+    # stream fail to start, and one reached drops messages nobody has read yet.
+    stream_max_age: Annotated[float, msgspec.Meta(ge=0)] = 7 * 24 * 3600.0
+    stream_max_bytes: int = -1
     # Failures of an event, for any reason but an outage, before its consumer records it
     # as a dead letter and goes on (cstor.store.deadletters).
     consumer_max_failures: AtLeastOne = 5
@@ -96,6 +108,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         self.trusted_proxy_networks()  # a typo stops the start, naming the variable
+        self._check_stream_limits()
+
+    def _check_stream_limits(self) -> None:
+        """Limits JetStream would refuse, or a stream too small to hold a message."""
+        if self.stream_max_bytes != -1 and self.stream_max_bytes < MIN_STREAM_BYTES:
+            raise ValueError(
+                f"CSTOR_STREAM_MAX_BYTES: {self.stream_max_bytes} is too small a stream;"
+                f" -1 is no limit, else at least {MIN_STREAM_BYTES} (1 MiB)"
+            )
+        if 0 < self.stream_max_age < self.stream_duplicate_window:
+            raise ValueError(
+                f"CSTOR_STREAM_MAX_AGE: {self.stream_max_age:g} s is shorter than"
+                f" CSTOR_STREAM_DUPLICATE_WINDOW ({self.stream_duplicate_window:g} s);"
+                " JetStream keeps a message at least that long (0 is for ever)"
+            )
 
     def trusted_proxy_networks(self) -> list[IPNetwork]:
         """CSTOR_TRUSTED_PROXIES as networks (an address is a network of one)."""

@@ -17,7 +17,7 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
-from cstor import bus, health
+from cstor import bus, health, stream
 from cstor.app.migrations import Migrations
 from cstor.secrets.store import secret_store_for
 from cstor.settings import Settings
@@ -35,6 +35,7 @@ from services.api.buckets.rest import BucketController
 from services.api.connections.pages import ConnectionPages
 from services.api.connections.rest import ConnectionController
 from services.api.credential_cache import CredentialCache
+from services.api.dashboard import answer_any_error
 from services.api.deps import Services
 from services.api.edge import MAX_BODY_BYTES, refuse_hostile_input
 from services.api.migrations.pages import MigrationPages
@@ -42,7 +43,6 @@ from services.api.migrations.reports import ReportController
 from services.api.migrations.rest import MigrationController
 from services.api.openapi import DocumentedProblems, openapi_config, swagger_assets
 from services.api.probes import ProbeController, relay_check
-from services.api.problems import answer_error
 from services.api.queries import ReadModels
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def create_app(
             nc = await bus.connect(settings.nats_url, "cstor-api-relay")
             checks["nats"] = health.nats_check(nc)
             js = nc.jetstream()
-            await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
+            await stream.ensure_stream(js, settings.stream_name, stream.StreamLimits.of(settings))
             outbox = OutboxRelay(migrations, nc, settings.database_url, settings.stream_name, "api")
             tasks.append(asyncio.create_task(outbox.run(stop)))
         checks["relay"] = relay_check(pool, settings.stream_name, settings.relay_max_lag)
@@ -141,8 +141,9 @@ def create_app(
             engine_callback=_no_template_reload,
         ),
         openapi_config=openapi_config(),
-        # Every error as problem details, each kind with its status (services.api.problems).
-        exception_handlers={Exception: answer_error},
+        # Every error as problem details, each kind with its status (services.api.problems);
+        # a browser's wrong path or method outside /api/ as the dashboard's error page.
+        exception_handlers={Exception: answer_any_error},
         # Input no handler could store is refused before any handler parses it (edge.py).
         before_request=refuse_hostile_input,
         request_max_body_size=MAX_BODY_BYTES,

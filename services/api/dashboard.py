@@ -10,13 +10,13 @@ from urllib.parse import urlencode, urlsplit
 
 from litestar import Request, Response
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
 from litestar.params import Body
 from litestar.plugins.htmx import HTMXTemplate
 from litestar.response import Redirect, Template
 
 from services.api.auth import NotSignedIn
-from services.api.problems import UNEXPECTED, status_of
+from services.api.problems import UNEXPECTED, answer_error, status_of
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +68,15 @@ TEMPLATE_FUNCTIONS = {
 }
 
 
-def page(name: str, *, status_code: int = 200, **context: Any) -> Template:
+def page(
+    name: str, *, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any
+) -> Template:
     """A whole page rendered from ``web/templates``."""
     return Template(
-        template_name=name, context=TEMPLATE_FUNCTIONS | context, status_code=status_code
+        template_name=name,
+        context=TEMPLATE_FUNCTIONS | context,
+        status_code=status_code,
+        headers=headers,
     )
 
 
@@ -100,6 +105,21 @@ def error_page(request: Request[Any, Any, Any], error: Exception) -> Response[An
         return page("error.html", status_code=500, detail=UNEXPECTED)
     detail = error.detail if isinstance(error, HTTPException) else str(error)
     return page("error.html", status_code=status, detail=detail)
+
+
+def answer_any_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    """The app's handler, for what no area's pages handled (no such path, or not with this
+    method): a page for a browser outside /api/, problem details (answer_error) for REST
+    and for any client that does not ask for HTML."""
+    if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
+        return answer_error(request, error)
+    path = request.url.path
+    if isinstance(error, MethodNotAllowedException):
+        detail = f"{path} is where a form sends what you enter, not a page to open."
+        return page("error.html", status_code=405, detail=detail, headers=error.headers)
+    if isinstance(error, NotFoundException):
+        return page("error.html", status_code=404, detail=f"There is no page at {path}.")
+    return error_page(request, error)
 
 
 def _current_page(request: Request[Any, Any, Any]) -> str:

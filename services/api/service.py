@@ -9,7 +9,7 @@ import anyio
 import uvicorn
 from nats.aio.client import Client as NATS
 
-from cstor import bus
+from cstor import bus, stream
 from cstor.app.migrations import Migrations
 from cstor.settings import Settings
 from cstor.store.migrations import migrate_url
@@ -56,8 +56,8 @@ async def _relay(settings: Settings, stop: asyncio.Event, connected: ctypes.c_bo
     nc = await bus.connect(settings.nats_url, "cstor-api-relay")
     following = asyncio.create_task(_follow_connection(nc, connected, stop))
     try:
-        await bus.ensure_stream(
-            nc.jetstream(), settings.stream_name, settings.stream_duplicate_window
+        await stream.ensure_stream(
+            nc.jetstream(), settings.stream_name, stream.StreamLimits.of(settings)
         )
         relay = OutboxRelay(migrations, nc, settings.database_url, settings.stream_name, "api")
         await relay.run(stop)

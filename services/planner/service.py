@@ -11,7 +11,7 @@ from uuid import UUID
 
 import anyio
 
-from cstor import bus, contracts, health, s3, subjects
+from cstor import bus, contracts, health, s3, stream, subjects
 from cstor.app.migrations import Migrations
 from cstor.domain.exceptions import MigrationStateError
 from cstor.domain.migration import Migration
@@ -104,7 +104,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         async with health.service_probes(settings, pool, nc):
             await migrate(pool)
             js = nc.jetstream()
-            await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
+            await stream.ensure_stream(js, settings.stream_name, stream.StreamLimits.of(settings))
             limits = PacketLimits(
                 max_bytes=settings.packet_max_bytes, max_objects=settings.packet_max_objects
             )

@@ -119,10 +119,11 @@ async def rebuild_from_store(settings: Settings) -> Rebuilt:
         async def stored(after: int, limit: int) -> list[contracts.Event]:
             return await anyio.to_thread.run_sync(_stored_events, app, after, limit)
 
-        async def stream_end() -> tuple[int, int]:
-            return await _stream_end(js, settings.stream_name)
-
         async with pool.acquire() as conn:
+
+            async def stream_end() -> tuple[int, int]:
+                return await _stream_end(js, settings.stream_name, conn)
+
             return await rebuild(conn, stored, stream_end)
     raise AssertionError("unreachable")  # mypy: the exit stack may swallow exceptions
 
@@ -138,13 +139,22 @@ def _stored_events(app: Migrations, after: int, limit: int) -> list[contracts.Ev
     ]
 
 
-async def _stream_end(js: JetStreamContext, stream: str) -> tuple[int, int]:
+async def _stream_end(
+    js: JetStreamContext, stream: str, conn: asyncpg.Connection
+) -> tuple[int, int]:
+    """The stream's last sequence and its event's position. Once every message aged out
+    (CSTOR_STREAM_MAX_AGE), the relay's saved position: what it has published."""
     try:
-        last = (await js.stream_info(stream)).state.last_seq
+        state = (await js.stream_info(stream)).state
     except NotFoundError:
         return 0, 0
-    if last == 0:
+    if state.last_seq == 0:
         return 0, 0
-    message = await js.get_msg(stream, seq=last)
+    if state.messages == 0:
+        published = await conn.fetchval(
+            "SELECT position FROM relay_position WHERE name = $1", stream
+        )
+        return state.last_seq, published or 0
+    message = await js.get_msg(stream, seq=state.last_seq)
     assert message.data is not None
-    return last, contracts.decoder.decode(message.data).position
+    return state.last_seq, contracts.decoder.decode(message.data).position

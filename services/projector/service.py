@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from cstor import bus, health
+from cstor import bus, health, stream
 from cstor.readmodel.projection import project
 from cstor.settings import Settings
 from cstor.store.migrations import migrate
@@ -27,7 +27,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         async with health.service_probes(settings, pool, nc):
             await migrate(pool)
             js = nc.jetstream()
-            await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
+            await stream.ensure_stream(js, settings.stream_name, stream.StreamLimits.of(settings))
 
             async def handle(deliveries: list[bus.Delivery]) -> None:
                 async with pool.acquire() as conn:

@@ -14,7 +14,7 @@ import threading
 import anyio
 import asyncpg
 
-from cstor import bus, contracts, health, s3, subjects
+from cstor import bus, contracts, health, s3, stream, subjects
 from cstor.app.migrations import Migrations
 from cstor.app.results import CopyResult
 from cstor.domain.migration import Migration
@@ -212,7 +212,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     try:
         async with health.service_probes(settings, pool, nc):
             js = nc.jetstream()
-            await bus.ensure_stream(js, settings.stream_name, settings.stream_duplicate_window)
+            await stream.ensure_stream(js, settings.stream_name, stream.StreamLimits.of(settings))
             await migrate(pool)
             journal = PostgresUploadJournal(pool)
             states = MigrationStates(app)

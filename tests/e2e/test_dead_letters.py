@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from nats.js import JetStreamContext
 
-from cstor import bus, contracts
+from cstor import bus, contracts, stream
 from cstor.app.migrations import Migrations
 from cstor.store import deadletters
 from cstor.store.migrations import migrate
@@ -293,7 +293,7 @@ async def publish(js: JetStreamContext, events: list[contracts.MigrationRequeste
 async def js(nats_server: EmbeddedNats) -> AsyncIterator[JetStreamContext]:
     nc = await bus.connect(nats_server.url, "dead-letter-test")
     js = nc.jetstream()
-    await bus.ensure_stream(js, "CSTOR")
+    await stream.ensure_stream(js, "CSTOR")
     yield js
     await nc.close()
 

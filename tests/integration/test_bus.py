@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from nats.js import JetStreamContext
 
-from cstor import bus, contracts
+from cstor import bus, contracts, stream
 from launcher.embedded import EmbeddedNats
 
 
@@ -38,7 +38,7 @@ async def js(nats_server: EmbeddedNats) -> AsyncIterator[JetStreamContext]:
     """JetStream on a fresh nats-server, with the CSTOR stream; closed after the test."""
     nc = await bus.connect(nats_server.url, "bus-test")
     js = nc.jetstream()
-    await bus.ensure_stream(js, "CSTOR")
+    await stream.ensure_stream(js, "CSTOR")
     yield js
     await nc.close()
 
@@ -156,24 +156,3 @@ async def test_an_ordered_consumer_tries_a_failed_batch_again_before_any_later_o
     assert applied == list(range(1, 11))
     info = await js.consumer_info("CSTOR", "folds")
     assert info.num_ack_pending == 0
-
-
-async def test_the_stream_keeps_message_ids_for_the_duplicate_window_it_is_given(
-    nats_server: EmbeddedNats,
-) -> None:
-    nc = await bus.connect(nats_server.url, "bus-test")
-    js = nc.jetstream()
-    # Given a stream made with the default window
-    await bus.ensure_stream(js, "CSTOR")
-    assert (await js.stream_info("CSTOR")).config.duplicate_window == 120.0
-
-    # When a process starts with a shorter one (CSTOR_STREAM_DUPLICATE_WINDOW)
-    await bus.ensure_stream(js, "CSTOR", duplicate_window=2.0)
-
-    # Then the stream drops a copy within it, and stores one again only after it
-    await js.publish("cstor.test", b"1", headers={"Nats-Msg-Id": "one"})
-    assert (await js.publish("cstor.test", b"1", headers={"Nats-Msg-Id": "one"})).duplicate
-    await asyncio.sleep(3.0)
-    assert not (await js.publish("cstor.test", b"1", headers={"Nats-Msg-Id": "one"})).duplicate
-    assert (await js.stream_info("CSTOR")).config.duplicate_window == 2.0
-    await nc.close()

@@ -16,7 +16,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from nats.aio.client import Client as NATS
 
-from cstor import bus, contracts
+from cstor import bus, contracts, stream
 from cstor.app.migrations import Migrations
 from cstor.settings import Settings
 from cstor.store.migrations import migrate
@@ -37,7 +37,7 @@ async def store_and_bus(
     await pool.close()
     app = Migrations(Settings(database_url=database_url).eventsourcing_env())
     nc = await bus.connect(nats_server.url, "landed-events-test")
-    await bus.ensure_stream(nc.jetstream(), "CSTOR")
+    await stream.ensure_stream(nc.jetstream(), "CSTOR")
     yield app, nc
     await nc.close()
     app.close()

@@ -17,7 +17,7 @@ from eventsourcing.persistence import Notification
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from cstor import bus, contracts
+from cstor import bus, contracts, stream
 from cstor.app.migrations import Migrations
 from cstor.app.results import PlanTotals
 from cstor.domain.planning import PacketDraft, PlannedObject
@@ -58,7 +58,7 @@ async def relay_parts(
     await migrate(pool)  # as the api does before it starts its relay
     await pool.close()
     nc = await bus.connect(nats_server.url, "relay-test")
-    await bus.ensure_stream(nc.jetstream(), "CSTOR")
+    await stream.ensure_stream(nc.jetstream(), "CSTOR")
     yield app, nc
     await nc.close()
     app.close()
@@ -197,7 +197,7 @@ async def test_a_relay_killed_after_the_streams_ack_publishes_nothing_twice_howe
     app, nc = relay_parts
     js = nc.jetstream()
     # Given a stream that remembers message ids for 2 s only, and 251 events recorded
-    await bus.ensure_stream(js, "CSTOR", duplicate_window=2.0)
+    await stream.ensure_stream(js, "CSTOR", stream.StreamLimits(duplicate_window=2.0))
     await asyncio.to_thread(request_migration, app, 248)
 
     # When a relay process is killed (SIGKILL) after JetStream acknowledged its batch,

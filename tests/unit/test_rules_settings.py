@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cstor import stream
 from cstor.settings import Settings, SettingsError
 
 
@@ -49,6 +50,9 @@ def test_an_empty_variable_keeps_the_default_and_others_are_ignored() -> None:
         ("CSTOR_TRANSFER_ACK_WAIT", "soon"),
         ("CSTOR_SECRETS_BACKEND", "vault"),
         ("CSTOR_STREAM_DUPLICATE_WINDOW", "0"),
+        ("CSTOR_STREAM_MAX_AGE", "-1"),
+        ("CSTOR_STREAM_MAX_AGE", "a week"),
+        ("CSTOR_STREAM_MAX_BYTES", "10GiB"),
         ("CSTOR_LOG_FORMAT", "xml"),
     ],
 )
@@ -153,3 +157,29 @@ def test_a_setting_of_a_few_values_is_refused_naming_them() -> None:
         Settings.from_env({"CSTOR_LOG_FORMAT": "xml"})
     with pytest.raises(SettingsError, match="it takes 'postgres' or 'aws-secrets-manager'"):
         Settings.from_env({"CSTOR_SECRETS_BACKEND": "vault"})
+
+
+def test_the_stream_keeps_a_week_of_any_size_unless_told_otherwise() -> None:
+    assert stream.StreamLimits.of(Settings()) == stream.StreamLimits(
+        duplicate_window=120.0, max_age=7 * 24 * 3600.0, max_bytes=-1
+    )
+    limits = stream.StreamLimits.of(
+        Settings.from_env({"CSTOR_STREAM_MAX_AGE": "0", "CSTOR_STREAM_MAX_BYTES": "1073741824"})
+    )
+    assert (limits.max_age, limits.max_bytes) == (0.0, 1024**3)  # 0: for ever
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"CSTOR_STREAM_MAX_BYTES": "0"}, "CSTOR_STREAM_MAX_BYTES: 0 is too small a stream"),
+        ({"CSTOR_STREAM_MAX_BYTES": "-2"}, "-1 is no limit, else at least 1048576"),
+        ({"CSTOR_STREAM_MAX_AGE": "60"}, "CSTOR_STREAM_MAX_AGE: 60 s is shorter than"
+                                         " CSTOR_STREAM_DUPLICATE_WINDOW \\(120 s\\)"),
+    ],
+)  # fmt: skip
+def test_stream_limits_jetstream_would_refuse_are_refused_at_the_start(
+    environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(environ)

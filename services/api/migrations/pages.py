@@ -75,6 +75,11 @@ class MigrationPages(Controller):
     async def new(self, services: Services, owner: str) -> Template:
         return await _migration_form(services, owner, values={}, error="")
 
+    @get("/migrations")
+    async def to_index(self) -> Redirect:
+        """The new-migration form's action, typed in the address bar: the list it meant."""
+        return Redirect("/", status_code=303)
+
     @post("/migrations")
     async def create(self, services: Services, owner: str, data: Form) -> Response[Any]:
         try:
