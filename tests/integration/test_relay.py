@@ -49,6 +49,14 @@ async def stream_events(js: JetStreamContext) -> list[contracts.AnyEvent]:
     return events
 
 
+async def assert_published_once_in_order(app: Migrations, js: JetStreamContext) -> None:
+    """The stream holds every stored event exactly once, in the store's order."""
+    stored = await asyncio.to_thread(app.notifications, 0, 10_000)
+    published = await stream_events(js)
+    assert [e.position for e in published] == [n.id for n in stored]
+    assert len({e.event_id for e in published}) == len(published)
+
+
 @pytest.fixture
 async def relay_parts(
     database_url: str, nats_server: EmbeddedNats
@@ -101,10 +109,7 @@ async def test_events_written_while_nats_is_down_are_published_once_in_order(
     await relay
 
     # Then the stream holds every stored event exactly once, in the store's order
-    stored = await asyncio.to_thread(app.notifications, 0, 10_000)
-    published = await stream_events(js)
-    assert [e.position for e in published] == [n.id for n in stored]
-    assert len({e.event_id for e in published}) == len(published)
+    await assert_published_once_in_order(app, js)
 
 
 async def test_only_one_relay_publishes_at_a_time(
@@ -222,10 +227,7 @@ async def test_a_relay_killed_after_the_streams_ack_publishes_nothing_twice_howe
     await relay
 
     # Then the stream holds every stored event exactly once, in the store's order
-    stored = await asyncio.to_thread(app.notifications, 0, 10_000)
-    published = await stream_events(js)
-    assert [e.position for e in published] == [n.id for n in stored]
-    assert len({e.event_id for e in published}) == len(published)
+    await assert_published_once_in_order(app, js)
 
 
 async def test_the_streams_position_is_its_last_events_past_a_strangers_message(
