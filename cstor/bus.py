@@ -30,9 +30,13 @@ class TransientError(Exception):
 
 
 async def connect(url: str, name: str) -> Client:
-    """A NATS connection that keeps reconnecting while the server is away."""
+    """A NATS connection that keeps reconnecting while the server is away.
+
+    `url` is one server or several separated by commas (a cluster's): the client connects
+    to any of them and, when that one goes away, to another, for ever.
+    """
     return await nats.connect(
-        url,
+        [server.strip() for server in url.split(",")],
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,

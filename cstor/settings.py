@@ -82,6 +82,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # stream fail to start, and one reached drops messages nobody has read yet.
     stream_max_age: Annotated[float, msgspec.Meta(ge=0)] = 7 * 24 * 3600.0
     stream_max_bytes: int = -1
+    # Copies of the stream JetStream keeps, each on its own server of a cluster (3 in
+    # production, against a CSTOR_NATS_URL listing the cluster's servers); a single
+    # server holds 1. Consumers follow the stream's.
+    stream_replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
     # Failures of an event, for any reason but an outage, before its consumer records it
     # as a dead letter and goes on (cstor.store.deadletters).
     consumer_max_failures: AtLeastOne = 5
@@ -109,6 +113,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         self.trusted_proxy_networks()  # a typo stops the start, naming the variable
         self._check_stream_limits()
+        self.nats_servers()  # a malformed entry stops the start, naming the variable
+
+    def nats_servers(self) -> list[str]:
+        """CSTOR_NATS_URL as a list: one server, or a cluster's, separated by commas."""
+        servers = [entry.strip() for entry in self.nats_url.split(",")]
+        for entry in servers:
+            _check_nats_server(entry)
+        return servers
 
     def _check_stream_limits(self) -> None:
         """Limits JetStream would refuse, or a stream too small to hold a message."""
@@ -181,6 +193,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "POSTGRES_CONNECT_TIMEOUT": "10",
             "POSTGRES_LOCK_TIMEOUT": "30",
         }
+
+
+def _check_nats_server(entry: str) -> None:
+    """One entry of CSTOR_NATS_URL: nats:// or tls://, a host and a port."""
+    parsed = urlsplit(entry)
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    if parsed.scheme not in ("nats", "tls") or not parsed.hostname or port is None:
+        raise ValueError(
+            f"CSTOR_NATS_URL: {entry!r} is not a NATS server; expected nats://host:port"
+            " (or tls://host:port), several separated by commas"
+        )
 
 
 def _worded(error: str) -> str:

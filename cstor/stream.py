@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from cstor import subjects
 from cstor.settings import Settings
@@ -26,6 +26,8 @@ class StreamLimits:
     max_age: float = 7 * 24 * 3600.0
     # Bytes the stream keeps, the oldest messages dropped beyond (-1: no limit).
     max_bytes: int = -1
+    # Copies of the stream, each on its own server of a JetStream cluster (1 on one server).
+    replicas: int = 1
 
     @classmethod
     def of(cls, settings: Settings) -> StreamLimits:
@@ -33,7 +35,16 @@ class StreamLimits:
             duplicate_window=settings.stream_duplicate_window,
             max_age=settings.stream_max_age,
             max_bytes=settings.stream_max_bytes,
+            replicas=settings.stream_replicas,
         )
+
+
+class StreamReplicasError(RuntimeError):
+    """The stream's replicas cannot be had from these servers (one server, or too few)."""
+
+
+# JetStream's error codes for replicas it cannot place: not clustered; too few servers.
+_REPLICAS_REFUSED = {10074, 10005}
 
 
 async def ensure_stream(
@@ -42,8 +53,24 @@ async def ensure_stream(
     """Create the event stream (file storage, every ``cstor.>`` subject) if it is missing.
 
     A stream made with other `limits` is changed to them: a process started with new
-    CSTOR_STREAM_* settings applies them, and says so once in its log.
+    CSTOR_STREAM_* settings applies them, and says so once in its log. Replicas change on a
+    cluster (JetStream copies the stream to the new servers); a single server refuses more
+    than one, with StreamReplicasError naming CSTOR_STREAM_REPLICAS.
     """
+    try:
+        await _ensure(js, name, limits)
+    except APIError as error:
+        if limits.replicas > 1 and error.err_code in _REPLICAS_REFUSED:
+            raise StreamReplicasError(
+                f"CSTOR_STREAM_REPLICAS: {limits.replicas} replicas of stream {name} need a"
+                f" JetStream cluster of at least {limits.replicas} servers; the NATS server"
+                f" refused ({error.description}). Set CSTOR_STREAM_REPLICAS=1 for a single"
+                " server, or list the cluster's servers in CSTOR_NATS_URL"
+            ) from None
+        raise
+
+
+async def _ensure(js: JetStreamContext, name: str, limits: StreamLimits) -> None:
     try:
         info = await js.stream_info(name)
     except NotFoundError:
@@ -55,6 +82,7 @@ async def ensure_stream(
                 duplicate_window=limits.duplicate_window,
                 max_age=limits.max_age,
                 max_bytes=limits.max_bytes,
+                num_replicas=limits.replicas,
             )
         )
         return
@@ -62,6 +90,7 @@ async def ensure_stream(
         duplicate_window=info.config.duplicate_window,
         max_age=info.config.max_age or 0.0,  # none: for ever
         max_bytes=info.config.max_bytes or -1,
+        replicas=info.config.num_replicas or 1,
     )
     if held != limits:
         await js.update_stream(
@@ -69,5 +98,6 @@ async def ensure_stream(
             duplicate_window=limits.duplicate_window,
             max_age=limits.max_age,
             max_bytes=limits.max_bytes,
+            num_replicas=limits.replicas,
         )
         log.info("stream %s: limits changed from %s to %s", name, held, limits)

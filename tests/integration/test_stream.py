@@ -87,3 +87,31 @@ async def test_a_message_older_than_the_streams_max_age_is_dropped(
     await asyncio.sleep(3.5)
     assert (await js.stream_info("CSTOR")).state.messages == 0
     await nc.close()
+
+
+async def test_replicas_a_single_server_cannot_hold_are_refused_naming_the_setting(
+    nats_server: EmbeddedNats,
+) -> None:
+    nc = await bus.connect(nats_server.url, "bus-test")
+    js = nc.jetstream()
+    # When a process asks a single server for an R3 stream, new or already there
+    with pytest.raises(stream.StreamReplicasError, match="CSTOR_STREAM_REPLICAS: 3 replicas"):
+        await stream.ensure_stream(js, "CSTOR", stream.StreamLimits(replicas=3))
+    await stream.ensure_stream(js, "CSTOR")
+    with pytest.raises(stream.StreamReplicasError, match="need a JetStream cluster"):
+        await stream.ensure_stream(js, "CSTOR", stream.StreamLimits(replicas=3))
+
+    # Then the stream keeps its one replica
+    assert (await js.stream_info("CSTOR")).config.num_replicas == 1
+    await nc.close()
+
+
+async def test_a_client_given_several_servers_connects_to_one_that_answers(
+    nats_server: EmbeddedNats,
+) -> None:
+    # Given a server list whose first entry has nobody listening
+    nc = await bus.connect(f"nats://127.0.0.1:1, {nats_server.url}", "bus-test")
+    js = nc.jetstream()
+    await stream.ensure_stream(js, "CSTOR")
+    assert (await js.publish("cstor.test", b"1")).seq == 1
+    await nc.close()

@@ -161,7 +161,7 @@ def test_a_setting_of_a_few_values_is_refused_naming_them() -> None:
 
 def test_the_stream_keeps_a_week_of_any_size_unless_told_otherwise() -> None:
     assert stream.StreamLimits.of(Settings()) == stream.StreamLimits(
-        duplicate_window=120.0, max_age=7 * 24 * 3600.0, max_bytes=-1
+        duplicate_window=120.0, max_age=7 * 24 * 3600.0, max_bytes=-1, replicas=1
     )
     limits = stream.StreamLimits.of(
         Settings.from_env({"CSTOR_STREAM_MAX_AGE": "0", "CSTOR_STREAM_MAX_BYTES": "1073741824"})
@@ -183,3 +183,28 @@ def test_stream_limits_jetstream_would_refuse_are_refused_at_the_start(
 ) -> None:
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(environ)
+
+
+def test_the_nats_url_is_one_server_or_a_clusters_separated_by_commas() -> None:
+    assert Settings().nats_servers() == ["nats://127.0.0.1:4222"]
+    settings = Settings.from_env(
+        {"CSTOR_NATS_URL": "nats://n1:4222, nats://n2:4222,tls://n3.example:4223"}
+    )
+    assert settings.nats_servers() == ["nats://n1:4222", "nats://n2:4222", "tls://n3.example:4223"]
+
+
+@pytest.mark.parametrize(
+    "entry", ["n2:4222", "http://n2:4222", "nats://n2", "nats://n2:port", "nats://:4222", ""]
+)
+def test_a_nats_server_that_is_no_url_stops_the_start_naming_the_variable(entry: str) -> None:
+    with pytest.raises(SettingsError, match=f"CSTOR_NATS_URL: '{entry}' is not a NATS server"):
+        Settings.from_env({"CSTOR_NATS_URL": f"nats://n1:4222,{entry}"})
+
+
+def test_the_stream_has_one_replica_unless_told_otherwise() -> None:
+    assert stream.StreamLimits.of(Settings()).replicas == 1
+    settings = Settings.from_env({"CSTOR_STREAM_REPLICAS": "3"})
+    assert stream.StreamLimits.of(settings).replicas == 3
+    for value in ("0", "6"):
+        with pytest.raises(SettingsError, match="CSTOR_STREAM_REPLICAS"):
+            Settings.from_env({"CSTOR_STREAM_REPLICAS": value})
