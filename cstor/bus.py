@@ -130,7 +130,7 @@ async def consume(
         max_ack_pending=max(1000, spec.batch * spec.workers * 4),
         filter_subjects=list(spec.filter_subjects),
     )
-    await _add_consumer(js, spec.stream, config)
+    await _add_consumer_patiently(js, spec, config, stop)
     subscription = await js.pull_subscribe_bind(spec.durable, stream=spec.stream)
 
     async def worker() -> None:
@@ -153,6 +153,22 @@ async def consume(
         # A pull subscription left open makes the connection's drain() wait for its timeout.
         with contextlib.suppress(Exception):
             await subscription.unsubscribe()
+
+
+async def _add_consumer_patiently(
+    js: JetStreamContext, spec: ConsumerSpec, config: ConsumerConfig, stop: asyncio.Event
+) -> None:
+    """`_add_consumer`, tried again while JetStream does not answer: a cluster electing
+    the stream's leader answers no one for a few seconds."""
+    while True:
+        try:
+            await _add_consumer(js, spec.stream, config)
+            return
+        except (NatsTimeout, TimeoutError) as error:
+            if stop.is_set():
+                raise
+            log.warning("%s: making the consumer timed out (%r); retrying", spec.durable, error)
+            await asyncio.sleep(1.0)
 
 
 async def _add_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:

@@ -88,6 +88,23 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database-url", default="", help="use this Postgres, start none")
     parser.add_argument("--nats-url", default="", help="use this NATS, start none")
     parser.add_argument("--transfer-replicas", type=int, default=1)
+    parser.add_argument(
+        "--nats-cluster",
+        type=_cluster_size,
+        default=0,
+        metavar="N",
+        help="start a local JetStream cluster of N nodes (3 or more), the stream with 3 replicas",
+    )
+
+
+def _cluster_size(value: str) -> int:
+    try:
+        size = int(value)
+    except ValueError:
+        size = 0
+    if size < 3:
+        raise argparse.ArgumentTypeError(f"{value!r}: a cluster has at least 3 nodes")
+    return size
 
 
 def _options(args: argparse.Namespace) -> StackOptions:
@@ -99,6 +116,7 @@ def _options(args: argparse.Namespace) -> StackOptions:
         database_url=args.database_url,
         nats_url=args.nats_url,
         transfer_replicas=args.transfer_replicas,
+        nats_cluster=args.nats_cluster,
     )
 
 

@@ -101,6 +101,7 @@ class StackOptions:
     database_url: str = ""  # given: use that Postgres instead of starting one
     nats_url: str = ""
     transfer_replicas: int = 1
+    nats_cluster: int = 0  # > 1: a local JetStream cluster of that many nodes, stream R3
 
 
 @contextlib.contextmanager
@@ -114,10 +115,15 @@ def running_stack(options: StackOptions) -> Iterator[ServiceProcesses]:
             port = options.postgres_port or embedded.free_port()
             database_url = stack.enter_context(embedded.start_postgres(data_dir, port)).url
         nats_url = options.nats_url
-        if not nats_url:
+        configured = Settings.from_env()
+        if options.nats_cluster > 1 and not nats_url:
+            cluster = embedded.start_nats_cluster(data_dir / "nats-cluster", options.nats_cluster)
+            nats_url = stack.enter_context(cluster).url
+            replicas = min(3, options.nats_cluster)
+            configured = msgspec.structs.replace(configured, stream_replicas=replicas)
+        elif not nats_url:
             port = options.nats_port or embedded.free_port()
             nats_url = stack.enter_context(embedded.start_nats(data_dir, port)).url
-        configured = Settings.from_env()
         settings = msgspec.structs.replace(
             configured,
             database_url=database_url,
