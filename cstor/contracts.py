@@ -76,10 +76,13 @@ class MigrationRetryRequested(Event, frozen=True, kw_only=True, tag="migration.r
     packets: int
 
 
-class ObjectRetried(Event, frozen=True, kw_only=True, tag="object.retried"):
+class ObjectRetried(Event, frozen=True, kw_only=True, tag="object.retried", omit_defaults=True):
+    """``key`` came later: an event stored without it is published as it always was."""
+
     object_id: UUID
     packet_id: UUID
     version: int
+    key: str = ""
 
 
 class MigrationPaused(Event, frozen=True, kw_only=True, tag="migration.paused"):
@@ -112,14 +115,18 @@ class ObjectCopied(Event, frozen=True, kw_only=True, tag="object.copied", omit_d
     checksum: str
     version: int
     attempts: int = 1
+    key: str = ""  # later still; "" (left out) for a copy stored without it
 
 
-class ObjectFailed(Event, frozen=True, kw_only=True, tag="object.failed"):
+class ObjectFailed(Event, frozen=True, kw_only=True, tag="object.failed", omit_defaults=True):
+    """``key`` came later: an event stored without it is published as it always was."""
+
     object_id: UUID
     reason: str
     message: str
     attempts: int
     version: int
+    key: str = ""
 
 
 class PacketObject(msgspec.Struct, frozen=True, array_like=True):

@@ -69,13 +69,14 @@ class ObjectTransfer(Aggregate):
 
     class Copied(Aggregate.Event):
         """The object was copied and its copy verified (``checksum``), at its ``attempts``-th
-        try (version 2: ``attempts`` is missing in 1)."""
+        try (version 2: ``attempts`` is missing in 1; version 3: ``key``, for the feed)."""
 
-        class_version = 2
+        class_version = 3
         migration_id: UUID
         size: int
         checksum: str
         attempts: int
+        key: str
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -83,36 +84,58 @@ class ObjectTransfer(Aggregate):
             of it: a copied object was tried at least once (a few may have taken more)."""
             state.setdefault("attempts", 1)
 
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """Releases before 3 did not repeat the key; their feed message has none ("")."""
+            state.setdefault("key", "")
+
     @event(Copied)
-    def record_copied(self, *, migration_id: UUID, size: int, checksum: str, attempts: int) -> None:
+    def record_copied(
+        self, *, migration_id: UUID, size: int, checksum: str, attempts: int, key: str = ""
+    ) -> None:
         self.status = self.COPIED
         self.size = size
         self.checksum = checksum
 
     class Failed(Aggregate.Event):
         """The object could not be copied after ``attempts`` tries (0: it failed while
-        planning, before any copy, e.g. its destination copy could not be read)."""
+        planning, before any copy, e.g. its destination copy could not be read; version 2:
+        ``key``, for the feed)."""
 
+        class_version = 2
         migration_id: UUID
         reason: str
         message: str
         attempts: int
+        key: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Releases before 2 did not repeat the key; their feed message has none ("")."""
+            state.setdefault("key", "")
 
     @event(Failed)
     def record_failed(
-        self, *, migration_id: UUID, reason: str, message: str, attempts: int
+        self, *, migration_id: UUID, reason: str, message: str, attempts: int, key: str = ""
     ) -> None:
         self.status = self.FAILED
         self.error = f"{reason}: {message}"
 
     class Retried(Aggregate.Event):
-        """A failed object was put into the new packet ``packet_id``."""
+        """A failed object was put into the new packet ``packet_id`` (version 2: ``key``)."""
 
+        class_version = 2
         migration_id: UUID
         packet_id: UUID
+        key: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Releases before 2 did not repeat the key; their feed message has none ("")."""
+            state.setdefault("key", "")
 
     @event(Retried)
-    def record_retried(self, *, migration_id: UUID, packet_id: UUID) -> None:
+    def record_retried(self, *, migration_id: UUID, packet_id: UUID, key: str = "") -> None:
         self.status = self.PLANNED
         self.packet_id = packet_id
         self.error = ""
@@ -234,6 +257,7 @@ def retried_event(
         timestamp=timestamp,
         migration_id=migration_id,
         packet_id=packet,
+        key=key,
     )
 
 
@@ -256,6 +280,7 @@ def copied_event(
         size=size,
         checksum=checksum,
         attempts=attempts,
+        key=key,
     )
 
 
@@ -277,6 +302,7 @@ def failed_event(
         reason=reason,
         message=message,
         attempts=attempts,
+        key=key,
     )
 
 

@@ -55,6 +55,12 @@ async def test_subscribers_see_self_explaining_json_events(
         assert mid == migration_id
         assert event["type"] == f"{aggregate}.{name}"
         assert {"event_id", "occurred_at", "position"} <= event.keys()
+    # And each object event names its object's key, so a reader of the feed sees which
+    objects = [(s, e) for s, e in mine if s.startswith("cstor.object.")]
+    assert objects
+    assert all(e["key"] in ("k0", "k1", "k2") for _, e in objects)
+    copied = {e["key"] for s, e in objects if s.endswith(".copied")}
+    assert copied == {"k0", "k1", "k2"}
     # And no secret key ever travels on the bus
     assert s3_source.secret_key not in json.dumps(received)
     assert s3_destination.secret_key not in json.dumps(received)

@@ -45,7 +45,10 @@ MEANT: dict[str, dict[str, Any]] = {
     },
     "cstor.domain.migration:Migration.Planned": {"skipped": 0},
     # A landed copy was tried at least once; no landed release kept how often.
-    "cstor.domain.transfer:ObjectTransfer.Copied": {"attempts": 1},
+    "cstor.domain.transfer:ObjectTransfer.Copied": {"attempts": 1, "key": ""},
+    # No landed release repeated an outcome's key; its feed message has none.
+    "cstor.domain.transfer:ObjectTransfer.Failed": {"key": ""},
+    "cstor.domain.transfer:ObjectTransfer.Retried": {"key": ""},
     "cstor.domain.transfer:Packet.Planned": {
         "skipped": [],
         "last_key": "",
@@ -79,7 +82,7 @@ def test_the_fixture_holds_events_written_before_the_fields_added_later() -> Non
     # (so the tests below read events through their upcasters, not just as written)
     first = {row["topic"]: json.loads(row["state"]) for row in LANDED if row["era"] == "spine"}
     for topic, meant in MEANT.items():
-        assert not meant.keys() & first[topic].keys(), topic
+        assert not meant.keys() & first.get(topic, {}).keys(), topic  # (none retried)
     assert {row["topic"] for row in LANDED} == {get_topic(cls) for cls in CONTRACTS}
 
 
@@ -210,12 +213,21 @@ def current_events() -> dict[str, Any]:
             size=2048,
             checksum="md5:0cc175b9c0f1b6a8",
             attempts=1,
+            key="",
         ),
         "ObjectTransfer.Failed": ObjectTransfer.Failed(
-            **of_object, originator_version=2, reason="AccessDenied", message="no", attempts=3
+            **of_object,
+            originator_version=2,
+            reason="AccessDenied",
+            message="no",
+            attempts=3,
+            key="",
         ),
         "ObjectTransfer.Retried": ObjectTransfer.Retried(
-            **of_object, originator_version=3, packet_id=uuid_of("retry packet")
+            **of_object,
+            originator_version=3,
+            packet_id=uuid_of("retry packet"),
+            key="",
         ),
         "Packet.Planned": Packet.Planned(
             **of_packet,
