@@ -40,6 +40,8 @@ def duration(span: timedelta | None) -> str:
 
 
 MARGIN_LEFT, MARGIN_TOP, MARGIN_RIGHT, MARGIN_BOTTOM = 64, 8, 12, 40
+# The x axis's first and last labels start and end at the plot's edges, inside the chart.
+X_ANCHORS = {0.0: "start", 0.5: "middle", 1.0: "end"}
 
 
 def throughput_svg(
@@ -91,7 +93,7 @@ def _axes(peak: float, total_seconds: float, plot_w: float, plot_h: float) -> st
         x = MARGIN_LEFT + share * plot_w
         at = duration(timedelta(seconds=round(total_seconds * share)))
         parts.append(
-            f'<text class="tick" x="{x:.1f}" y="{bottom + 14}" text-anchor="middle">'
+            f'<text class="tick" x="{x:.1f}" y="{bottom + 14}" text-anchor="{X_ANCHORS[share]}">'
             f"{escape(at)}</text>"
         )
     parts.append(
