@@ -38,7 +38,15 @@ def test_the_chart_is_an_accessible_svg_of_bars_scaled_to_the_peak() -> None:
     assert 'role="img"' in svg
     assert "peak 2.0 KiB/s" in svg
     assert svg.count("<rect") == 3
-    assert 'height="96.0"' in svg  # the peak bar fills the chart
+    assert 'height="52.0"' in svg  # the peak bar fills the plot (100 less the margins)
+    # Labelled axes with units: time since the start, throughput in the peak's unit
+    assert ">Time since start</text>" in svg
+    assert ">Throughput (KiB/s)</text>" in svg
+    assert ">2.0</text>" in svg  # the y axis's top tick: the peak in KiB/s
+    assert ">3s</text>" in svg  # the x axis's end: 3 bins of 1 s
+    mib = str(charts.throughput_svg([5 * 1024 * 1024], 2.0))
+    assert ">Throughput (MiB/s)</text>" in mib
+    assert ">2.5</text>" in mib
     assert str(charts.throughput_svg([], 1.0)) == ""
 
 

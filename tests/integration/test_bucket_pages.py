@@ -114,3 +114,60 @@ async def test_scan_problems_are_explained_and_other_users_connections_do_not_ex
     assert (await client.get(f"/buckets/{connection_id}", headers=HTMX)).status_code == 404
     assert (await client.get(f"/buckets/{connection_id}/x/scan", headers=HTMX)).status_code == 404
     assert ">lab<" not in (await client.get("/buckets")).text
+
+
+async def test_the_new_migration_form_offers_the_chosen_connections_buckets(
+    client: Client, s3_source: EmbeddedS3, make_bucket: Callable[[EmbeddedS3], str]
+) -> None:
+    # Given a connection whose keys see a bucket
+    bucket = make_bucket(s3_source)
+    connection_id = await add_connection(client, s3_source, "lab")
+
+    # When the new-migration form is opened
+    form = (await client.get("/migrations/new")).text
+
+    # Then choosing a connection fetches its buckets into the bucket field's datalist
+    assert 'hx-get="/buckets/choices/source_bucket-choices"' in form
+    assert 'list="source_bucket-choices"' in form
+    assert 'list="destination_bucket-choices"' in form
+    assert 'id="destination_bucket-choices-box"' in form
+    choices = await client.get(
+        "/buckets/choices/source_bucket-choices",
+        params={"source_connection_id": connection_id},
+        headers=HTMX,
+    )
+    assert choices.status_code == 200
+    assert '<datalist id="source_bucket-choices">' in choices.text
+    assert f'<option value="{bucket}"></option>' in choices.text
+    assert 'role="alert"' not in choices.text
+    # And before a connection is chosen, the list is empty and says nothing is wrong
+    none = await client.get("/buckets/choices/source_bucket-choices", headers=HTMX)
+    assert "<option" not in none.text
+    assert 'role="alert"' not in none.text
+
+
+async def test_bucket_choices_that_cannot_be_listed_say_why_inline(client: Client) -> None:
+    # When the form asks for the buckets of a connection that does not exist, or for a
+    # malformed id or field
+    missing = uuid.uuid4()
+    gone = await client.get(
+        "/buckets/choices/destination_bucket-choices",
+        params={"destination_connection_id": str(missing)},
+        headers=HTMX,
+    )
+    malformed = await client.get(
+        "/buckets/choices/source_bucket-choices",
+        params={"source_connection_id": "nope"},
+        headers=HTMX,
+    )
+    unknown = await client.get("/buckets/choices/other", headers=HTMX)
+
+    # Then each answers an inline message, free text still allowed, never a stack trace
+    assert gone.status_code == 200
+    assert f"Connection {missing} does not exist. You can still type a bucket name" in gone.text
+    assert '<datalist id="destination_bucket-choices">' in gone.text
+    assert "&#39;nope&#39; is not a connection id" in malformed.text
+    assert "no form field" in unknown.text
+    for answer in (gone, malformed, unknown):
+        assert 'role="alert"' in answer.text
+        assert "Traceback" not in answer.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.di import Provide
 from litestar.response import Template
 
@@ -30,6 +30,34 @@ class BucketPages(Controller):
         """Every connection, each with its buckets (fetched by the page, one connection each)."""
         connections = await services.connections.list(owner)
         return page("buckets/index.html", nav="buckets", connections=connections)
+
+    @get("/choices/{list_id:str}")
+    async def choices(
+        self, services: Services, owner: str, list_id: str, request: Request[Any, Any, Any]
+    ) -> Template:
+        """The buckets of the connection chosen in the new-migration form, as a <datalist>
+        for its bucket field (list_id: "source_bucket-choices" or "destination_…")."""
+        side = list_id.removesuffix("_bucket-choices")
+        if side not in ("source", "destination"):
+            return fragment(
+                "buckets/_choices.html", list_id="", buckets=[], error=f"no form field {list_id!r}"
+            )
+        chosen = request.query_params.get(f"{side}_connection_id", "")
+        context: dict[str, Any] = {
+            "list_id": list_id,
+            "buckets": [],
+            "error": "",
+            "connection_chosen": bool(chosen),
+        }
+        if not chosen:
+            return fragment("buckets/_choices.html", **context)
+        try:
+            context["buckets"] = await list_buckets(services, owner, UUID(chosen))
+        except ValueError:
+            context["error"] = f"{chosen!r} is not a connection id"
+        except DomainError as error:
+            context["error"] = str(error)
+        return fragment("buckets/_choices.html", **context)
 
     @get("/{connection_id:uuid}")
     async def buckets(self, services: Services, owner: str, connection_id: UUID) -> Template:

@@ -60,8 +60,9 @@ class MigrationPages(Controller):
     dependencies = {"owner": Provide(provide_owner)}
     exception_handlers = {Exception: error_page}
 
-    @get("/")
+    @get(["/", "/migrations"])
     async def index(self, services: Services, owner: str) -> Template:
+        """The migrations list, also at /migrations (the new-migration form's action)."""
         migrations = await services.read_models.migrations(owner)
         return page("migrations/index.html", nav="migrations", **_rows_context(migrations))
 
@@ -74,11 +75,6 @@ class MigrationPages(Controller):
     @get("/migrations/new")
     async def new(self, services: Services, owner: str) -> Template:
         return await _migration_form(services, owner, values={}, error="")
-
-    @get("/migrations")
-    async def to_index(self) -> Redirect:
-        """The new-migration form's action, typed in the address bar: the list it meant."""
-        return Redirect("/", status_code=303)
 
     @post("/migrations")
     async def create(self, services: Services, owner: str, data: Form) -> Response[Any]:
