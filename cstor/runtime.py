@@ -17,6 +17,7 @@ import uvloop
 
 from cstor import logs
 from cstor.settings import Settings, SettingsError
+from cstor.stream import StreamReplicasError
 
 ServiceRun = Callable[[Settings, asyncio.Event], Awaitable[None]]
 """A service's main coroutine: serve with these settings until the event is set."""
@@ -48,7 +49,11 @@ def run_service(run: ServiceRun, service: str) -> None:
         await run(settings, stop)
 
     tune_garbage_collector()
-    uvloop.run(serve())
+    try:
+        uvloop.run(serve())
+    except StreamReplicasError as error:  # CSTOR_STREAM_REPLICAS the servers cannot hold
+        print(f"cstor: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 def tune_garbage_collector() -> None:

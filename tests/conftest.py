@@ -20,11 +20,13 @@ from psycopg import sql
 
 from launcher.embedded import (
     EmbeddedNats,
+    EmbeddedNatsCluster,
     EmbeddedPostgres,
     EmbeddedS3,
     free_port,
     start_moto,
     start_nats,
+    start_nats_cluster,
     start_postgres,
     start_rclone_s3,
 )
@@ -79,9 +81,20 @@ def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
 
 
 @pytest.fixture
-def nats_url(nats_server: EmbeddedNats) -> str:
-    """The client URL of this test's nats-server."""
-    return nats_server.url
+def nats_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EmbeddedNatsCluster]:
+    """A JetStream cluster of this test's own, of `@pytest.mark.stack(nats_cluster=N)` nodes."""
+    size = int(stack_settings(request.node).get("nats_cluster") or 3)
+    with start_nats_cluster(tmp_path / "nats-cluster", size) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def nats_url(request: pytest.FixtureRequest) -> str:
+    """The client URL of this test's nats-server, or its cluster's URLs (the stack mark's
+    `nats_cluster=N`)."""
+    if stack_settings(request.node).get("nats_cluster"):
+        return str(request.getfixturevalue("nats_cluster").url)
+    return str(request.getfixturevalue("nats_server").url)
 
 
 # S3 ------------------------------------------------------------------------
@@ -155,6 +168,8 @@ def cstor(
 ) -> Iterator[RunningCstor]:
     """The four services as processes, on a database and a nats-server of the test's own."""
     settings = {**stack_settings(request.node), "log_format": log_format}
+    if settings.pop("nats_cluster", 0):
+        settings.setdefault("stream_replicas", 3)
     yield from start_cstor(database_url, nats_url, tmp_path, **settings)
 
 
